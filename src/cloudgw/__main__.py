@@ -1,0 +1,3 @@
+from cloudgw.cli.main import main
+
+main()

@@ -1,0 +1,156 @@
+"""The agent's main loop: follow the document, reconcile on change and on a timer, keep the learner
+pointed at the right LANs, and publish status. Its collaborators are constructor parameters, so the
+same loop runs against the real kernel or a fake data plane."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from ipaddress import IPv4Address, IPv4Interface
+from pathlib import Path
+from typing import Any
+
+from cloudgw.agent.learn import EndpointTable, Learner, LearnTarget
+from cloudgw.agent.reconcile import Reconciler, ReconcileResult
+from cloudgw.agent.sources import DocumentSource
+from cloudgw.agent.status import status_record, write_json_atomic
+from cloudgw.dataplane.base import Observation
+from cloudgw.errors import CloudgwError, InvalidInput
+from cloudgw.logs import log_event
+from cloudgw.model.document import GatewayDocument, dump_document
+
+log = logging.getLogger("cloudgw.agent")
+
+
+def learn_targets(doc: GatewayDocument, observation: Observation | None) -> list[LearnTarget]:
+    targets = []
+    for net in doc.networks:
+        address = net.lan_address
+        if address is None and observation is not None:
+            for text in observation.addresses.get(net.lan_interface, []):
+                interface = IPv4Interface(text)
+                if interface.ip in net.cidr:
+                    address = IPv4Address(interface.ip)
+                    break
+        targets.append(LearnTarget(net.name, net.lan_interface, address, tuple(doc.local_pools(net))))
+    return targets
+
+
+class Agent:
+    def __init__(
+        self,
+        *,
+        source: DocumentSource,
+        reconciler: Reconciler,
+        interval: float = 10.0,
+        status_path: str | Path | None = None,
+        document_path: str | Path | None = None,
+        learner: Learner | None = None,
+        table: EndpointTable | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        poll: float = 0.5,
+    ) -> None:
+        self.source = source
+        self.reconciler = reconciler
+        self.interval = interval
+        self.poll_interval = poll
+        self.status_path = Path(status_path) if status_path else None
+        self.document_path = Path(document_path) if document_path else None
+        self.learner = learner
+        self.table = table or (learner.table if learner else EndpointTable())
+        self.clock = clock
+        self.applied: GatewayDocument | None = None
+        self.last_result: ReconcileResult | None = None
+        self.last_error: str | None = None
+        self.reconciles = 0
+        self._next_due = 0.0
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._status_version = -1
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+
+    def step(self) -> ReconcileResult | None:
+        """One pass: reconcile if the document changed or the timer is due."""
+        doc = self.source.poll()
+        now = self.clock()
+        result = None
+        if doc is not None and (doc != self.applied or now >= self._next_due):
+            result = self._reconcile(doc)
+            self._next_due = self.clock() + (self.interval if self.last_error is None else min(self.interval, 2.0))
+        if self.table.version != self._status_version or result is not None:
+            self.write_status()
+        return result
+
+    def _reconcile(self, doc: GatewayDocument) -> ReconcileResult | None:
+        try:
+            result = self.reconciler.reconcile(doc)
+        except InvalidInput as exc:
+            self.last_error = str(exc)
+            log_event(
+                log,
+                "reconcile.refused",
+                logging.ERROR,
+                rev=doc.revision,
+                problems="; ".join(str(p) for p in exc.problems),
+            )
+            return None
+        except CloudgwError as exc:
+            self.last_error = str(exc)
+            log_event(log, "reconcile.failed", logging.ERROR, rev=doc.revision, error=exc)
+            return None
+        self.reconciles += 1
+        self.last_error = None
+        self.last_result = result
+        if doc != self.applied:
+            log_event(log, "document.applied", gateway=doc.gateway.name, rev=doc.revision)
+            if self.document_path is not None:
+                write_json_atomic(self.document_path, dump_document(doc), mode=0o600)
+        self.applied = doc
+        if self.learner is not None:
+            self.learner.update(learn_targets(doc, result.observation))
+        return result
+
+    def run(self) -> None:
+        if self.learner is not None:
+            self.learner.start()
+        try:
+            while not self._stop.is_set():
+                self.step()
+                self._wake.wait(self.poll_interval)
+                self._wake.clear()
+        finally:
+            if self.learner is not None:
+                self.learner.stop()
+            self.write_status(stopping=True)
+
+    def status(self) -> dict[str, Any]:
+        observation = self.last_result.observation if self.last_result else None
+        doc = self.applied
+        return status_record(
+            gateway=doc.gateway.name if doc else None,
+            site=doc.gateway.site if doc else None,
+            revision=doc.revision if doc else None,
+            reconciles=self.reconciles,
+            last_error=self.last_error or self.source.error,
+            last_actions=self.last_result.counts if self.last_result else {},
+            reconcile_ms=round(self.last_result.duration_s * 1000, 2) if self.last_result else None,
+            endpoints=[e.as_dict() for e in self.table.snapshot()],
+            peers=[vars(p) for p in observation.peer_stats] if observation else [],
+            counters=observation.counters if observation else {},
+        )
+
+    def write_status(self, stopping: bool = False) -> None:
+        self._status_version = self.table.version
+        if self.status_path is None:
+            return
+        record = self.status()
+        record["stopping"] = stopping
+        write_json_atomic(self.status_path, record)

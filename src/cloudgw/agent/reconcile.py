@@ -1,0 +1,116 @@
+"""Reconcile: observe -> render -> diff -> apply, idempotent. Called on every new document and on a
+timer, so anything cloudgw owns that was changed by hand is put back, and anything it owns that is no
+longer wanted is pruned. Nothing it does not own is touched."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import time
+from dataclasses import dataclass, field
+
+from cloudgw.dataplane.base import Dataplane, Observation
+from cloudgw.dataplane.desired import KernelState
+from cloudgw.dataplane.plan import Action, plan, summary
+from cloudgw.dataplane.render import render
+from cloudgw.errors import InvalidInput, Problem
+from cloudgw.logs import log_event
+from cloudgw.model.addr import parse_host_port
+from cloudgw.model.document import GatewayDocument
+
+log = logging.getLogger("cloudgw.reconcile")
+
+
+@dataclass
+class ReconcileResult:
+    revision: int
+    actions: list[Action]
+    duration_s: float
+    observation: Observation | None = None
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+def resolve_endpoint(endpoint: str) -> str:
+    """DNS names become an address; WireGuard wants ip:port."""
+    host, port = parse_host_port(endpoint)
+    try:
+        socket.inet_aton(host)
+        return f"{host}:{port}"
+    except OSError:
+        pass
+    infos = socket.getaddrinfo(host, port, socket.AF_INET, socket.SOCK_DGRAM)
+    return f"{infos[0][4][0]}:{port}"
+
+
+def interface_problems(doc: GatewayDocument, observation: Observation) -> list[Problem]:
+    """References to interfaces this machine does not have (checked before anything is changed)."""
+    problems = []
+    present = observation.interfaces
+    if doc.gateway.wan_interface not in present:
+        problems.append(
+            Problem(
+                "gateway.wan_interface",
+                f"no interface '{doc.gateway.wan_interface}' on this gateway",
+                f"use one of: {', '.join(sorted(present))}",
+            )
+        )
+    for n, net in enumerate(doc.networks):
+        if net.lan_interface not in present:
+            problems.append(
+                Problem(
+                    f"networks[{n}].lan_interface",
+                    f"no interface '{net.lan_interface}' on this gateway",
+                    f"use one of: {', '.join(sorted(present))}",
+                )
+            )
+    return problems
+
+
+class Reconciler:
+    def __init__(self, dataplane: Dataplane, private_key: str, resolver=resolve_endpoint) -> None:  # type: ignore[no-untyped-def]
+        self.dataplane = dataplane
+        self._private_key = private_key
+        self.resolver = resolver
+
+    def desired(self, doc: GatewayDocument) -> KernelState:
+        resolved = {}
+        for peer in doc.peers:
+            if peer.endpoint:
+                try:
+                    resolved[peer.endpoint] = self.resolver(peer.endpoint)
+                except OSError as exc:
+                    log_event(log, "endpoint.unresolved", logging.WARNING, peer=peer.name, error=exc)
+        return render(doc, self._private_key, resolved)
+
+    def plan(self, doc: GatewayDocument) -> tuple[list[Action], Observation]:
+        desired = self.desired(doc)
+        observation = self.dataplane.observe(desired.sysctls.keys())
+        problems = interface_problems(doc, observation)
+        if problems:
+            raise InvalidInput(problems, what=f"document revision {doc.revision}")
+        return plan(observation.state, desired), observation
+
+    def reconcile(self, doc: GatewayDocument, dry_run: bool = False) -> ReconcileResult:
+        started = time.monotonic()
+        actions, observation = self.plan(doc)
+        if actions and not dry_run:
+            self.dataplane.apply(actions)
+        duration = time.monotonic() - started
+        counts = summary(actions)
+        if actions:
+            log_event(
+                log,
+                "reconcile.applied" if not dry_run else "reconcile.planned",
+                gateway=doc.gateway.name,
+                rev=doc.revision,
+                **counts,
+                ms=round(duration * 1000, 1),
+            )
+        return ReconcileResult(doc.revision, actions, duration, observation, counts)
+
+    def remove_all(self) -> list[Action]:
+        """Prune everything cloudgw owns (used by `cloudgw agent teardown`)."""
+        observation = self.dataplane.observe()
+        actions = plan(observation.state, KernelState())
+        self.dataplane.apply(actions)
+        return actions

@@ -1,0 +1,149 @@
+"""`cloudgw agent ...`: run and manage the gateway agent on a gateway machine."""
+
+from __future__ import annotations
+
+import logging
+import signal
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cloudgw import logs
+from cloudgw.agent import keys
+from cloudgw.agent.agent import Agent
+from cloudgw.agent.learn import EndpointTable, Learner
+from cloudgw.agent.reconcile import Reconciler
+from cloudgw.agent.settings import AgentSettings
+from cloudgw.agent.sources import FileSource
+from cloudgw.cli.common import console, fail, handle_errors, need_root
+from cloudgw.dataplane.kernel import KernelDataplane
+
+app = typer.Typer(help="Run and manage the gateway agent (on the gateway machine, as root).", no_args_is_help=True)
+
+StateDir = Annotated[
+    str | None,
+    typer.Option("--state-dir", help="Directory of the private key and saved state [default: /var/lib/cloudgw]"),
+]
+
+
+def _settings(**overrides: object) -> AgentSettings:
+    values = {k: v for k, v in overrides.items() if v is not None}
+    return AgentSettings(**values)  # type: ignore[arg-type]
+
+
+@app.command()
+@handle_errors
+def init(state_dir: StateDir = None) -> None:
+    """Create this gateway's WireGuard key (once) and print its PUBLIC key.
+
+    The private key stays in STATE_DIR/private.key (mode 0600) and is never printed or sent.
+
+    Example: cloudgw agent init --state-dir /var/lib/cloudgw
+    """
+    settings = _settings(state_dir=state_dir)
+    private = keys.load_or_create(settings.state_dir)
+    console.print(keys.public_key_of(private), highlight=False)
+
+
+@app.command()
+@handle_errors
+def run(
+    state: Annotated[Path, typer.Option("--state", help="Desired-state document (YAML or JSON) to follow")],
+    state_dir: StateDir = None,
+    run_dir: Annotated[str | None, typer.Option(help="Pid files, status, logs [default: /run/cloudgw]")] = None,
+    wg_socket_dir: Annotated[
+        str | None, typer.Option(help="wireguard-go UAPI socket directory [default: /var/run/wireguard]")
+    ] = None,
+    interval: Annotated[float | None, typer.Option(help="Seconds between full reconciles [default: 10]")] = None,
+    learn: Annotated[bool | None, typer.Option("--learn/--no-learn", help="Learn local endpoints")] = None,
+    probe_rate: Annotated[float | None, typer.Option(help="ARP probes per second; 0 = off [default: 10]")] = None,
+    once: Annotated[bool, typer.Option("--once", help="Reconcile once and exit")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan; change nothing")] = False,
+    print_config: Annotated[bool, typer.Option("--print-config", help="Show effective settings and exit")] = False,
+    log_level: Annotated[str | None, typer.Option(help="debug, info, warning, error")] = None,
+) -> None:
+    """Follow a desired-state document and keep the kernel in line with it.
+
+    Reconciles when the file changes and every --interval seconds (a route deleted by hand comes
+    back). Stopping the agent leaves the data plane running; `cloudgw agent teardown` removes it.
+
+    Example: cloudgw agent run --state /etc/cloudgw/gateway.yaml
+    """
+    settings = _settings(
+        state_dir=state_dir,
+        run_dir=run_dir,
+        wg_socket_dir=wg_socket_dir,
+        interval=interval,
+        learn=learn,
+        probe_rate=probe_rate,
+        log_level=log_level,
+    )
+    if print_config:
+        for name, value, help_text in settings.describe():
+            console.print(f"{name:14} {value:24} {help_text}", highlight=False)
+        return
+    logs.setup(settings.log_level)
+    need_root("cloudgw agent run")
+    source = FileSource(state)
+    document = source.load()  # refuse a bad document before touching anything
+    private = keys.load_or_create(settings.state_dir)
+    dataplane = KernelDataplane(socket_dir=settings.wg_socket_dir, run_dir=settings.run_dir)
+    reconciler = Reconciler(dataplane, private)
+    if once or dry_run:
+        result = reconciler.reconcile(document, dry_run=dry_run)
+        for action in result.actions:
+            console.print(f"  {action}", highlight=False)
+        verb = "would apply" if dry_run else "applied"
+        console.print(f"{verb} {len(result.actions)} change(s) for revision {document.revision}", highlight=False)
+        return
+    table = EndpointTable()
+    learner = (
+        Learner(table, probe_rate=settings.probe_rate, expire_after=settings.expire_after) if settings.learn else None
+    )
+    agent = Agent(
+        source=source,
+        reconciler=reconciler,
+        interval=settings.interval,
+        learner=learner,
+        table=table,
+        status_path=Path(settings.run_dir) / "status.json",
+        document_path=Path(settings.state_dir) / "document.json",
+        poll=settings.poll,
+    )
+
+    def on_signal(signum: int, _frame: object) -> None:
+        logs.log_event(logging.getLogger("cloudgw.agent"), "agent.stopping", signal=signal.Signals(signum).name)
+        agent.stop()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    logs.log_event(
+        logging.getLogger("cloudgw.agent"),
+        "agent.started",
+        document=state,
+        public_key=keys.public_key_of(private),
+        interval=settings.interval,
+    )
+    agent.run()
+
+
+@app.command()
+@handle_errors
+def teardown(
+    run_dir: Annotated[str | None, typer.Option(help="[default: /run/cloudgw]")] = None,
+    wg_socket_dir: Annotated[str | None, typer.Option(help="[default: /var/run/wireguard]")] = None,
+) -> None:
+    """Remove everything cloudgw owns in this network namespace (cgw* links, its routes, proxy
+    neighbours and nft table). Nothing else is touched.
+
+    Example: cloudgw agent teardown
+    """
+    need_root("cloudgw agent teardown")
+    settings = _settings(run_dir=run_dir, wg_socket_dir=wg_socket_dir)
+    dataplane = KernelDataplane(socket_dir=settings.wg_socket_dir, run_dir=settings.run_dir)
+    actions = Reconciler(dataplane, keys.generate_private_key()).remove_all()
+    console.print(f"removed {len(actions)} object(s)")
+
+
+__all__ = ["app", "fail"]

@@ -1,0 +1,55 @@
+"""What every command shares: error reporting and exit codes."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from cloudgw import exitcodes
+from cloudgw.errors import CloudgwError, InvalidInput
+
+console = Console()
+err_console = Console(stderr=True)
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def fail(message: str, code: int = exitcodes.FAILED) -> None:
+    err_console.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def handle_errors(fn: F) -> F:
+    """Turn project exceptions into one clear message and a named exit code (no traceback)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except InvalidInput as exc:
+            err_console.print(f"[red]error:[/red] {exc.what} refused:", highlight=False)
+            for problem in exc.problems:
+                err_console.print(f"  - {problem}", highlight=False, soft_wrap=True)
+            raise typer.Exit(exc.exit_code) from None
+        except CloudgwError as exc:
+            fail(str(exc), exc.exit_code)
+        except KeyboardInterrupt:
+            err_console.print("interrupted")
+            raise typer.Exit(130) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def need_root(what: str) -> None:
+    import os
+
+    if os.geteuid() != 0:
+        fail(f"{what} needs root (network namespaces, netlink, nftables); run it with sudo", exitcodes.USAGE)
+
+
+def print_err(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)

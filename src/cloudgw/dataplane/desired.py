@@ -1,0 +1,88 @@
+"""Kernel objects cloudgw owns, as plain values. Desired state (rendered from a document) and observed
+state (read from the kernel, owned objects only) are the same type, so a plan is a diff of two values.
+
+Ownership marks: links named cgw*, routes and proxy neighbours with protocol RT_PROTO, and the nft
+table `inet cloudgw`. Sysctls are set, never removed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address, IPv4Network
+from typing import Any
+
+RT_PROTO = 207  # route/neighbour protocol number that marks cloudgw's own entries
+NFT_TABLE = "cloudgw"
+NFT_FAMILY = "inet"
+
+
+class Secret(str):
+    """A string that never shows itself in repr, logs or plan dumps."""
+
+    def __repr__(self) -> str:
+        return "Secret(<redacted>)"
+
+
+@dataclass(frozen=True)
+class TunnelLink:
+    name: str
+    mtu: int
+    up: bool = True
+
+
+@dataclass(frozen=True)
+class WgDevice:
+    link: str
+    listen_port: int
+    private_key: Secret = field(repr=False)
+
+
+@dataclass(frozen=True)
+class WgPeer:
+    link: str
+    public_key: str
+    endpoint: str | None  # "ip:port" after name resolution; None = learn it from the peer
+    allowed_ips: tuple[IPv4Network, ...]  # sorted and collapsed
+    keepalive: int
+
+
+@dataclass(frozen=True)
+class Route:
+    dst: IPv4Network
+    dev: str
+    src: IPv4Address | None = None  # preferred source, so the gateway's own packets use its LAN address
+
+
+@dataclass(frozen=True, order=True)
+class ProxyNeighbour:
+    ip: IPv4Address
+    dev: str
+
+
+@dataclass(frozen=True)
+class NftRuleset:
+    """The whole `inet cloudgw` table. `commands` is the nft JSON batch that builds it from nothing;
+    `fingerprint` identifies it and is stored in the table itself, so observing it is cheap."""
+
+    fingerprint: str
+    rule_ids: tuple[tuple[str, str], ...]  # (chain, rule comment), in order: detects hand edits
+    commands: tuple[Any, ...] = field(default=(), compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class KernelState:
+    links: dict[str, TunnelLink] = field(default_factory=dict)
+    devices: dict[str, WgDevice] = field(default_factory=dict)  # by link name
+    peers: dict[tuple[str, str], WgPeer] = field(default_factory=dict)  # by (link, public key)
+    sysctls: dict[str, str] = field(default_factory=dict)
+    neighbours: frozenset[ProxyNeighbour] = frozenset()
+    routes: dict[IPv4Network, Route] = field(default_factory=dict)
+    nft: NftRuleset | None = None
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "links": len(self.links),
+            "peers": len(self.peers),
+            "neighbours": len(self.neighbours),
+            "routes": len(self.routes),
+        }

@@ -1,0 +1,179 @@
+"""The real data plane: the Linux kernel of the namespace this process runs in."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from pathlib import Path
+
+from cloudgw.dataplane import nft
+from cloudgw.dataplane.base import Observation
+from cloudgw.dataplane.desired import (
+    KernelState,
+    NftRuleset,
+    ProxyNeighbour,
+    Route,
+    TunnelLink,
+    WgDevice,
+    WgPeer,
+)
+from cloudgw.dataplane.netlink import Netlink, read_sysctl, write_sysctl
+from cloudgw.dataplane.nftrender import delete_table_batch, ruleset_from_listing
+from cloudgw.dataplane.plan import Action
+from cloudgw.dataplane.wireguard import (
+    DEFAULT_SOCKET_DIR,
+    PeerStats,
+    WireguardGo,
+    device_lines,
+    parse_device,
+    peer_lines,
+    remove_peer_lines,
+)
+from cloudgw.errors import DataplaneError
+from cloudgw.logs import log_event
+from cloudgw.model.document import OWNED_PREFIX
+
+log = logging.getLogger("cloudgw.dataplane")
+
+
+class KernelDataplane:
+    def __init__(self, socket_dir: str = DEFAULT_SOCKET_DIR, run_dir: str | Path = "/run/cloudgw") -> None:
+        self.socket_dir = socket_dir
+        self.run_dir = Path(run_dir)
+
+    def wireguard(self, ifname: str) -> WireguardGo:
+        return WireguardGo(ifname, socket_dir=self.socket_dir, run_dir=self.run_dir)
+
+    def observe(self, sysctl_keys: Iterable[str] = ()) -> Observation:
+        links: dict[str, TunnelLink] = {}
+        devices: dict[str, WgDevice] = {}
+        peers: dict[tuple[str, str], WgPeer] = {}
+        stats: list[PeerStats] = []
+        with Netlink() as netlink:
+            all_links = netlink.links()
+            interfaces = {link.name: link.mac for link in all_links}
+            addresses: dict[str, list[str]] = {}
+            for name, address in netlink.addresses():
+                addresses.setdefault(name, []).append(str(address))
+            for link in all_links:
+                if not link.name.startswith(OWNED_PREFIX):
+                    continue
+                links[link.name] = TunnelLink(link.name, link.mtu, link.up)
+                wireguard = self.wireguard(link.name)
+                if wireguard.socket_path.exists():
+                    try:
+                        device, wg_peers, wg_stats = parse_device(wireguard.uapi().get(), link.name)
+                    except DataplaneError:
+                        continue  # a stale socket: treated as "no device", the plan restarts it
+                    if device is not None:
+                        devices[link.name] = device
+                    peers.update({(peer.link, peer.public_key): peer for peer in wg_peers})
+                    stats.extend(wg_stats)
+            routes = {route.dst: route for route in netlink.routes()}
+            neighbours = frozenset(netlink.proxy_neighbours())
+        sysctls = {}
+        for key in sysctl_keys:
+            value = read_sysctl(key)
+            if value is not None:
+                sysctls[key] = value
+        ruleset, counters = None, {}
+        listing = nft.list_table()
+        if listing is not None:
+            ruleset, counters = ruleset_from_listing(listing)
+        state = KernelState(
+            links=links,
+            devices=devices,
+            peers=peers,
+            sysctls=sysctls,
+            neighbours=neighbours,
+            routes=routes,
+            nft=ruleset,
+        )
+        return Observation(state=state, interfaces=interfaces, addresses=addresses, peer_stats=stats, counters=counters)
+
+    def apply(self, actions: list[Action]) -> None:
+        with Netlink() as netlink:
+            index = 0
+            while index < len(actions):
+                action = actions[index]
+                if action.kind == "peer":
+                    batch = [action]
+                    while index + 1 < len(actions) and actions[index + 1].kind == "peer":
+                        index += 1
+                        batch.append(actions[index])
+                    self._apply_peers(batch)
+                else:
+                    self._apply_one(netlink, action)
+                index += 1
+
+    def _apply_one(self, netlink: Netlink, action: Action) -> None:
+        kind, op = action.kind, action.op
+        if kind == "link":
+            if op == "delete":
+                assert isinstance(action.observed, TunnelLink)
+                self._remove_link(netlink, action.observed.name)
+            else:
+                assert isinstance(action.desired, TunnelLink)
+                self._ensure_link(netlink, action.desired)
+        elif kind == "device":
+            if op != "delete":
+                assert isinstance(action.desired, WgDevice)
+                wireguard = self.wireguard(action.desired.link)
+                if not wireguard.running():
+                    self._ensure_link(netlink, TunnelLink(action.desired.link, 1420, True))
+                wireguard.uapi().set(device_lines(action.desired))
+        elif kind == "nft":
+            if op == "delete":
+                nft.apply_batch(delete_table_batch()["nftables"])
+            else:
+                assert isinstance(action.desired, NftRuleset)
+                nft.apply_batch(action.desired.commands)
+        elif kind == "sysctl":
+            assert isinstance(action.desired, str)
+            write_sysctl(action.key, action.desired)
+        elif kind == "neighbour":
+            if op == "delete":
+                assert isinstance(action.observed, ProxyNeighbour)
+                netlink.delete_proxy_neighbour(action.observed)
+            else:
+                assert isinstance(action.desired, ProxyNeighbour)
+                netlink.add_proxy_neighbour(action.desired)
+        elif kind == "route":
+            if op == "delete":
+                assert isinstance(action.observed, Route)
+                netlink.delete_route(action.observed.dst)
+            else:
+                assert isinstance(action.desired, Route)
+                netlink.replace_route(action.desired)
+
+    def _ensure_link(self, netlink: Netlink, link: TunnelLink) -> None:
+        wireguard = self.wireguard(link.name)
+        if not wireguard.running():
+            if netlink.link(link.name) is not None:
+                netlink.delete_link(link.name)  # a tun left by a dead wireguard-go
+            pid = wireguard.start()
+            log_event(log, "wireguard.started", link=link.name, pid=pid)
+        netlink.set_link(link.name, mtu=link.mtu, up=link.up)
+
+    def _remove_link(self, netlink: Netlink, name: str) -> None:
+        self.wireguard(name).stop()
+        netlink.delete_link(name)
+
+    def _apply_peers(self, actions: list[Action]) -> None:
+        by_link: dict[str, list[str]] = {}
+        for action in actions:
+            if action.op == "delete":
+                assert isinstance(action.observed, WgPeer)
+                by_link.setdefault(action.observed.link, []).extend(remove_peer_lines(action.observed.public_key))
+            else:
+                assert isinstance(action.desired, WgPeer)
+                by_link.setdefault(action.desired.link, []).extend(peer_lines(action.desired))
+        for link, lines in by_link.items():
+            self.wireguard(link).uapi().set(lines)
+
+    def teardown(self) -> None:
+        """Remove everything cloudgw owns in this namespace (agent uninstall, tests)."""
+        observation = self.observe()
+        from cloudgw.dataplane.plan import plan
+
+        self.apply(plan(observation.state, KernelState()))

@@ -1,0 +1,360 @@
+"""The one module that talks netlink (pyroute2). Everything else asks it.
+
+It turns pyroute2's NetlinkError into DataplaneError naming the operation, and a delete that finds
+nothing counts as success. `Netlink(netns=None)` works on the caller's own namespace (how the agent
+runs); `Netlink(netns="name")` on a named one (how the lab builds its topology from the root
+namespace). A named namespace must exist: pyroute2 would otherwise silently create it on a typo.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import socket
+from collections.abc import Iterable
+from dataclasses import dataclass
+from ipaddress import IPv4Address, IPv4Interface, IPv4Network
+from types import TracebackType
+from typing import Any
+
+from pyroute2 import IPRoute
+from pyroute2.netlink import NLM_F_DUMP, NLM_F_REQUEST
+from pyroute2.netlink.exceptions import NetlinkError
+from pyroute2.netlink.rtnl import RTM_GETNEIGH
+from pyroute2.netlink.rtnl.ndmsg import NTF_PROXY, ndmsg
+
+from cloudgw.dataplane.desired import RT_PROTO, ProxyNeighbour, Route
+from cloudgw.errors import DataplaneError
+
+_GONE = {errno.ENOENT, errno.ESRCH, errno.EADDRNOTAVAIL, errno.ENODEV}
+MAIN_TABLE = 254
+NUD_STATES = {
+    0x01: "incomplete",
+    0x02: "reachable",
+    0x04: "stale",
+    0x08: "delay",
+    0x10: "probe",
+    0x20: "failed",
+    0x40: "noarp",
+    0x80: "permanent",
+}
+
+
+@dataclass(frozen=True)
+class LinkInfo:
+    name: str
+    index: int
+    kind: str  # "veth", "bridge", "vxlan", "" for tun/physical
+    mtu: int
+    up: bool
+    mac: str
+
+
+@dataclass(frozen=True)
+class Neighbour:
+    ip: IPv4Address
+    mac: str
+    dev: str
+    state: str
+
+
+def _attr(msg: Any, name: str, default: Any = None) -> Any:
+    value = msg.get_attr(name)
+    return default if value is None else value
+
+
+class Netlink:
+    def __init__(self, netns: str | None = None) -> None:
+        self.netns = netns
+        try:
+            self._ipr = IPRoute(netns=netns, flags=0) if netns else IPRoute()
+        except FileNotFoundError:
+            raise DataplaneError(f"network namespace '{netns}' does not exist") from None
+        self._names: dict[int, str] = {}
+
+    def close(self) -> None:
+        self._ipr.close()
+
+    def __enter__(self) -> Netlink:
+        return self
+
+    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
+
+    def _call(self, what: str, fn: Any, *args: Any, missing_ok: bool = False, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except NetlinkError as exc:
+            if missing_ok and exc.code in _GONE:
+                return None
+            where = f" in netns {self.netns}" if self.netns else ""
+            raise DataplaneError(f"{what}{where}: {os.strerror(exc.code)} (errno {exc.code})") from None
+
+    # links -------------------------------------------------------------------------------------
+    def links(self) -> list[LinkInfo]:
+        result = []
+        for msg in self._call("dump links", self._ipr.get_links):
+            info = msg.get_attr("IFLA_LINKINFO")
+            kind = info.get_attr("IFLA_INFO_KIND") if info is not None else ""
+            name = msg.get_attr("IFLA_IFNAME")
+            self._names[msg["index"]] = name
+            result.append(
+                LinkInfo(
+                    name=name,
+                    index=msg["index"],
+                    kind=kind or "",
+                    mtu=_attr(msg, "IFLA_MTU", 0),
+                    up=bool(msg["flags"] & 1),
+                    mac=_attr(msg, "IFLA_ADDRESS", ""),
+                )
+            )
+        return result
+
+    def link(self, name: str) -> LinkInfo | None:
+        for info in self.links():
+            if info.name == name:
+                return info
+        return None
+
+    def index(self, name: str) -> int:
+        found = self._ipr.link_lookup(ifname=name)
+        if not found:
+            where = f" in netns {self.netns}" if self.netns else ""
+            raise DataplaneError(f"no interface '{name}'{where}")
+        return int(found[0])
+
+    def name_of(self, index: int) -> str:
+        if index not in self._names:
+            self.links()
+        return self._names.get(index, str(index))
+
+    def set_link(
+        self,
+        name: str,
+        *,
+        up: bool | None = None,
+        mtu: int | None = None,
+        master: str | None = None,
+        netns: str | None = None,
+        mac: str | None = None,
+    ) -> None:
+        args: dict[str, Any] = {}
+        if up is not None:
+            args["state"] = "up" if up else "down"
+        if mtu is not None:
+            args["mtu"] = mtu
+        if master is not None:
+            args["master"] = self.index(master)
+        if netns is not None:
+            args["net_ns_fd"] = netns
+        if mac is not None:
+            args["address"] = mac
+        self._call(f"set link {name}", self._ipr.link, "set", index=self.index(name), **args)
+
+    def add_veth(self, name: str, peer: str, peer_netns: str | None = None) -> None:
+        peer_spec: dict[str, Any] = {"ifname": peer}
+        if peer_netns is not None:
+            peer_spec["net_ns_fd"] = peer_netns
+        self._call(f"add veth {name}", self._ipr.link, "add", ifname=name, kind="veth", peer=peer_spec)
+
+    def add_bridge(self, name: str) -> None:
+        self._call(f"add bridge {name}", self._ipr.link, "add", ifname=name, kind="bridge")
+
+    def delete_link(self, name: str) -> None:
+        found = self._ipr.link_lookup(ifname=name)
+        if found:
+            self._call(f"delete link {name}", self._ipr.link, "del", index=found[0], missing_ok=True)
+
+    # addresses ---------------------------------------------------------------------------------
+    def addresses(self, name: str | None = None) -> list[tuple[str, IPv4Interface]]:
+        kwargs = {"index": self.index(name)} if name else {}
+        result = []
+        for msg in self._call("dump addresses", self._ipr.get_addr, family=socket.AF_INET, **kwargs):
+            result.append(
+                (self.name_of(msg["index"]), IPv4Interface(f"{msg.get_attr('IFA_ADDRESS')}/{msg['prefixlen']}"))
+            )
+        return result
+
+    def add_address(self, name: str, address: IPv4Interface) -> None:
+        if (name, address) in self.addresses(name):
+            return
+        self._call(
+            f"add address {address} on {name}",
+            self._ipr.addr,
+            "add",
+            index=self.index(name),
+            address=str(address.ip),
+            prefixlen=address.network.prefixlen,
+        )
+
+    # routes ------------------------------------------------------------------------------------
+    def routes(self, proto: int = RT_PROTO) -> list[Route]:
+        result = []
+        msgs = self._call("dump routes", self._ipr.get_routes, family=socket.AF_INET, table=MAIN_TABLE)
+        for msg in msgs:
+            if msg["proto"] != proto or msg["type"] != 1:  # unicast only
+                continue
+            dst = _attr(msg, "RTA_DST", "0.0.0.0")
+            oif = msg.get_attr("RTA_OIF")
+            src = msg.get_attr("RTA_PREFSRC")
+            result.append(
+                Route(
+                    IPv4Network(f"{dst}/{msg['dst_len']}"),
+                    self.name_of(oif) if oif else "",
+                    IPv4Address(src) if src else None,
+                )
+            )
+        return result
+
+    def replace_route(self, route: Route, proto: int = RT_PROTO, gateway: str | None = None) -> None:
+        args: dict[str, Any] = {"dst": str(route.dst), "proto": proto, "table": MAIN_TABLE}
+        if route.dev:
+            args["oif"] = self.index(route.dev)
+        if route.src is not None:
+            args["prefsrc"] = str(route.src)
+        if gateway is not None:
+            args["gateway"] = gateway
+        self._call(f"replace route {route.dst}", self._ipr.route, "replace", **args)
+
+    def delete_route(self, dst: IPv4Network, proto: int = RT_PROTO) -> None:
+        self._call(
+            f"delete route {dst}", self._ipr.route, "del", dst=str(dst), proto=proto, table=MAIN_TABLE, missing_ok=True
+        )
+
+    # neighbours --------------------------------------------------------------------------------
+    def proxy_neighbours(self, proto: int | None = RT_PROTO) -> set[ProxyNeighbour]:
+        """pyroute2's neigh('dump', flags=NTF_PROXY) filters client-side and returns nothing; the
+        kernel dumps proxy entries only when the request itself carries NTF_PROXY."""
+        request = ndmsg()
+        request["family"] = socket.AF_INET
+        request["flags"] = NTF_PROXY
+        try:
+            msgs = list(
+                self._ipr._generate_with_cleanup(
+                    self._ipr.asyncore.nlm_request, request, RTM_GETNEIGH, NLM_F_REQUEST | NLM_F_DUMP
+                )
+            )
+        except NetlinkError as exc:
+            raise DataplaneError(f"dump proxy neighbours: {os.strerror(exc.code)}") from None
+        result = set()
+        for msg in msgs:
+            if proto is not None and msg.get_attr("NDA_PROTOCOL") != proto:
+                continue
+            result.add(ProxyNeighbour(IPv4Address(msg.get_attr("NDA_DST")), self.name_of(msg["ifindex"])))
+        return result
+
+    def add_proxy_neighbour(self, neighbour: ProxyNeighbour, proto: int = RT_PROTO) -> None:
+        self._call(
+            f"add proxy neighbour {neighbour.ip} on {neighbour.dev}",
+            self._ipr.neigh,
+            "replace",
+            dst=str(neighbour.ip),
+            ifindex=self.index(neighbour.dev),
+            flags=NTF_PROXY,
+            NDA_PROTOCOL=proto,
+        )
+
+    def delete_proxy_neighbour(self, neighbour: ProxyNeighbour) -> None:
+        found = self._ipr.link_lookup(ifname=neighbour.dev)
+        if not found:
+            return  # the device is gone, and its proxy entries with it
+        self._call(
+            f"delete proxy neighbour {neighbour.ip}",
+            self._ipr.neigh,
+            "del",
+            dst=str(neighbour.ip),
+            ifindex=found[0],
+            flags=NTF_PROXY,
+            missing_ok=True,
+        )
+
+    def neighbours(self, dev: str | None = None) -> list[Neighbour]:
+        kwargs = {"ifindex": self.index(dev)} if dev else {}
+        result = []
+        for msg in self._call("dump neighbours", self._ipr.get_neighbours, family=socket.AF_INET, **kwargs):
+            mac = msg.get_attr("NDA_LLADDR")
+            if not mac:
+                continue
+            result.append(
+                Neighbour(
+                    IPv4Address(msg.get_attr("NDA_DST")),
+                    mac,
+                    self.name_of(msg["ifindex"]),
+                    NUD_STATES.get(msg["state"], str(msg["state"])),
+                )
+            )
+        return result
+
+    # bulk helpers ------------------------------------------------------------------------------
+    def replace_routes(self, routes: Iterable[Route], proto: int = RT_PROTO) -> None:
+        for route in routes:
+            self.replace_route(route, proto)
+
+
+def read_sysctl(key: str) -> str | None:
+    """Current namespace only: /proc/sys/net is per network namespace."""
+    try:
+        with open(f"/proc/sys/{key}") as handle:
+            return handle.read().strip()
+    except FileNotFoundError:
+        return None
+
+
+def write_sysctl(key: str, value: str) -> None:
+    try:
+        with open(f"/proc/sys/{key}", "w") as handle:
+            handle.write(value)
+    except OSError as exc:
+        raise DataplaneError(f"set sysctl {key}={value}: {exc.strerror}") from None
+
+
+async def watch_neighbours(on_neighbour: Any, netns: str | None = None) -> None:
+    """Call on_neighbour(Neighbour-like tuple) for every IPv4 neighbour the kernel learns or refreshes.
+
+    Runs until cancelled. Uses the asyncio API: a blocking IPRoute.get() cannot be interrupted."""
+    from pyroute2 import AsyncIPRoute
+    from pyroute2.netlink.rtnl import RTM_NEWNEIGH, RTMGRP_NEIGH
+
+    kwargs: dict[str, Any] = {"netns": netns, "flags": 0} if netns else {}
+    async with AsyncIPRoute(**kwargs) as events:
+        await events.bind(groups=RTMGRP_NEIGH)
+        while True:
+            async for msg in events.get():
+                if msg["header"]["type"] != RTM_NEWNEIGH or msg["family"] != socket.AF_INET:
+                    continue
+                mac = msg.get_attr("NDA_LLADDR")
+                dst = msg.get_attr("NDA_DST")
+                if not mac or not dst or msg["state"] & 0x20:  # no lladdr, or NUD_FAILED
+                    continue
+                on_neighbour(IPv4Address(dst), mac, msg["ifindex"])
+
+
+# network namespaces ------------------------------------------------------------------------------
+def list_namespaces() -> list[str]:
+    from pyroute2 import netns
+
+    return sorted(netns.listnetns())
+
+
+def create_namespace(name: str) -> None:
+    from pyroute2 import netns
+
+    if name in netns.listnetns():
+        raise DataplaneError(f"network namespace '{name}' already exists")
+    netns.create(name)
+
+
+def remove_namespace(name: str) -> None:
+    from pyroute2 import netns
+
+    if name in netns.listnetns():
+        netns.remove(name)
+
+
+def namespace_inode(name: str) -> tuple[int, int] | None:
+    """(device, inode) identifying a named namespace; processes inside share it in /proc/PID/ns/net."""
+    try:
+        info = os.stat(f"/run/netns/{name}")
+    except FileNotFoundError:
+        return None
+    return info.st_dev, info.st_ino

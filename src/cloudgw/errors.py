@@ -1,0 +1,58 @@
+"""The project's exceptions. Every layer raises these; the CLI and the API turn them into exit codes
+and 4xx bodies. A refusal always names the field and, where there is one, the fix."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cloudgw import exitcodes
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One reason an input was refused."""
+
+    field: str  # dotted path into the input, e.g. "networks[0].pools[1].range"
+    message: str  # what is wrong, in the user's terms
+    fix: str = ""  # what to change; empty when the message says it already
+
+    def __str__(self) -> str:
+        text = f"{self.field}: {self.message}" if self.field else self.message
+        return f"{text} (fix: {self.fix})" if self.fix else text
+
+    def as_dict(self) -> dict[str, str]:
+        return {"field": self.field, "message": self.message, "fix": self.fix}
+
+
+class CloudgwError(Exception):
+    """Base of every error cloudgw raises on purpose."""
+
+    exit_code = exitcodes.FAILED
+
+
+class InvalidInput(CloudgwError):
+    """Input refused before anything changed."""
+
+    exit_code = exitcodes.CONFIG
+
+    def __init__(self, problems: list[Problem], what: str = "input") -> None:
+        self.problems = list(problems)
+        self.what = what
+        lines = "\n".join(f"  - {p}" for p in self.problems)
+        super().__init__(f"{what} refused:\n{lines}")
+
+
+class DataplaneError(CloudgwError):
+    """The kernel (netlink, nftables, WireGuard) refused or failed an operation."""
+
+    exit_code = exitcodes.FAILED
+
+
+class MissingDependency(CloudgwError):
+    """A program or kernel feature cloudgw needs is not on this machine."""
+
+    exit_code = exitcodes.UNAVAILABLE
+
+
+class LabError(CloudgwError):
+    """The lab could not be built, inspected or removed."""

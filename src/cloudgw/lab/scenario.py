@@ -1,0 +1,184 @@
+"""Lab scenarios: YAML data files, so three clouds or other pools need no code (pure).
+
+Node names are a contract used by docs and scripts: a VM is `<site>-vm<N>` where N is its host number
+in the network (192.168.1.11 in 192.168.1.0/24 is `public-vm11`); a gateway is named in the scenario
+(`private-gw`); `wan` is the router between the clouds, `<site>-lan` a cloud's LAN switch, `internet`
+the Internet host.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import resources
+from ipaddress import IPv4Address, IPv4Interface, IPv4Network
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, ValidationError, model_validator
+
+from cloudgw.errors import InvalidInput, Problem
+from cloudgw.model.fields import IPv4, Name, RangeField, StrictModel
+from cloudgw.model.textio import parse_yaml, pydantic_problems
+
+PUBLIC_NET = IPv4Network("203.0.113.0/24")  # documentation range: the lab's "public" addresses
+
+
+class LabGateway(StrictModel):
+    name: Name
+    lan_address: IPv4  # the gateway's own address on its cloud's LAN
+    public_address: IPv4  # the floating / elastic IP, a 1:1 NAT of its WAN address on the `wan` router
+    listen_port: int = Field(51820, ge=1, le=65535)
+
+
+class LabSite(StrictModel):
+    name: Name
+    provider: Literal["openstack", "aws", "lab"] = "lab"  # what the site pretends to be (docs only, for now)
+    pool: RangeField
+    vms: int = Field(10, ge=0, le=250)  # VMs take the first N addresses of the pool
+    gateway: LabGateway
+
+
+class LabNetwork(StrictModel):
+    name: Name = "lab"
+    cidr: IPv4Network
+
+
+class LabAgent(StrictModel):
+    interval: float = Field(2.0, gt=0)  # short in the lab, so repairs are quick to see
+    probe_rate: float = Field(20.0, ge=0)
+
+
+class Scenario(StrictModel):
+    name: Name
+    description: str = ""
+    network: LabNetwork
+    sites: list[LabSite] = Field(min_length=2)
+    internet_address: IPv4 = IPv4Address("198.51.100.10")
+    agent: LabAgent = LabAgent()
+
+    @model_validator(mode="after")
+    def _names_unique(self) -> Scenario:
+        names = [site.name for site in self.sites]
+        if len(set(names)) != len(names):
+            raise ValueError("site names must be unique")
+        return self
+
+
+@dataclass(frozen=True)
+class Vm:
+    name: str
+    site: str
+    address: IPv4Address
+    mac: str
+
+
+def vm_name(site: str, address: IPv4Address, network: IPv4Network) -> str:
+    return f"{site}-vm{int(address) - int(network.network_address)}"
+
+
+def vm_mac(address: IPv4Address) -> str:
+    """Deterministic, locally administered: 02:c6:<ip bytes>, easy to recognise in captures."""
+    return "02:c6:" + ":".join(f"{b:02x}" for b in address.packed)
+
+
+def vms(scenario: Scenario) -> list[Vm]:
+    result = []
+    for site in scenario.sites:
+        for index, address in enumerate(site.pool.addresses()):
+            if index >= site.vms:
+                break
+            result.append(Vm(vm_name(site.name, address, scenario.network.cidr), site.name, address, vm_mac(address)))
+    return result
+
+
+def wan_interface(index: int) -> IPv4Interface:
+    """The gateway of site #index sits at 10.(100+index).0.2/24 behind the `wan` router's .1."""
+    return IPv4Interface(f"10.{100 + index}.0.2/24")
+
+
+def router_interface(index: int) -> IPv4Interface:
+    return IPv4Interface(f"10.{100 + index}.0.1/24")
+
+
+def internet_router() -> IPv4Interface:
+    return IPv4Interface("198.51.100.1/24")
+
+
+def check_scenario(scenario: Scenario) -> list[Problem]:
+    problems: list[Problem] = []
+    net = scenario.network.cidr
+    if len(scenario.sites) > 150:
+        problems.append(Problem("sites", "at most 150 sites fit the lab's WAN addressing"))
+    for s, site in enumerate(scenario.sites):
+        where = f"sites[{s}]"
+        if not site.pool.within(net):
+            problems.append(Problem(f"{where}.pool", f"{site.pool} is outside {net}"))
+        if site.vms > site.pool.size:
+            problems.append(
+                Problem(f"{where}.vms", f"{site.vms} VMs do not fit pool {site.pool}", "enlarge the pool or lower vms")
+            )
+        if site.gateway.lan_address not in net:
+            problems.append(Problem(f"{where}.gateway.lan_address", f"{site.gateway.lan_address} is outside {net}"))
+        if site.gateway.public_address not in PUBLIC_NET:
+            problems.append(
+                Problem(
+                    f"{where}.gateway.public_address",
+                    f"must be in {PUBLIC_NET}",
+                    "the lab's public addresses are documentation addresses",
+                )
+            )
+        for t, other in enumerate(scenario.sites):
+            if t > s and site.pool.overlaps(other.pool):
+                problems.append(Problem(f"sites[{t}].pool", f"overlaps sites[{s}].pool"))
+            if site.gateway.lan_address in other.pool:
+                problems.append(Problem(f"{where}.gateway.lan_address", f"is in site '{other.name}''s pool"))
+    names = [site.gateway.name for site in scenario.sites]
+    if len(set(names)) != len(names):
+        problems.append(Problem("sites", "gateway names must be unique"))
+    publics = [site.gateway.public_address for site in scenario.sites]
+    if len(set(publics)) != len(publics):
+        problems.append(Problem("sites", "gateway public addresses must be unique"))
+    return problems
+
+
+def load_scenario(text: str, source: str = "scenario") -> Scenario:
+    data = parse_yaml(text, source)
+    if not isinstance(data, dict):
+        raise InvalidInput([Problem("", "expected a mapping")], what=source)
+    try:
+        scenario = Scenario.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidInput(pydantic_problems(exc), what=source) from None
+    problems = check_scenario(scenario)
+    if problems:
+        raise InvalidInput(problems, what=source)
+    return scenario
+
+
+def builtin_scenarios() -> list[str]:
+    folder = resources.files("cloudgw.lab") / "scenarios"
+    return sorted(p.name.removesuffix(".yaml") for p in folder.iterdir() if p.name.endswith(".yaml"))
+
+
+def find_scenario(name_or_path: str) -> Scenario:
+    """A built-in scenario by name ("seed"), or a YAML file by path."""
+    path = Path(name_or_path)
+    if path.suffix in (".yaml", ".yml") or path.exists():
+        try:
+            return load_scenario(path.read_text(), str(path))
+        except FileNotFoundError:
+            raise InvalidInput([Problem("--scenario", f"no file {path}")], what="scenario") from None
+    folder = resources.files("cloudgw.lab") / "scenarios"
+    candidate = folder / f"{name_or_path}.yaml"
+    if not candidate.is_file():
+        raise InvalidInput(
+            [
+                Problem(
+                    "--scenario",
+                    f"no built-in scenario '{name_or_path}'",
+                    f"use one of: {', '.join(builtin_scenarios())}, or a path to a YAML file",
+                )
+            ],
+            what="scenario",
+        )
+    return load_scenario(candidate.read_text(), f"scenario {name_or_path}")

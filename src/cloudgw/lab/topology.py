@@ -1,0 +1,136 @@
+"""Build a scenario's namespaces and links (the lab's "physical" network).
+
+    <site>-vmN  eth0 ──┐
+                       ├── br0 in <site>-lan ── lan0  <gateway>  wan0 ── siteI ┐
+    <site>-vmM  eth0 ──┘                                                       ├─ wan ── inet0 ── eth0 internet
+                                           (other sites the same way)  ────────┘
+
+- `wan` is the Internet between the clouds. Each gateway's WAN address 10.(100+I).0.2 is reachable
+  from outside only through its public address (203.0.113.x), a 1:1 NAT on `wan` like an OpenStack
+  floating IP or an AWS Elastic IP. Private WAN addresses are not routed between sites.
+- VMs get their address, a deterministic MAC and a default route via their own gateway.
+- Nothing here connects to the machine's real network: every link joins two lab namespaces, and no
+  namespace has a route that leads out of the lab.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Callable
+from ipaddress import IPv4Interface
+
+from cloudgw.dataplane import nft
+from cloudgw.dataplane.desired import Route
+from cloudgw.dataplane.netlink import Netlink, create_namespace
+from cloudgw.errors import LabError
+from cloudgw.lab.runstate import LabPaths
+from cloudgw.lab.scenario import PUBLIC_NET, Scenario, internet_router, router_interface, vms, wan_interface
+
+Progress = Callable[[str], None]
+ROUTER = "wan"
+INTERNET = "internet"
+
+
+def node_names(scenario: Scenario) -> dict[str, str]:
+    """Every node of the scenario -> its kind."""
+    nodes = {ROUTER: "router", INTERNET: "internet"}
+    for site in scenario.sites:
+        nodes[f"{site.name}-lan"] = "switch"
+        nodes[site.gateway.name] = "gateway"
+    for vm in vms(scenario):
+        nodes[vm.name] = "vm"
+    return nodes
+
+
+def ns_sysctl(namespace: str, *settings: str) -> None:
+    result = subprocess.run(
+        ["ip", "netns", "exec", namespace, "sysctl", "-q", "-w", *settings], capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0:
+        raise LabError(f"sysctl in {namespace}: {result.stderr.strip()}")
+
+
+def _default_route(link: Netlink, via: IPv4Interface) -> None:
+    link.replace_route(Route(IPv4Interface("0.0.0.0/0").network, ""), proto=4, gateway=str(via.ip))
+
+
+def router_ruleset(scenario: Scenario) -> str:
+    lines = ["table inet cgwlab {", " chain prerouting { type nat hook prerouting priority dstnat; policy accept;"]
+    for index, site in enumerate(scenario.sites):
+        lines.append(f"  ip daddr {site.gateway.public_address} dnat ip to {wan_interface(index).ip}")
+    lines.append(" }")
+    lines.append(" chain postrouting { type nat hook postrouting priority srcnat; policy accept;")
+    for index, site in enumerate(scenario.sites):
+        lines.append(f"  ip saddr {wan_interface(index).ip} snat ip to {site.gateway.public_address}")
+    lines.append(" }")
+    lines.append(" chain forward { type filter hook forward priority 0; policy drop;")
+    lines.append("  ct state established,related accept")
+    lines.append('  ct status dnat accept comment "to a public address"')
+    lines.append('  oifname "inet0" accept comment "out to the internet host"')
+    lines.append(" }")
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def build(scenario: Scenario, paths: LabPaths, progress: Progress = lambda _msg: None) -> list[str]:
+    """Create every namespace and link. Returns the namespaces created (for cleanup on failure)."""
+    nodes = node_names(scenario)
+    created: list[str] = []
+    progress(f"creating {len(nodes)} namespaces")
+    for node in nodes:
+        namespace = paths.namespace(node)
+        create_namespace(namespace)
+        created.append(namespace)
+        with Netlink(namespace) as link:
+            link.set_link("lo", up=True)
+        # IPv6 is not used by the lab; turning it off keeps captures free of neighbour discovery noise.
+    for namespace in created:
+        ns_sysctl(namespace, "net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1")
+
+    progress("wiring the WAN and the internet host")
+    router_ns, internet_ns = paths.namespace(ROUTER), paths.namespace(INTERNET)
+    with Netlink(router_ns) as router:
+        router.add_veth("inet0", "eth0", peer_netns=internet_ns)
+        router.add_address("inet0", internet_router())
+        router.set_link("inet0", up=True)
+    with Netlink(internet_ns) as internet:
+        internet.add_address("eth0", IPv4Interface(f"{scenario.internet_address}/24"))
+        internet.set_link("eth0", up=True)
+        internet.replace_route(Route(PUBLIC_NET, ""), proto=4, gateway=str(internet_router().ip))
+    ns_sysctl(router_ns, "net.ipv4.ip_forward=1")
+
+    for index, site in enumerate(scenario.sites):
+        progress(f"building site {site.name} ({site.vms} VMs, gateway {site.gateway.name})")
+        switch_ns = paths.namespace(f"{site.name}-lan")
+        gateway_ns = paths.namespace(site.gateway.name)
+        with Netlink(switch_ns) as switch:
+            switch.add_bridge("br0")
+            switch.set_link("br0", up=True)
+        with Netlink(gateway_ns) as gateway:
+            gateway.add_veth("wan0", f"site{index}", peer_netns=router_ns)
+            gateway.add_address("wan0", wan_interface(index))
+            gateway.set_link("wan0", up=True)
+            gateway.add_veth("lan0", "gw", peer_netns=switch_ns)
+            gateway.add_address("lan0", IPv4Interface(f"{site.gateway.lan_address}/{scenario.network.cidr.prefixlen}"))
+            gateway.set_link("lan0", up=True)
+            _default_route(gateway, router_interface(index))
+        with Netlink(router_ns) as router:
+            router.add_address(f"site{index}", router_interface(index))
+            router.set_link(f"site{index}", up=True)
+        with Netlink(switch_ns) as switch:
+            switch.set_link("gw", master="br0", up=True)
+        for vm in (vm for vm in vms(scenario) if vm.site == site.name):
+            vm_ns = paths.namespace(vm.name)
+            port = f"vm{int(vm.address) - int(scenario.network.cidr.network_address)}"
+            with Netlink(vm_ns) as host:
+                host.add_veth("eth0", port, peer_netns=switch_ns)
+                host.set_link("eth0", mac=vm.mac)
+                host.add_address("eth0", IPv4Interface(f"{vm.address}/{scenario.network.cidr.prefixlen}"))
+                host.set_link("eth0", up=True)
+                _default_route(host, IPv4Interface(f"{site.gateway.lan_address}/32"))
+            with Netlink(switch_ns) as switch:
+                switch.set_link(port, master="br0", up=True)
+
+    progress("programming the WAN's 1:1 NAT")
+    nft.apply_text(router_ruleset(scenario), netns=router_ns)
+    return created

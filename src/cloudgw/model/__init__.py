@@ -1,0 +1,1 @@
+"""Pure domain types and validation: no I/O, no kernel, no database."""

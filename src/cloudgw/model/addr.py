@@ -1,0 +1,101 @@
+"""Address math for pools and endpoints (IPv4).
+
+A pool is an inclusive range of addresses. Admins write it as "192.168.1.1-192.168.1.10", as a CIDR
+("192.168.1.16/28") or as one address. The kernel and WireGuard want prefixes, so a range is also
+turned into the smallest list of CIDRs that covers exactly it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from ipaddress import IPv4Address, IPv4Network
+
+
+@dataclass(frozen=True, order=True)
+class AddressRange:
+    """An inclusive IPv4 range; first <= last."""
+
+    first: IPv4Address
+    last: IPv4Address
+
+    @classmethod
+    def parse(cls, text: str) -> AddressRange:
+        """Parse "a-b", "a/len" or "a". Raises ValueError with a message fit for a user."""
+        raw = str(text).strip()
+        if not raw:
+            raise ValueError("empty address range")
+        try:
+            if "-" in raw:
+                left, right = (part.strip() for part in raw.split("-", 1))
+                first, last = IPv4Address(left), IPv4Address(right)
+            elif "/" in raw:
+                net = IPv4Network(raw, strict=True)
+                first, last = net.network_address, net.broadcast_address
+            else:
+                first = last = IPv4Address(raw)
+        except ValueError as exc:
+            raise ValueError(
+                f"'{raw}' is not an IPv4 range; write FIRST-LAST (192.168.1.1-192.168.1.10), "
+                f"a CIDR (192.168.1.16/28) or one address ({exc})"
+            ) from None
+        if int(first) > int(last):
+            raise ValueError(f"'{raw}': first address {first} is after last address {last}")
+        return cls(first, last)
+
+    def __str__(self) -> str:
+        if self.first == self.last:
+            return str(self.first)
+        return f"{self.first}-{self.last}"
+
+    @property
+    def size(self) -> int:
+        return int(self.last) - int(self.first) + 1
+
+    def __contains__(self, address: object) -> bool:
+        if not isinstance(address, IPv4Address):
+            return False
+        return int(self.first) <= int(address) <= int(self.last)
+
+    def overlaps(self, other: AddressRange) -> bool:
+        return int(self.first) <= int(other.last) and int(other.first) <= int(self.last)
+
+    def within(self, network: IPv4Network) -> bool:
+        return self.first in network and self.last in network
+
+    def addresses(self) -> Iterator[IPv4Address]:
+        for value in range(int(self.first), int(self.last) + 1):
+            yield IPv4Address(value)
+
+    def cidrs(self) -> list[IPv4Network]:
+        """The smallest set of prefixes covering exactly this range."""
+        return list(ipaddress.summarize_address_range(self.first, self.last))
+
+
+def host_network(address: IPv4Address) -> IPv4Network:
+    return IPv4Network(f"{address}/32")
+
+
+def collapse(networks: Iterable[IPv4Network]) -> list[IPv4Network]:
+    """Merge adjacent and contained prefixes; sorted."""
+    return sorted(ipaddress.collapse_addresses(list(networks)))
+
+
+def parse_host_port(text: str, default_port: int | None = None) -> tuple[str, int]:
+    """Split "host:port" (IPv4 or a DNS name). Raises ValueError naming what is wrong."""
+    raw = str(text).strip()
+    host, sep, port_text = raw.rpartition(":")
+    if not sep:
+        if default_port is None:
+            raise ValueError(f"'{raw}' has no port; write HOST:PORT, e.g. 203.0.113.10:51820")
+        host, port_text = raw, str(default_port)
+    if not host:
+        raise ValueError(f"'{raw}' has no host; write HOST:PORT, e.g. 203.0.113.10:51820")
+    try:
+        port = int(port_text)
+    except ValueError:
+        raise ValueError(f"'{raw}': port '{port_text}' is not a number") from None
+    if not 1 <= port <= 65535:
+        raise ValueError(f"'{raw}': port {port} is outside 1-65535")
+    return host, port

@@ -1,0 +1,280 @@
+"""The desired-state document of one gateway: everything its agent needs to program the kernel.
+
+The agent reads it from a file (`cloudgw agent run --state FILE`) or from the controller's watch feed;
+both are the same document. It holds only what is *effective* for this gateway: its own site, the
+networks it stretches, every site's pools in those networks, the remote endpoints the mapping service
+places behind each peer, and the peers themselves. It never holds a private key.
+
+Validation happens in two steps: pydantic checks each field's shape, then `check_document` checks the
+relations between fields (overlaps, containment, references). Both report `Problem`s that name the
+field, and `load_document` refuses the whole document if any is found.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from ipaddress import IPv4Address, IPv4Network
+from typing import Any, Literal
+
+from pydantic import Field, ValidationError
+
+from cloudgw.errors import InvalidInput, Problem
+from cloudgw.model.addr import AddressRange
+from cloudgw.model.fields import HostPort, IfName, IPv4, KeyField, MacField, Name, Port, RangeField, StrictModel
+from cloudgw.model.textio import parse_yaml, pydantic_problems
+
+OWNED_PREFIX = "cgw"  # cloudgw owns, and only ever deletes, links whose name starts with this
+
+
+class TunnelSpec(StrictModel):
+    interface: IfName = "cgw0"  # the WireGuard device; must start with "cgw"
+    listen_port: Port = 51820  # UDP port peers send to (behind 1:1 NAT: the same port outside)
+    mtu: int = Field(1420, ge=1280, le=9000)  # 1420 = 1500 minus WireGuard's IPv4 overhead
+
+
+class GatewaySpec(StrictModel):
+    name: Name
+    site: Name
+    wan_interface: IfName  # the interface towards the Internet: tunnel packets and NAPT leave here
+    tunnel: TunnelSpec = TunnelSpec()
+
+
+class PoolSpec(StrictModel):
+    site: Name  # the site whose VMs take addresses from this range
+    range: RangeField
+
+
+class RemoteEndpoint(StrictModel):
+    ip: IPv4
+    gateway: Name  # the peer gateway behind which this address lives
+    mac: MacField | None = None  # as announced by that gateway; informational in L3 mode
+
+
+class NetworkSpec(StrictModel):
+    name: Name
+    cidr: IPv4Network
+    mode: Literal["l3"] = "l3"  # L3 stretch: proxy-ARP + host routes (works in every cloud, AWS too)
+    lan_interface: IfName  # where this network's local VMs are
+    lan_address: IPv4 | None = None  # the gateway's own address on that LAN (source of ARP probes)
+    pools: list[PoolSpec] = []  # every site's pool in this network, this gateway's own included
+    remote_endpoints: list[RemoteEndpoint] = []  # the effective mapping for other sites
+
+
+class PeerSpec(StrictModel):
+    name: Name
+    site: Name
+    public_key: KeyField
+    endpoint: HostPort | None = None  # public HOST:PORT; None when the peer is behind NAT and calls us
+    keepalive: int = Field(25, ge=0, le=3600)  # seconds; keeps NAT mappings open, 0 = off
+    lan_addresses: list[IPv4] = []  # the peer gateway's own LAN addresses, accepted as sources
+
+
+class GatewayDocument(StrictModel):
+    version: Literal[1] = 1
+    revision: int = Field(0, ge=0)  # bumped by the controller on every change that affects this gateway
+    gateway: GatewaySpec
+    networks: list[NetworkSpec] = []
+    peers: list[PeerSpec] = []
+
+    def local_pools(self, network: NetworkSpec) -> list[AddressRange]:
+        return [p.range for p in network.pools if p.site == self.gateway.site]
+
+    def peer_by_name(self) -> dict[str, PeerSpec]:
+        return {peer.name: peer for peer in self.peers}
+
+
+def _pairs(items: list[Any]) -> Iterator[tuple[int, Any, int, Any]]:
+    for i, left in enumerate(items):
+        for j in range(i + 1, len(items)):
+            yield i, left, j, items[j]
+
+
+def _check_network(doc: GatewayDocument, n: int, net: NetworkSpec) -> list[Problem]:
+    problems: list[Problem] = []
+    where = f"networks[{n}]"
+    gw = doc.gateway
+    sites = {gw.site} | {peer.site for peer in doc.peers}
+    peers = doc.peer_by_name()
+
+    if net.lan_interface in (gw.wan_interface, gw.tunnel.interface):
+        problems.append(
+            Problem(
+                f"{where}.lan_interface",
+                f"'{net.lan_interface}' is also the WAN or tunnel interface",
+                "give the LAN its own interface",
+            )
+        )
+    if net.lan_address is not None and net.lan_address not in net.cidr:
+        problems.append(
+            Problem(
+                f"{where}.lan_address",
+                f"{net.lan_address} is outside {net.cidr}",
+                "use the gateway's address on that LAN",
+            )
+        )
+    for p, pool in enumerate(net.pools):
+        field = f"{where}.pools[{p}].range"
+        if not pool.range.within(net.cidr):
+            problems.append(
+                Problem(field, f"{pool.range} is outside the network {net.cidr}", f"choose a range inside {net.cidr}")
+            )
+        elif net.cidr.prefixlen < 31 and (
+            net.cidr.network_address in pool.range or net.cidr.broadcast_address in pool.range
+        ):
+            problems.append(
+                Problem(
+                    field,
+                    f"{pool.range} includes the network or broadcast address of {net.cidr}",
+                    "start after the network address and end before the broadcast address",
+                )
+            )
+        if pool.site not in sites:
+            problems.append(
+                Problem(
+                    f"{where}.pools[{p}].site",
+                    f"unknown site '{pool.site}': neither this gateway's site nor a peer's",
+                    "add a peer for that site or remove the pool",
+                )
+            )
+        if net.lan_address is not None and pool.site != gw.site and net.lan_address in pool.range:
+            problems.append(
+                Problem(
+                    f"{where}.lan_address",
+                    f"{net.lan_address} lies in site '{pool.site}''s pool {pool.range}",
+                    "use an address outside other sites' pools",
+                )
+            )
+    for i, left, j, right in _pairs(net.pools):
+        if left.range.overlaps(right.range):
+            problems.append(
+                Problem(
+                    f"{where}.pools[{j}].range",
+                    f"{right.range} (site '{right.site}') overlaps pools[{i}] {left.range} (site '{left.site}')",
+                    "give each pool a disjoint range",
+                )
+            )
+
+    seen: dict[IPv4Address, int] = {}
+    for e, endpoint in enumerate(net.remote_endpoints):
+        field = f"{where}.remote_endpoints[{e}]"
+        if endpoint.ip in seen:
+            problems.append(
+                Problem(
+                    f"{field}.ip",
+                    f"{endpoint.ip} is listed twice (also remote_endpoints[{seen[endpoint.ip]}])",
+                    "list each address once",
+                )
+            )
+            continue
+        seen[endpoint.ip] = e
+        peer = peers.get(endpoint.gateway)
+        if peer is None:
+            problems.append(
+                Problem(f"{field}.gateway", f"unknown gateway '{endpoint.gateway}'", "name one of the peers")
+            )
+            continue
+        if endpoint.ip not in net.cidr:
+            problems.append(Problem(f"{field}.ip", f"{endpoint.ip} is outside {net.cidr}"))
+            continue
+        owners = [pool for pool in net.pools if endpoint.ip in pool.range]
+        if not any(pool.site == peer.site for pool in owners):
+            problems.append(
+                Problem(
+                    f"{field}.ip",
+                    f"{endpoint.ip} is not in a pool of site '{peer.site}' (gateway '{peer.name}')",
+                    "add it to that site's pool, or fix the address",
+                )
+            )
+    return problems
+
+
+def check_document(doc: GatewayDocument) -> list[Problem]:
+    """Relations between fields; an empty list means the document is valid."""
+    problems: list[Problem] = []
+    gw = doc.gateway
+    if not gw.tunnel.interface.startswith(OWNED_PREFIX):
+        problems.append(
+            Problem(
+                "gateway.tunnel.interface",
+                f"'{gw.tunnel.interface}' does not start with '{OWNED_PREFIX}'",
+                f"name it {OWNED_PREFIX}0 (cloudgw only manages links named {OWNED_PREFIX}*)",
+            )
+        )
+    if gw.wan_interface == gw.tunnel.interface:
+        problems.append(
+            Problem(
+                "gateway.wan_interface",
+                "is the tunnel interface itself",
+                "name the interface that reaches the Internet",
+            )
+        )
+
+    for i, left, j, right in _pairs(doc.networks):
+        if left.name == right.name:
+            problems.append(Problem(f"networks[{j}].name", f"'{right.name}' is used twice"))
+        if left.cidr.overlaps(right.cidr):
+            problems.append(
+                Problem(
+                    f"networks[{j}].cidr",
+                    f"{right.cidr} overlaps networks[{i}] {left.cidr}",
+                    "stretch each address space once",
+                )
+            )
+    for n, net in enumerate(doc.networks):
+        problems.extend(_check_network(doc, n, net))
+
+    local_ranges = [pool.range for net in doc.networks for pool in net.pools if pool.site == gw.site]
+    for i, left, j, right in _pairs(doc.peers):
+        if left.name == right.name:
+            problems.append(Problem(f"peers[{j}].name", f"'{right.name}' is used twice"))
+        if left.public_key == right.public_key:
+            problems.append(
+                Problem(
+                    f"peers[{j}].public_key", f"same key as peers[{i}] '{left.name}'", "each gateway has its own key"
+                )
+            )
+        if left.site == right.site:
+            problems.append(
+                Problem(
+                    f"peers[{j}].site",
+                    f"site '{right.site}' already has gateway '{left.name}'",
+                    "one gateway per site (active/standby is not yet supported)",
+                )
+            )
+    for p, peer in enumerate(doc.peers):
+        if peer.site == gw.site:
+            problems.append(
+                Problem(
+                    f"peers[{p}].site", f"'{peer.site}' is this gateway's own site", "peers are gateways of other sites"
+                )
+            )
+        if peer.name == gw.name:
+            problems.append(Problem(f"peers[{p}].name", "is this gateway's own name"))
+        for a, address in enumerate(peer.lan_addresses):
+            if any(address in r for r in local_ranges):
+                problems.append(Problem(f"peers[{p}].lan_addresses[{a}]", f"{address} is in this site's pool"))
+    return problems
+
+
+def load_document(data: Any, source: str = "document") -> GatewayDocument:
+    """Validate plain data (parsed YAML/JSON) into a document, or raise InvalidInput naming each field."""
+    if not isinstance(data, dict):
+        raise InvalidInput(
+            [Problem("", f"expected a mapping at the top level, got {type(data).__name__}")], what=source
+        )
+    try:
+        doc = GatewayDocument.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidInput(pydantic_problems(exc), what=source) from None
+    problems = check_document(doc)
+    if problems:
+        raise InvalidInput(problems, what=source)
+    return doc
+
+
+def parse_document(text: str, source: str = "document") -> GatewayDocument:
+    return load_document(parse_yaml(text, source), source)
+
+
+def dump_document(doc: GatewayDocument) -> dict[str, Any]:
+    return doc.model_dump(mode="json", exclude_none=True)

@@ -1,0 +1,63 @@
+"""Field types shared by the document, the topology file and the API schemas."""
+
+from __future__ import annotations
+
+import re
+from ipaddress import IPv4Address
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BeforeValidator, ConfigDict, PlainSerializer, StringConstraints
+from pydantic import BaseModel as _BaseModel
+
+from cloudgw.model.addr import AddressRange, parse_host_port
+from cloudgw.model.keys import check_key
+
+_MAC_RE = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
+
+
+class StrictModel(_BaseModel):
+    """Unknown fields are refused, so a typo in a file is an error, not a silent default."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _parse_range(value: Any) -> AddressRange:
+    if isinstance(value, AddressRange):
+        return value
+    return AddressRange.parse(str(value))
+
+
+def _check_mac(value: str) -> str:
+    lowered = value.strip().lower()
+    if not _MAC_RE.match(lowered):
+        raise ValueError(f"'{value}' is not a MAC address; write six hex pairs, e.g. 02:00:00:00:00:01")
+    return lowered
+
+
+def _check_host_port(value: str) -> str:
+    host, port = parse_host_port(value)
+    return f"{host}:{port}"
+
+
+Name = Annotated[
+    str,
+    StringConstraints(pattern=r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"),
+]
+"""A DNS-label-like name: lower-case letters, digits and '-', 1-63 characters."""
+
+IfName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,15}$")]
+"""A Linux interface name (at most 15 characters)."""
+
+Port = Annotated[int, AfterValidator(lambda v: _port(v))]
+
+RangeField = Annotated[AddressRange, BeforeValidator(_parse_range), PlainSerializer(str, return_type=str)]
+KeyField = Annotated[str, AfterValidator(check_key)]
+MacField = Annotated[str, AfterValidator(_check_mac)]
+HostPort = Annotated[str, AfterValidator(_check_host_port)]
+IPv4 = Annotated[IPv4Address, PlainSerializer(str, return_type=str)]
+
+
+def _port(value: int) -> int:
+    if not 1 <= value <= 65535:
+        raise ValueError(f"port {value} is outside 1-65535")
+    return value

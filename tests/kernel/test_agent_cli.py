@@ -1,0 +1,138 @@
+"""`cloudgw agent run --once` in a fresh namespace, against the real kernel and wireguard-go."""
+
+import json
+import sys
+
+import pytest
+import yaml
+
+from cloudgw.agent.keys import generate_private_key, public_key_of
+from cloudgw.dataplane.wireguard import Uapi
+from tests.helpers import deep, run, sample_document
+
+pytestmark = pytest.mark.root
+
+
+@pytest.fixture
+def gateway(make_netns, tmp_path):
+    ns = make_netns("gw")
+    for dev, peer, address in (("lan0", "lanp", "192.168.1.254/24"), ("wan0", "wanp", "10.100.0.2/24")):
+        run(["ip", "-n", ns, "link", "add", dev, "type", "veth", "peer", "name", peer])
+        run(["ip", "-n", ns, "link", "set", dev, "up"])
+        run(["ip", "-n", ns, "link", "set", peer, "up"])
+        run(["ip", "-n", ns, "addr", "add", address, "dev", dev])
+    dirs = {name: tmp_path / name for name in ("state", "run", "wg")}
+    return ns, dirs, tmp_path
+
+
+def agent(gateway, *args, check=False):
+    ns, dirs, _ = gateway
+    return run(
+        [
+            sys.executable,
+            "-m",
+            "cloudgw",
+            "agent",
+            *args,
+            "--run-dir",
+            str(dirs["run"]),
+            "--wg-socket-dir",
+            str(dirs["wg"]),
+        ],
+        netns=ns,
+        check=check,
+    )
+
+
+def write_doc(gateway, data, name="doc.yaml"):
+    path = gateway[2] / name
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def snapshot(ns):
+    """Everything an agent could change, as text."""
+    parts = [
+        run(["ip", "-j", "-n", ns, "link"]).stdout,
+        run(["ip", "-4", "-j", "-n", ns, "route", "show", "table", "all"]).stdout,
+        run(["ip", "-j", "-n", ns, "neigh", "show", "proxy"]).stdout,
+        run(["nft", "-j", "list", "ruleset"], netns=ns).stdout,
+        run(["sysctl", "-n", "net.ipv4.ip_forward"], netns=ns).stdout,
+    ]
+    return parts
+
+
+def valid_doc():
+    data = sample_document()
+    data["peers"][0]["public_key"] = public_key_of(generate_private_key())
+    return data
+
+
+def test_apply_is_real_and_idempotent_then_teardown_removes_only_ours(gateway):
+    ns, dirs, _ = gateway
+    run(["ip", "-n", ns, "route", "add", "10.9.0.0/16", "dev", "lanp"])  # a route that is not ours
+    doc = write_doc(gateway, valid_doc())
+    first = agent(gateway, "run", "--state", str(doc), "--state-dir", str(dirs["state"]), "--once", check=True)
+    assert "applied" in first.stdout and "for revision 3" in first.stdout
+
+    routes = run(["ip", "-n", ns, "route", "show", "proto", "207"]).stdout
+    assert "192.168.1.11 dev cgw0" in routes and "192.168.1.16/30 dev cgw0" in routes
+    assert "192.168.1.11 dev lan0 proxy" in run(["ip", "-n", ns, "neigh", "show", "proxy"]).stdout
+    assert run(["sysctl", "-n", "net.ipv4.ip_forward"], netns=ns).stdout.strip() == "1"
+    table = json.loads(run(["nft", "-j", "list", "table", "inet", "cloudgw"], netns=ns).stdout)
+    comments = {r["rule"].get("comment") for r in table["nftables"] if "rule" in r}
+    assert {"lan-spoof lan0", "tunnel-spoof cgw0", "mss"} <= comments
+    pairs = Uapi(dirs["wg"] / "cgw0.sock").get()
+    assert ("endpoint", "203.0.113.20:51820") in pairs
+    assert ("allowed_ip", "192.168.1.12/30") in pairs
+    assert "private.key" in {p.name for p in dirs["state"].iterdir()}
+    private = (dirs["state"] / "private.key").read_text().strip()
+    assert private not in first.stdout + first.stderr  # never printed
+
+    before = snapshot(ns)
+    second = agent(gateway, "run", "--state", str(doc), "--state-dir", str(dirs["state"]), "--once", check=True)
+    assert "applied 0 change(s)" in second.stdout
+    assert snapshot(ns) == before  # nothing touched, nft handles and counters included
+
+    removed = agent(gateway, "teardown", check=True)
+    assert "removed" in removed.stdout
+    assert "cgw0" not in run(["ip", "-n", ns, "link"]).stdout
+    assert run(["ip", "-n", ns, "route", "show", "proto", "207"]).stdout.strip() == ""
+    assert run(["ip", "-n", ns, "neigh", "show", "proxy"]).stdout.strip() == ""
+    assert "cloudgw" not in run(["nft", "list", "tables"], netns=ns).stdout
+    assert "10.9.0.0/16 dev lanp" in run(["ip", "-n", ns, "route"]).stdout  # foreign route survived
+
+
+def test_dry_run_prints_the_plan_and_changes_nothing(gateway):
+    ns, dirs, _ = gateway
+    before = snapshot(ns)
+    doc = write_doc(gateway, valid_doc())
+    result = agent(gateway, "run", "--state", str(doc), "--state-dir", str(dirs["state"]), "--dry-run", check=True)
+    assert "add route 192.168.1.11/32" in result.stdout and "would apply" in result.stdout
+    assert snapshot(ns) == before
+
+
+BAD = [
+    ("overlapping-pools", "networks.0.pools.1.range", "192.168.1.5-192.168.1.20", "networks[0].pools[1].range"),
+    ("pool-outside-network", "networks.0.pools.1.range", "10.0.0.1-10.0.0.9", "networks[0].pools[1].range"),
+    ("malformed-key", "peers.0.public_key", "abc", "peers[0].public_key"),
+    ("unknown-interface", "networks.0.lan_interface", "eth7", "networks[0].lan_interface"),
+]
+
+
+@pytest.mark.parametrize(("path", "value", "field"), [b[1:] for b in BAD], ids=[b[0] for b in BAD])
+def test_bad_document_refused_and_kernel_untouched(gateway, path, value, field):
+    ns, dirs, _ = gateway
+    before = snapshot(ns)
+    data = deep(valid_doc())
+    parts = path.split(".")
+    target = data
+    for part in parts[:-1]:
+        target = target[int(part)] if isinstance(target, list) else target[part]
+    target[parts[-1]] = value
+    doc = write_doc(gateway, data)
+    result = agent(gateway, "run", "--state", str(doc), "--state-dir", str(dirs["state"]), "--once")
+    assert result.returncode == 78, result.stderr
+    assert field in result.stderr
+    assert "Traceback" not in result.stderr
+    assert snapshot(ns) == before

@@ -1,0 +1,111 @@
+"""Document validation: every refusal names its field, and a valid document round-trips."""
+
+import pytest
+
+from cloudgw.errors import InvalidInput
+from cloudgw.model.document import dump_document, load_document, parse_document
+from tests.helpers import KEY_A, KEY_B, deep, sample_document
+
+
+def test_valid_document_loads_and_round_trips():
+    doc = load_document(sample_document())
+    assert doc.gateway.tunnel.interface == "cgw0"
+    assert doc.local_pools(doc.networks[0])[0].size == 10
+    assert load_document(dump_document(doc)) == doc
+
+
+BAD = [
+    (
+        "overlapping-pools",
+        {"networks.0.pools.1.range": "192.168.1.5-192.168.1.20"},
+        "networks[0].pools[1].range",
+        "overlaps",
+    ),
+    (
+        "pool-outside-network",
+        {"networks.0.pools.1.range": "10.0.0.1-10.0.0.5"},
+        "networks[0].pools[1].range",
+        "outside the network",
+    ),
+    (
+        "pool-with-broadcast",
+        {"networks.0.pools.1.range": "192.168.1.250-192.168.1.255"},
+        "networks[0].pools[1].range",
+        "broadcast",
+    ),
+    ("malformed-key", {"peers.0.public_key": "not-a-key"}, "peers[0].public_key", "not a WireGuard key"),
+    ("short-key", {"peers.0.public_key": "AAAA"}, "peers[0].public_key", "decodes to 3 bytes"),
+    ("unknown-site", {"networks.0.pools.1.site": "zz"}, "networks[0].pools[1].site", "unknown site"),
+    (
+        "unknown-gateway",
+        {"networks.0.remote_endpoints.0.gateway": "gw-x"},
+        "networks[0].remote_endpoints[0].gateway",
+        "unknown gateway",
+    ),
+    (
+        "endpoint-in-wrong-pool",
+        {"networks.0.remote_endpoints.0.ip": "192.168.1.3"},
+        "networks[0].remote_endpoints[0].ip",
+        "not in a pool of site 'b'",
+    ),
+    ("typo-field", {"gateway.wan_interfce": "wan0"}, "gateway.wan_interfce", "unknown field"),
+    ("bad-port", {"gateway.tunnel": {"listen_port": 70000}}, "gateway.tunnel.listen_port", "outside 1-65535"),
+    ("mtu-too-small", {"gateway.tunnel": {"mtu": 1000}}, "gateway.tunnel.mtu", "greater than or equal to 1280"),
+    ("tunnel-not-owned", {"gateway.tunnel": {"interface": "wg0"}}, "gateway.tunnel.interface", "cgw"),
+    ("lan-is-wan", {"networks.0.lan_interface": "wan0"}, "networks[0].lan_interface", "also the WAN"),
+    ("bad-endpoint", {"peers.0.endpoint": "203.0.113.20"}, "peers[0].endpoint", "no port"),
+    ("peer-same-site", {"peers.0.site": "a"}, "peers[0].site", "own site"),
+    ("lan-address-outside", {"networks.0.lan_address": "10.1.1.1"}, "networks[0].lan_address", "outside"),
+    ("bad-name", {"gateway.name": "GW_A"}, "gateway.name", "lower-case"),
+    ("bad-cidr", {"networks.0.cidr": "192.168.1.0/33"}, "networks[0].cidr", ""),
+]
+
+
+@pytest.mark.parametrize(("overrides", "field", "needle"), [b[1:] for b in BAD], ids=[b[0] for b in BAD])
+def test_bad_document_is_refused_naming_the_field(overrides, field, needle):
+    data = deep(sample_document())
+    for path, value in overrides.items():
+        parts = path.split(".")
+        target = data
+        for part in parts[:-1]:
+            target = target[int(part)] if isinstance(target, list) else target[part]
+        if isinstance(value, dict) and isinstance(target.get(parts[-1]), dict):
+            target[parts[-1]].update(value)
+        elif isinstance(target, list):
+            target[int(parts[-1])] = value
+        else:
+            target[parts[-1]] = value
+    with pytest.raises(InvalidInput) as caught:
+        load_document(data)
+    fields = [p.field for p in caught.value.problems]
+    assert field in fields, caught.value
+    message = " ".join(str(p) for p in caught.value.problems if p.field == field)
+    assert needle in message
+
+
+def test_duplicate_peer_keys_refused():
+    data = sample_document()
+    data["peers"].append({"name": "gw-c", "site": "c", "public_key": KEY_B})
+    with pytest.raises(InvalidInput) as caught:
+        load_document(data)
+    assert any(p.field == "peers[1].public_key" for p in caught.value.problems)
+
+
+def test_second_gateway_for_one_site_refused():
+    data = sample_document()
+    data["peers"].append({"name": "gw-b2", "site": "b", "public_key": KEY_A})
+    with pytest.raises(InvalidInput) as caught:
+        load_document(data)
+    assert any(p.field == "peers[1].site" and "already has gateway" in p.message for p in caught.value.problems)
+
+
+def test_malformed_yaml_gives_line_number():
+    with pytest.raises(InvalidInput) as caught:
+        parse_document("gateway:\n  name: gw-a\n  site: [a\n")
+    assert "line" in caught.value.problems[0].field
+    assert "malformed YAML" in caught.value.problems[0].message
+
+
+def test_top_level_must_be_mapping():
+    with pytest.raises(InvalidInput, match="expected a mapping"):
+        parse_document("- a\n- b\n")

@@ -1,0 +1,89 @@
+import logging
+import stat
+
+import pytest
+
+from cloudgw.agent import keys
+from cloudgw.errors import InvalidInput
+from cloudgw.lab.documents import lab_documents
+from cloudgw.lab.scenario import find_scenario, load_scenario, vm_mac, vms
+from cloudgw.logs import format_event, log_event
+from cloudgw.model.keys import check_key, hex_to_key, key_to_hex
+
+
+def test_log_lines_are_event_and_fields():
+    assert format_event("reconcile.applied", gateway="gw-a", rev=42) == "reconcile.applied gateway=gw-a rev=42"
+    assert format_event("x", reason="two words") == 'x reason="two words"'
+
+
+@pytest.mark.parametrize("field", ["private_key", "token", "join_token", "secret", "password"])
+def test_secret_fields_are_redacted(field, caplog):
+    with caplog.at_level(logging.INFO):
+        log_event(logging.getLogger("t"), "evt", **{field: "s3cr3t-value"})
+    assert "s3cr3t-value" not in caplog.text
+    assert "<redacted>" in caplog.text
+
+
+def test_public_key_is_not_redacted():
+    assert "abc" in format_event("evt", public_key="abc")
+
+
+def test_key_file_is_private_and_stable(tmp_path):
+    first = keys.load_or_create(tmp_path / "state")
+    path = tmp_path / "state" / keys.KEY_FILE
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert keys.load_or_create(tmp_path / "state") == first
+    public = keys.public_key_of(first)
+    assert public != first and check_key(public) == public
+    assert hex_to_key(key_to_hex(public)) == public
+
+
+def test_loose_key_file_is_tightened(tmp_path):
+    keys.load_or_create(tmp_path)
+    (tmp_path / keys.KEY_FILE).chmod(0o644)
+    keys.load_or_create(tmp_path)
+    assert stat.S_IMODE((tmp_path / keys.KEY_FILE).stat().st_mode) == 0o600
+
+
+def test_seed_scenario_contract():
+    scenario = find_scenario("seed")
+    names = [vm.name for vm in vms(scenario)]
+    assert names[:2] == ["private-vm1", "private-vm2"] and names[-1] == "public-vm20"
+    assert len(names) == 20
+    assert vm_mac(vms(scenario)[0].address) == "02:c6:c0:a8:01:01"
+
+
+def test_lab_documents_full_mesh_three_sites():
+    scenario = find_scenario("three-sites")
+    keys_by_gw = {site.gateway.name: keys.public_key_of(keys.generate_private_key()) for site in scenario.sites}
+    docs = lab_documents(scenario, keys_by_gw)
+    assert set(docs) == {"paris-gw", "berlin-gw", "madrid-gw"}
+    paris = docs["paris-gw"]
+    assert {p.name for p in paris.peers} == {"berlin-gw", "madrid-gw"}
+    assert len(paris.networks[0].remote_endpoints) == 8
+
+
+@pytest.mark.parametrize(
+    ("text", "field"),
+    [
+        ("name: x\nnetwork: {cidr: 10.0.0.0/24}\nsites: []\n", "sites"),
+        (
+            "name: x\nnetwork: {cidr: 10.0.0.0/24}\nsites:\n"
+            " - {name: a, pool: 10.0.0.1-10.0.0.5, vms: 9, gateway: {name: ga, lan_address: 10.0.0.250, "
+            "public_address: 203.0.113.1}}\n"
+            " - {name: b, pool: 10.0.0.6-10.0.0.9, vms: 1, gateway: {name: gb, lan_address: 10.0.0.251, "
+            "public_address: 203.0.113.2}}\n",
+            "sites[0].vms",
+        ),
+    ],
+    ids=["too-few-sites", "vms-do-not-fit"],
+)
+def test_bad_scenarios_refused(text, field):
+    with pytest.raises(InvalidInput) as caught:
+        load_scenario(text)
+    assert any(p.field == field for p in caught.value.problems), caught.value
+
+
+def test_unknown_scenario_lists_builtins():
+    with pytest.raises(InvalidInput, match="seed"):
+        find_scenario("nope")

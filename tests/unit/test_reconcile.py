@@ -1,0 +1,112 @@
+"""The agent loop against the in-memory data plane: idempotent, prunes, repairs, refuses safely."""
+
+from ipaddress import IPv4Network
+
+import pytest
+
+from cloudgw.agent.agent import Agent
+from cloudgw.agent.reconcile import Reconciler
+from cloudgw.dataplane.fake import FakeDataplane
+from cloudgw.errors import InvalidInput
+from cloudgw.model.document import load_document
+from tests.helpers import KEY_A, sample_document
+
+
+class StaticSource:
+    def __init__(self, doc):
+        self.doc = doc
+        self.error = None
+
+    def poll(self):
+        return self.doc
+
+
+class Clock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self):
+        return self.now
+
+
+def make(doc=None):
+    dataplane = FakeDataplane()
+    reconciler = Reconciler(dataplane, KEY_A, resolver=lambda e: e)
+    clock = Clock()
+    source = StaticSource(doc or load_document(sample_document()))
+    agent = Agent(source=source, reconciler=reconciler, interval=10, clock=clock)
+    return agent, dataplane, clock, source
+
+
+def test_first_step_applies_everything_second_changes_nothing():
+    agent, dataplane, clock, _ = make()
+    first = agent.step()
+    assert first is not None and first.counts["adds"] > 0
+    applied = len(dataplane.applied)
+    clock.now += 11  # timer due: a full reconcile, which finds nothing to do
+    second = agent.step()
+    assert second is not None and second.actions == []
+    assert len(dataplane.applied) == applied
+
+
+def test_no_reconcile_before_the_timer_when_nothing_changed():
+    agent, _, clock, _ = make()
+    agent.step()
+    clock.now += 1
+    assert agent.step() is None
+
+
+def test_hand_deleted_route_is_repaired_on_the_timer():
+    agent, dataplane, clock, _ = make()
+    agent.step()
+    dst = IPv4Network("192.168.1.11/32")
+    routes = dict(dataplane.state.routes)
+    del routes[dst]
+    from dataclasses import replace
+
+    dataplane.state = replace(dataplane.state, routes=routes)
+    clock.now += 11
+    result = agent.step()
+    assert [(a.op, a.key) for a in result.actions] == [("add", "192.168.1.11/32")]
+    assert dst in dataplane.state.routes
+
+
+def test_new_document_is_applied_immediately_and_prunes():
+    agent, dataplane, _, source = make()
+    agent.step()
+    data = sample_document()
+    data["revision"] = 4
+    data["networks"][0]["remote_endpoints"] = data["networks"][0]["remote_endpoints"][:1]
+    source.doc = load_document(data)
+    result = agent.step()
+    assert agent.applied.revision == 4
+    assert {(a.op, a.kind) for a in result.actions} == {("delete", "route"), ("delete", "neighbour")}
+    assert IPv4Network("192.168.1.12/32") not in dataplane.state.routes
+
+
+def test_unknown_interface_is_refused_and_nothing_changes():
+    dataplane = FakeDataplane(interfaces=["wan0"])  # no lan0
+    reconciler = Reconciler(dataplane, KEY_A, resolver=lambda e: e)
+    with pytest.raises(InvalidInput) as caught:
+        reconciler.reconcile(load_document(sample_document()))
+    assert caught.value.problems[0].field == "networks[0].lan_interface"
+    assert dataplane.applied == []
+
+
+def test_failed_apply_is_reported_and_retried_soon():
+    agent, dataplane, clock, _ = make()
+    dataplane.fail_on = "route"
+    assert agent.step() is None
+    assert "fake failure" in agent.last_error
+    dataplane.fail_on = None
+    clock.now += 2.5  # retried within seconds, not a whole interval
+    assert agent.step() is not None
+    assert agent.last_error is None
+
+
+def test_remove_all_prunes_everything_owned():
+    agent, dataplane, _, _ = make()
+    agent.step()
+    agent.reconciler.remove_all()
+    state = dataplane.state
+    assert not state.routes and not state.neighbours and not state.peers and not state.links and state.nft is None
