@@ -15,6 +15,7 @@ class Problem:
     field: str  # dotted path into the input, e.g. "networks[0].pools[1].range"
     message: str  # what is wrong, in the user's terms
     fix: str = ""  # what to change; empty when the message says it already
+    conflict: bool = False  # clashes with what exists (HTTP 409) rather than being malformed (422)
 
     def __str__(self) -> str:
         text = f"{self.field}: {self.message}" if self.field else self.message
@@ -56,3 +57,20 @@ class MissingDependency(CloudgwError):
 
 class LabError(CloudgwError):
     """The lab could not be built, inspected or removed."""
+
+
+class NotFound(CloudgwError):
+    """A named resource does not exist."""
+
+    def __init__(self, kind: str, name: str) -> None:
+        self.kind = kind
+        self.name = name
+        super().__init__(f"no {kind} '{name}'")
+
+
+class Unauthorized(CloudgwError):
+    """No valid credential (HTTP 401), or a valid one without the right (HTTP 403)."""
+
+    def __init__(self, message: str, status: int = 401) -> None:
+        self.status = status
+        super().__init__(message)

@@ -11,6 +11,7 @@ import time
 import pytest
 
 from cloudgw.dataplane.wireguard import Uapi
+from cloudgw.lab import controlplane
 from cloudgw.lab import lab as lablib
 from tests.helpers import run, wait_for
 from tests.lab.udp import ip_udp_packet
@@ -144,6 +145,10 @@ def test_unencrypted_or_forged_packets_from_the_wan_never_reach_a_vm(seed_lab):
     udp_tool(seed_lab, "private-gw", "spoof", "192.168.1.15", "192.168.1.11", 7002, 5)
     assert listener.received() == []
     assert wg_rx_bytes(seed_lab, "public-gw") - rx_before < 1000  # keepalives at most, no accepted data
+    with controlplane.lab_client(seed_lab.paths) as api:
+        verdict = api.validate("private-gw", "192.168.1.15")
+    assert verdict["allowed"] is False
+    assert "belongs to site 'public'" in verdict["reason"] and "public-gw" in verdict["reason"]
 
 
 def test_agent_restart_under_10ms_ping_loses_nothing_and_changes_nothing(seed_lab):
@@ -184,8 +189,11 @@ def test_hand_deleted_route_and_neighbour_come_back(seed_lab):
 def test_status_reports_agents_and_tunnels(seed_lab):
     status = json.loads(seed_lab.cli("status", "-o", "json").stdout)
     assert all(node["up"] for node in status["nodes"].values())
+    with controlplane.lab_client(seed_lab.paths) as api:
+        doc_revisions = {g["name"]: g["doc_revision"] for g in api.list("gateways")}
     for gateway in status["gateways"]:
-        assert gateway["agent_alive"] and gateway["revision"] == 1 and gateway["last_error"] is None
+        assert gateway["agent_alive"] and gateway["last_error"] is None
+        assert gateway["revision"] == doc_revisions[gateway["node"]]
         assert gateway["peers"][0]["handshake_age_s"] is not None
     learned = wait_for(
         lambda: (

@@ -5,7 +5,6 @@ import pytest
 
 from cloudgw.agent import keys
 from cloudgw.errors import InvalidInput
-from cloudgw.lab.documents import lab_documents
 from cloudgw.lab.scenario import find_scenario, load_scenario, vm_mac, vms
 from cloudgw.logs import format_event, log_event
 from cloudgw.model.keys import check_key, hex_to_key, key_to_hex
@@ -51,16 +50,6 @@ def test_seed_scenario_contract():
     assert names[:2] == ["private-vm1", "private-vm2"] and names[-1] == "public-vm20"
     assert len(names) == 20
     assert vm_mac(vms(scenario)[0].address) == "02:c6:c0:a8:01:01"
-
-
-def test_lab_documents_full_mesh_three_sites():
-    scenario = find_scenario("three-sites")
-    keys_by_gw = {site.gateway.name: keys.public_key_of(keys.generate_private_key()) for site in scenario.sites}
-    docs = lab_documents(scenario, keys_by_gw)
-    assert set(docs) == {"paris-gw", "berlin-gw", "madrid-gw"}
-    paris = docs["paris-gw"]
-    assert {p.name for p in paris.peers} == {"berlin-gw", "madrid-gw"}
-    assert len(paris.networks[0].remote_endpoints) == 8
 
 
 @pytest.mark.parametrize(

@@ -40,6 +40,7 @@ def test_render_l3_objects():
     assert N("192.168.1.16/30") in state.routes  # pool prefix route
     assert state.routes[N("192.168.1.253/32")].src == IPv4Address("192.168.1.254")
     assert state.sysctls["net/ipv4/ip_forward"] == "1"
+    assert state.sysctls["net/ipv4/neigh/lan0/proxy_delay"] == "0"  # no random delay on proxy ARP
     assert state.nft is not None and ("forward", "lan-spoof lan0") in state.nft.rule_ids
 
 

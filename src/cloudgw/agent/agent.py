@@ -12,6 +12,7 @@ from ipaddress import IPv4Address, IPv4Interface
 from pathlib import Path
 from typing import Any
 
+from cloudgw import __version__
 from cloudgw.agent.learn import EndpointTable, Learner, LearnTarget
 from cloudgw.agent.reconcile import Reconciler, ReconcileResult
 from cloudgw.agent.sources import DocumentSource
@@ -116,6 +117,13 @@ class Agent:
         self.applied = doc
         if self.learner is not None:
             self.learner.update(learn_targets(doc, result.observation))
+            added: dict[str, list[IPv4Address]] = {}
+            for action in result.actions:
+                if action.kind == "neighbour" and action.op == "add":
+                    neighbour = action.desired
+                    added.setdefault(neighbour.dev, []).append(neighbour.ip)  # type: ignore[attr-defined]
+            for device, addresses in added.items():
+                self.learner.garp(device, addresses)
         return result
 
     def run(self) -> None:
@@ -146,6 +154,32 @@ class Agent:
             peers=[vars(p) for p in observation.peer_stats] if observation else [],
             counters=observation.counters if observation else {},
         )
+
+    def endpoints_by_network(self) -> dict[str, list[dict[str, Any]]]:
+        """What to announce: learned endpoints of the networks in the applied document."""
+        doc = self.applied
+        if doc is None:
+            return {}
+        result: dict[str, list[dict[str, Any]]] = {net.name: [] for net in doc.networks}
+        for endpoint in self.table.snapshot():
+            if endpoint.network in result:
+                result[endpoint.network].append({"ip": endpoint.ip, "mac": endpoint.mac})
+        return result
+
+    def heartbeat(self) -> dict[str, Any]:
+        """The heartbeat body: applied revision, errors, fresh WireGuard statistics."""
+        stats = getattr(self.reconciler.dataplane, "peer_stats", None)
+        peers = [vars(p) for p in stats()] if stats is not None else self.status()["peers"]
+        observation = self.last_result.observation if self.last_result else None
+        return {
+            "version": __version__,
+            "revision": self.applied.revision if self.applied else None,
+            "last_error": self.last_error or self.source.error,
+            "peers": peers,
+            "counters": observation.counters if observation else {},
+            "reconcile_ms": round(self.last_result.duration_s * 1000, 2) if self.last_result else None,
+            "endpoints": len(self.table.snapshot()),
+        }
 
     def write_status(self, stopping: bool = False) -> None:
         self._status_version = self.table.version

@@ -128,6 +128,14 @@ def build_arp_request(sender_mac: str, sender_ip: IPv4Address, target_ip: IPv4Ad
     return ethernet + arp
 
 
+def build_garp(sender_mac: str, address: IPv4Address) -> bytes:
+    """A gratuitous ARP: "address is at sender_mac". Hosts that are waiting to resolve it take it."""
+    mac = bytes.fromhex(sender_mac.replace(":", ""))
+    ethernet = BROADCAST + mac + struct.pack("!H", ETH_P_ARP)
+    arp = struct.pack("!HHBBH", 1, 0x0800, 6, 4, 1) + mac + address.packed + b"\x00" * 6 + address.packed
+    return ethernet + arp
+
+
 def probe_order(targets: list[LearnTarget]) -> Iterator[tuple[LearnTarget, IPv4Address]]:
     """Every local pool address once, network by network (one probe cycle)."""
     for target in targets:
@@ -180,6 +188,22 @@ class Learner:
                     sock.setblocking(False)
                     self._sockets[name] = sock
                     self._macs[name] = info.mac
+
+    def garp(self, interface: str, addresses: list[IPv4Address]) -> int:
+        """Announce remote addresses the gateway now answers for, so local VMs that already tried
+        to reach them do not wait for their ARP retry timer."""
+        with self._lock:
+            sock, mac = self._sockets.get(interface), self._macs.get(interface)
+        if sock is None or not mac:
+            return 0
+        sent = 0
+        for address in addresses:
+            try:
+                sock.send(build_garp(mac, address))
+                sent += 1
+            except OSError as exc:
+                log_event(log, "garp.failed", logging.DEBUG, interface=interface, error=exc)
+        return sent
 
     def _target_for(self, interface: str, ip: IPv4Address) -> LearnTarget | None:
         for target in self._targets:

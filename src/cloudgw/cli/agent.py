@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from cloudgw import logs
+from cloudgw import exitcodes, logs
 from cloudgw.agent import keys
 from cloudgw.agent.agent import Agent
 from cloudgw.agent.learn import EndpointTable, Learner
@@ -49,7 +49,18 @@ def init(state_dir: StateDir = None) -> None:
 @app.command()
 @handle_errors
 def run(
-    state: Annotated[Path, typer.Option("--state", help="Desired-state document (YAML or JSON) to follow")],
+    state: Annotated[Path | None, typer.Option("--state", help="Follow this document (YAML or JSON) ...")] = None,
+    controller: Annotated[
+        str | None,
+        typer.Option("--controller", help="... or follow the controller at this URL", envvar="CLOUDGW_CONTROLLER"),
+    ] = None,
+    token: Annotated[
+        str | None, typer.Option("--token", help="One-time join token (first start only)", envvar="CLOUDGW_JOIN_TOKEN")
+    ] = None,
+    endpoint: Annotated[
+        str | None, typer.Option(help="Public HOST:PORT peers should use (default: what the admin configured)")
+    ] = None,
+    heartbeat: Annotated[float, typer.Option(help="Seconds between heartbeats to the controller")] = 10.0,
     state_dir: StateDir = None,
     run_dir: Annotated[str | None, typer.Option(help="Pid files, status, logs [default: /run/cloudgw]")] = None,
     wg_socket_dir: Annotated[
@@ -63,12 +74,16 @@ def run(
     print_config: Annotated[bool, typer.Option("--print-config", help="Show effective settings and exit")] = False,
     log_level: Annotated[str | None, typer.Option(help="debug, info, warning, error")] = None,
 ) -> None:
-    """Follow a desired-state document and keep the kernel in line with it.
+    """Follow a desired-state document (a file, or the controller) and keep the kernel in line with it.
 
-    Reconciles when the file changes and every --interval seconds (a route deleted by hand comes
-    back). Stopping the agent leaves the data plane running; `cloudgw agent teardown` removes it.
+    Reconciles when the document changes and every --interval seconds (a route deleted by hand comes
+    back). With --controller, joins once with --token, then watches its document, announces learned
+    endpoints and sends heartbeats; the last document is saved, so the data plane is restored even
+    while the controller is down. Stopping the agent leaves the data plane running.
 
-    Example: cloudgw agent run --state /etc/cloudgw/gateway.yaml
+    Examples:
+      cloudgw agent run --state /etc/cloudgw/gateway.yaml
+      cloudgw agent run --controller https://203.0.113.5:8443 --token cgwj_...
     """
     settings = _settings(
         state_dir=state_dir,
@@ -84,12 +99,18 @@ def run(
             console.print(f"{name:14} {value:24} {help_text}", highlight=False)
         return
     logs.setup(settings.log_level)
+    if (state is None) == (controller is None):
+        fail("give exactly one of --state FILE or --controller URL", exitcodes.USAGE)
     need_root("cloudgw agent run")
-    source = FileSource(state)
-    document = source.load()  # refuse a bad document before touching anything
     private = keys.load_or_create(settings.state_dir)
     dataplane = KernelDataplane(socket_dir=settings.wg_socket_dir, run_dir=settings.run_dir)
     reconciler = Reconciler(dataplane, private)
+    if controller is not None:
+        _run_with_controller(controller, token, endpoint, heartbeat, settings, private, reconciler)
+        return
+    assert state is not None
+    source = FileSource(state)
+    document = source.load()  # refuse a bad document before touching anything
     if once or dry_run:
         result = reconciler.reconcile(document, dry_run=dry_run)
         for action in result.actions:
@@ -112,12 +133,7 @@ def run(
         poll=settings.poll,
     )
 
-    def on_signal(signum: int, _frame: object) -> None:
-        logs.log_event(logging.getLogger("cloudgw.agent"), "agent.stopping", signal=signal.Signals(signum).name)
-        agent.stop()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    _handle_signals(agent)
     logs.log_event(
         logging.getLogger("cloudgw.agent"),
         "agent.started",
@@ -126,6 +142,66 @@ def run(
         interval=settings.interval,
     )
     agent.run()
+
+
+def _handle_signals(agent: Agent) -> None:
+    def on_signal(signum: int, _frame: object) -> None:
+        logs.log_event(logging.getLogger("cloudgw.agent"), "agent.stopping", signal=signal.Signals(signum).name)
+        agent.stop()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+
+
+def _run_with_controller(
+    url: str,
+    token: str | None,
+    endpoint: str | None,
+    heartbeat: float,
+    settings: AgentSettings,
+    private: str,
+    reconciler: Reconciler,
+) -> None:
+    from cloudgw.agent.controller import ControllerLink, ControllerSource, Reporter
+
+    public = keys.public_key_of(private)
+    link = ControllerLink(url, settings.state_dir, join_token=token, endpoint=endpoint)
+    saved = Path(settings.state_dir) / "document.json"
+    link.join(public)
+    table = EndpointTable()
+    learner = (
+        Learner(table, probe_rate=settings.probe_rate, expire_after=settings.expire_after) if settings.learn else None
+    )
+    source = ControllerSource(link, saved)
+    agent = Agent(
+        source=source,
+        reconciler=reconciler,
+        interval=settings.interval,
+        learner=learner,
+        table=table,
+        status_path=Path(settings.run_dir) / "status.json",
+        document_path=saved,
+        poll=settings.poll,
+    )
+    reporter = Reporter(link, agent.heartbeat, agent.endpoints_by_network, interval=heartbeat)
+    source.on_change = agent.wake
+    table.on_change = lambda _endpoint, _event: reporter.wake()
+    _handle_signals(agent)
+    logs.log_event(
+        logging.getLogger("cloudgw.agent"),
+        "agent.started",
+        controller=url,
+        gateway=link.gateway,
+        public_key=public,
+        interval=settings.interval,
+    )
+    source.start()
+    reporter.start()
+    try:
+        agent.run()
+    finally:
+        source.stop()
+        reporter.stop()
 
 
 @app.command()

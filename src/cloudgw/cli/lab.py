@@ -200,7 +200,8 @@ def check(
     paths = _paths(name)
     scenario = lablib.load_lab_scenario(paths)
     started = time.monotonic()
-    results = run_check(scenario, paths, same_site=same_site)
+    machines = lablib.all_vms(paths, scenario)
+    results = run_check(machines, paths, same_site=same_site)
     elapsed = time.monotonic() - started
     failed = [r for r in results if not r.ok]
     if output == "json":
@@ -216,7 +217,7 @@ def check(
             )
         )
     else:
-        console.print(render_matrix([vm.name for vm in vms(scenario)], results), highlight=False)
+        console.print(render_matrix([vm.name for vm in machines], results), highlight=False)
         verdict = "[green]all pass[/green]" if not failed else f"[red]{len(failed)} failed[/red]"
         console.print(f"{len(results)} directed pairs, {verdict} ({elapsed:.1f}s)")
         for result in failed[:20]:
@@ -261,3 +262,88 @@ def list_scenarios() -> None:
     """List the built-in scenarios."""
     for scenario in builtin_scenarios():
         console.print(scenario)
+
+
+@app.command()
+@handle_errors
+def stop(
+    node: Annotated[str, typer.Argument(help="A lab service: controller, or a gateway (its agent)")],
+    name: NameOpt = DEFAULT_LAB,
+) -> None:
+    """Stop a lab service and keep it stopped (the data plane of a gateway keeps running).
+
+    Example: cloudgw lab stop controller
+    """
+    need_root("cloudgw lab stop")
+    lablib.set_service_enabled(_paths(name), node, enabled=False)
+    console.print(f"{node} stopped (start it again with `cloudgw lab start {node}`)", highlight=False)
+
+
+@app.command()
+@handle_errors
+def start(
+    node: Annotated[str, typer.Argument(help="A lab service stopped with `cloudgw lab stop`")],
+    name: NameOpt = DEFAULT_LAB,
+) -> None:
+    """Start a lab service stopped with `cloudgw lab stop`.
+
+    Example: cloudgw lab start controller
+    """
+    need_root("cloudgw lab start")
+    pid = lablib.set_service_enabled(_paths(name), node, enabled=True)
+    console.print(f"{node} started (pid {pid})", highlight=False)
+
+
+@app.command()
+@handle_errors
+def env(name: NameOpt = DEFAULT_LAB) -> None:
+    """Print shell exports that point `cloudgw` at this lab's controller.
+
+    Example: eval "$(cloudgw lab env)"
+    """
+    from cloudgw.lab.controlplane import read_cli_config
+
+    config = read_cli_config(_paths(name))
+    if config is None:
+        fail(f"lab '{name}' is not up", exitcodes.FAILED)
+    assert config is not None
+    print(
+        f"export CLOUDGW_URL={config['url']}\nexport CLOUDGW_TOKEN={config['token']}\nexport CLOUDGW_CA={config['ca']}"
+    )
+
+
+vm_app = typer.Typer(help="Add and remove VMs in a running lab.", no_args_is_help=True)
+app.add_typer(vm_app, name="vm")
+
+
+@vm_app.command("add")
+@handle_errors
+def vm_add(
+    site: Annotated[str, typer.Argument(help="Site of the new VM, e.g. public")],
+    address: Annotated[
+        str | None, typer.Option(help="Its address [default: the first free one of the site's lab pool]")
+    ] = None,
+    name: NameOpt = DEFAULT_LAB,
+) -> None:
+    """Boot a new VM at a site. Its gateway learns it and the other sites reach it, with no other step.
+
+    Example: cloudgw lab vm add public --address 192.168.1.21
+    """
+    need_root("cloudgw lab vm add")
+    paths = _paths(name)
+    vm, ip, _ = lablib.add_vm(paths, lablib.load_lab_scenario(paths), site, address)
+    console.print(f"{vm} is up at {ip}", highlight=False)
+
+
+@vm_app.command("delete")
+@handle_errors
+def vm_delete(
+    vm: Annotated[str, typer.Argument(help="A VM added with `cloudgw lab vm add`")], name: NameOpt = DEFAULT_LAB
+) -> None:
+    """Remove a VM added with `cloudgw lab vm add`.
+
+    Example: cloudgw lab vm delete public-vm21
+    """
+    need_root("cloudgw lab vm delete")
+    lablib.delete_vm(_paths(name), vm)
+    console.print(f"{vm} deleted", highlight=False)

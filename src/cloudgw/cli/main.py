@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from cloudgw import __version__
-from cloudgw.cli import agent, lab
+from cloudgw.cli import agent, controller, lab
 
 app = typer.Typer(
     name="cloudgw",
@@ -16,6 +16,7 @@ app = typer.Typer(
 )
 app.add_typer(agent.app, name="agent")
 app.add_typer(lab.app, name="lab")
+app.add_typer(controller.app, name="controller")
 
 
 def _version(value: bool) -> None:

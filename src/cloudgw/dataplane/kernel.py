@@ -91,6 +91,20 @@ class KernelDataplane:
         )
         return Observation(state=state, interfaces=interfaces, addresses=addresses, peer_stats=stats, counters=counters)
 
+    def peer_stats(self) -> list[PeerStats]:
+        """WireGuard peer statistics only (cheap: one UAPI read per tunnel), for heartbeats."""
+        stats: list[PeerStats] = []
+        with Netlink() as netlink:
+            names = [link.name for link in netlink.links() if link.name.startswith(OWNED_PREFIX)]
+        for name in names:
+            wireguard = self.wireguard(name)
+            if wireguard.socket_path.exists():
+                try:
+                    stats.extend(parse_device(wireguard.uapi().get(), name)[2])
+                except DataplaneError:
+                    continue
+        return stats
+
     def apply(self, actions: list[Action]) -> None:
         with Netlink() as netlink:
             index = 0

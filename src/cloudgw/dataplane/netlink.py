@@ -358,3 +358,48 @@ def namespace_inode(name: str) -> tuple[int, int] | None:
     except FileNotFoundError:
         return None
     return info.st_dev, info.st_ino
+
+
+def listening_socket(host: str, port: int, namespace: str | None = None) -> socket.socket:
+    """A TCP listening socket bound inside `namespace` (None: this one). The socket keeps its
+    namespace when handed to another process, so one server can listen in several namespaces."""
+    from pyroute2 import netns
+
+    if namespace:
+        netns.pushns(namespace)
+    try:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(128)
+    finally:
+        if namespace:
+            netns.popns()
+    return sock
+
+
+def send_frames(interface: str, frames: list[bytes], namespace: str | None = None) -> None:
+    """Send raw Ethernet frames out of an interface (in `namespace`)."""
+    from pyroute2 import netns
+
+    if namespace:
+        netns.pushns(namespace)
+    try:
+        with socket.socket(socket.AF_PACKET, socket.SOCK_RAW) as sock:
+            sock.bind((interface, 0))
+            for frame in frames:
+                sock.send(frame)
+    finally:
+        if namespace:
+            netns.popns()
+
+
+def bridge_port_forwarding(port: str, namespace: str | None = None) -> bool:
+    """Is this bridge port forwarding yet? (Its carrier reaches the bridge asynchronously.)"""
+    with Netlink(namespace) as netlink:
+        msgs = netlink._call(f"show bridge port {port}", netlink._ipr.brport, "show", index=netlink.index(port))
+    for msg in msgs:
+        info = msg.get_attr("IFLA_PROTINFO")
+        if info is not None:
+            return bool(info.get_attr("IFLA_BRPORT_STATE") == 3)  # BR_STATE_FORWARDING
+    return False

@@ -93,6 +93,9 @@ def render(doc: GatewayDocument, private_key: str, resolved_endpoints: dict[str,
     for net in doc.networks:
         # The gateway forwards LAN traffic back out of the LAN only by mistake; never tell VMs so.
         sysctls[f"net/ipv4/conf/{net.lan_interface}/send_redirects"] = "0"
+        # Answer proxy ARP at once: Linux otherwise delays each answer by a random 0-800 ms, which
+        # every first packet to a remote VM would wait for.
+        sysctls[f"net/ipv4/neigh/{net.lan_interface}/proxy_delay"] = "0"
 
     tunnel_filter = TunnelFilter(dev, tuple(sorted(set(remote_sources))))
     nft = build_ruleset(forward_rules(lan_filters, tunnel_filter))

@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from cloudgw.lab.runstate import LabPaths
-from cloudgw.lab.scenario import Scenario, Vm, vms
+from cloudgw.lab.scenario import Vm
 
 
 @dataclass(frozen=True)
@@ -38,19 +38,18 @@ def ping(namespace: str, address: str, attempts: int = 3, wait_s: float = 1.0) -
     return False, None
 
 
-def vm_pairs(scenario: Scenario, same_site: bool = False) -> list[tuple[Vm, Vm]]:
-    all_vms = vms(scenario)
-    return [(a, b) for a in all_vms for b in all_vms if a is not b and (same_site or a.site != b.site)]
+def vm_pairs(machines: list[Vm], same_site: bool = False) -> list[tuple[Vm, Vm]]:
+    return [(a, b) for a in machines for b in machines if a is not b and (same_site or a.site != b.site)]
 
 
 def check(
-    scenario: Scenario,
+    machines: list[Vm],
     paths: LabPaths,
     same_site: bool = False,
     workers: int = 32,
     progress: Callable[[int, int], None] = lambda done, total: None,
 ) -> list[PairResult]:
-    pairs = vm_pairs(scenario, same_site)
+    pairs = vm_pairs(machines, same_site)
     done = 0
 
     def one(pair: tuple[Vm, Vm]) -> PairResult:

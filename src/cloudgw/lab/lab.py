@@ -3,7 +3,9 @@ also after a crash), status."""
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -13,15 +15,13 @@ from typing import Any
 import yaml
 
 from cloudgw.agent.status import read_json, write_json_atomic
+from cloudgw.client import Client
 from cloudgw.dataplane.netlink import remove_namespace
 from cloudgw.errors import CloudgwError, LabError, MissingDependency
-from cloudgw.lab import topology
+from cloudgw.lab import controlplane, topology
 from cloudgw.lab.check import ping
-from cloudgw.lab.documents import lab_documents
 from cloudgw.lab.runstate import LabPaths, processes_in
-from cloudgw.lab.scenario import Scenario, load_scenario
-from cloudgw.lab.supervisor import agent_command
-from cloudgw.model.document import dump_document
+from cloudgw.lab.scenario import Scenario, Vm, load_scenario, vms
 from cloudgw.procs import alive, proc_cmdline, stop_pids
 
 Progress = Callable[[str], None]
@@ -110,34 +110,20 @@ def _up(scenario: Scenario, paths: LabPaths, progress: Progress, timeout: float)
     (paths.root / "scenario.yaml").write_text(yaml.safe_dump(scenario.model_dump(mode="json"), sort_keys=False))
     namespaces = topology.build(scenario, paths, progress)
 
-    progress("generating gateway keys (on each gateway)")
-    public_keys = {site.gateway.name: _public_key(paths, site.gateway.name) for site in scenario.sites}
-    documents = lab_documents(scenario, public_keys)
-    services = []
-    for name, document in documents.items():
-        node_dir = paths.node_dir(name)
-        node_dir.mkdir(parents=True, exist_ok=True)
-        (node_dir / "document.yaml").write_text(yaml.safe_dump(dump_document(document), sort_keys=False))
-        services.append(
-            {
-                "node": name,
-                "namespace": paths.namespace(name),
-                "command": agent_command(paths, name, scenario.agent.interval, scenario.agent.probe_rate),
-            }
-        )
-    write_json_atomic(
-        paths.record,
-        {
-            "name": paths.name,
-            "scenario": scenario.name,
-            "namespaces": namespaces,
-            "gateways": list(documents),
-            "services": services,
-            "created": time.time(),
-        },
-    )
+    progress("initialising the controller (CA, certificate, database, admin token)")
+    info = controlplane.init_controller(paths, scenario)
+    services = [controlplane.controller_service(paths, scenario)]
+    record = {
+        "name": paths.name,
+        "scenario": scenario.name,
+        "namespaces": namespaces,
+        "gateways": [s.gateway.name for s in scenario.sites],
+        "services": services,
+        "created": time.time(),
+    }
+    write_json_atomic(paths.record, record)
 
-    progress("starting the lab supervisor and the gateway agents")
+    progress("starting the lab supervisor and the controller")
     paths.logs.mkdir(parents=True, exist_ok=True)
     with open(paths.logs / "supervisor.log", "ab") as log:
         subprocess.Popen(
@@ -147,15 +133,33 @@ def _up(scenario: Scenario, paths: LabPaths, progress: Progress, timeout: float)
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+    port = wait_until(lambda: _service_port(paths, topology.CONTROLLER, 1), timeout, "the controller's host port")
+    controlplane.write_cli_config(paths, f"https://127.0.0.1:{port}", info["admin_token"])
+    client = controlplane.lab_client(paths)
+    wait_until(lambda: _healthy(client), timeout, "the controller to answer")
 
-    def applied() -> bool:
-        for name, document in documents.items():
-            status = gateway_status(paths, name)
-            if not status or status.get("revision") != document.revision:
-                return False
-        return True
+    progress("creating sites, network, pools, gateways and connections through the API")
+    controlplane.create_topology(client, controlplane.scenario_topology(scenario))
+    for site in scenario.sites:
+        token = client.create(
+            "tokens", {"name": f"join-{site.gateway.name}", "role": "join", "gateway": site.gateway.name}
+        )["token"]
+        record["services"].append(controlplane.agent_service(paths, scenario, site.gateway.name, token))
+    write_json_atomic(paths.record, record)
+    pid = supervisor_pid(paths)
+    if pid is None:
+        raise LabError("the lab supervisor died; see " + str(paths.logs / "supervisor.log"))
+    os.kill(pid, signal.SIGHUP)
 
-    wait_until(applied, timeout, "every gateway agent to apply its document")
+    progress("starting the gateway agents: they join, learn their VMs and exchange endpoints")
+    total_vms = len(vms(scenario))
+    wait_until(lambda: _all_joined_and_applied(client), timeout, "every gateway to join and apply its document")
+    wait_until(
+        lambda: sum(e["effective"] for e in client.endpoints()["items"]) >= total_vms,
+        timeout,
+        f"all {total_vms} VMs to be learned and announced",
+    )
+    wait_until(lambda: _all_joined_and_applied(client), timeout, "every gateway to apply the full mapping")
     progress("waiting for the tunnels (first WireGuard handshakes)")
     for site in scenario.sites:
         for other in scenario.sites:
@@ -168,6 +172,28 @@ def _up(scenario: Scenario, paths: LabPaths, progress: Progress, timeout: float)
                 timeout,
                 f"tunnel {site.gateway.name} -> {other.gateway.name}",
             )
+
+
+def _service_port(paths: LabPaths, node: str, index: int) -> int | None:
+    data = read_json(paths.supervisor) or {}
+    ports = data.get("services", {}).get(node, {}).get("ports", [])
+    return int(ports[index]) if len(ports) > index else None
+
+
+def _healthy(client: Client) -> bool:
+    try:
+        client.request("GET", "/healthz")
+        return True
+    except CloudgwError:
+        return False
+
+
+def _all_joined_and_applied(client: Client) -> bool:
+    try:
+        gateways = client.list("gateways")
+    except CloudgwError:
+        return False
+    return bool(gateways) and all(g["public_key"] and g["applied_revision"] == g["doc_revision"] for g in gateways)
 
 
 def supervisor_pid(paths: LabPaths) -> int | None:
@@ -242,3 +268,87 @@ def wait_agent_reconciled(paths: LabPaths, node: str, pid: int, timeout: float =
 
 
 __all__ = ["CloudgwError", "down", "gateway_status", "load_lab_scenario", "restart_agent", "up"]
+
+
+def set_service_enabled(paths: LabPaths, node: str, enabled: bool, timeout: float = 20.0) -> int | None:
+    """Stop a lab service and keep it stopped, or start it again. Returns the running pid (or None)."""
+    record = paths.read_record()
+    if record is None:
+        raise LabError(f"lab '{paths.name}' is not up")
+    if node not in {s["node"] for s in record["services"]}:
+        names = ", ".join(s["node"] for s in record["services"])
+        raise LabError(f"'{node}' is not a service of lab '{paths.name}'; services are: {names}")
+    disabled = set(record.get("disabled", []))
+    (disabled.discard if enabled else disabled.add)(node)
+    record["disabled"] = sorted(disabled)
+    write_json_atomic(paths.record, record)
+    pid = supervisor_pid(paths)
+    if pid is None:
+        raise LabError("the lab supervisor is not running; run `cloudgw lab down` and `cloudgw lab up`")
+    os.kill(pid, signal.SIGHUP)
+
+    def settled() -> tuple[int | None] | None:
+        service = (read_json(paths.supervisor) or {}).get("services", {}).get(node, {})
+        running = service.get("pid")
+        if service.get("disabled") == (not enabled) and (alive(running) if enabled else running is None):
+            return (running,)
+        return None
+
+    return wait_until(settled, timeout, f"{node} to {'start' if enabled else 'stop'}")[0]  # type: ignore[no-any-return]
+
+
+def all_vms(paths: LabPaths, scenario: Scenario) -> list[Vm]:
+    """The scenario's VMs and those added with `cloudgw lab vm add`."""
+    from ipaddress import IPv4Address
+
+    from cloudgw.lab.scenario import vm_mac
+
+    added = [
+        Vm(v["name"], v["site"], IPv4Address(v["address"]), vm_mac(IPv4Address(v["address"]))) for v in extra_vms(paths)
+    ]
+    return vms(scenario) + added
+
+
+def extra_vms(paths: LabPaths) -> list[dict[str, Any]]:
+    record = paths.read_record() or {}
+    return list(record.get("extra_vms", []))
+
+
+def add_vm(paths: LabPaths, scenario: Scenario, site: str, address: str | None = None) -> tuple[str, str, float]:
+    """Boot a new VM at a site: returns (name, address, time its interface came up)."""
+    from ipaddress import IPv4Address
+
+    from cloudgw.lab.scenario import vm_mac, vm_name
+
+    sites = {s.name: s for s in scenario.sites}
+    if site not in sites:
+        raise LabError(f"no site '{site}' in this lab; sites are: {', '.join(sites)}")
+    used = {str(vm.address) for vm in vms(scenario)} | {v["address"] for v in extra_vms(paths)}
+    if address is None:
+        free = [a for a in sites[site].pool.addresses() if str(a) not in used]
+        if not free:
+            raise LabError(f"site '{site}''s lab pool {sites[site].pool} is full; pass --address")
+        address = str(free[0])
+    if address in used:
+        raise LabError(f"{address} is already a VM of this lab")
+    ip = IPv4Address(address)
+    if ip not in scenario.network.cidr:
+        raise LabError(f"{address} is outside the lab network {scenario.network.cidr}")
+    name = vm_name(site, ip, scenario.network.cidr)
+    up_at = topology.add_vm(paths, scenario, name, site, ip, vm_mac(ip), create=True)
+    record = paths.read_record() or {}
+    record.setdefault("extra_vms", []).append({"name": name, "site": site, "address": address})
+    write_json_atomic(paths.record, record)
+    return name, address, up_at
+
+
+def delete_vm(paths: LabPaths, name: str) -> None:
+    record = paths.read_record() or {}
+    extras = [v for v in record.get("extra_vms", []) if v["name"] != name]
+    if len(extras) == len(record.get("extra_vms", [])):
+        raise LabError(f"'{name}' is not a VM added with `cloudgw lab vm add` (the scenario's VMs stay)")
+    namespace = paths.namespace(name)
+    stop_pids(processes_in([namespace]), timeout=5)
+    remove_namespace(namespace)
+    record["extra_vms"] = extras
+    write_json_atomic(paths.record, record)

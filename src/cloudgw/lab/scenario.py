@@ -54,6 +54,7 @@ class Scenario(StrictModel):
     network: LabNetwork
     sites: list[LabSite] = Field(min_length=2)
     internet_address: IPv4 = IPv4Address("198.51.100.10")
+    controller_address: IPv4 = IPv4Address("198.51.101.10")  # where the gateways reach the controller
     agent: LabAgent = LabAgent()
 
     @model_validator(mode="after")
@@ -102,6 +103,12 @@ def router_interface(index: int) -> IPv4Interface:
 
 def internet_router() -> IPv4Interface:
     return IPv4Interface("198.51.100.1/24")
+
+
+def controller_router(scenario: Scenario) -> IPv4Interface:
+    """The `wan` router's side of the controller's link: .1 of the controller's /24."""
+    network = IPv4Interface(f"{scenario.controller_address}/24").network
+    return IPv4Interface(f"{network.network_address + 1}/24")
 
 
 def check_scenario(scenario: Scenario) -> list[Problem]:

@@ -1,10 +1,14 @@
-"""The lab supervisor: one long-lived process per lab that starts the gateway agents in their
-namespaces, restarts an agent that exits (as systemd would on a real gateway), and reaps every
-process the lab leaves behind. It is a child subreaper, so the wireguard-go processes that outlive an
-agent restart are its children too.
+"""The lab supervisor: one long-lived process per lab that starts the lab's services (the controller,
+the gateway agents) in their namespaces, restarts one that exits (as systemd would on a real machine),
+and reaps every process the lab leaves behind. It is a child subreaper, so the wireguard-go processes
+that outlive an agent restart are its children too (PID 1 on these machines does not reap).
 
-Run by `cloudgw lab up` as `python -m cloudgw.lab.supervisor LAB_NAME`; stopped by SIGTERM from
-`cloudgw lab down`, after which it stops everything inside the lab's namespaces.
+A service may ask for listening sockets: the supervisor binds them (in any namespace) and hands them
+in with --listen-fd, which is how the controller listens on the lab's WAN and on the host's loopback
+at once. Port 0 means "pick one", and the port picked is kept across restarts.
+
+Run by `cloudgw lab up` as `python -m cloudgw.lab.supervisor LAB_NAME`. SIGHUP re-reads lab.json
+and starts services added since; SIGTERM stops everything inside the lab's namespaces.
 """
 
 from __future__ import annotations
@@ -15,10 +19,12 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from cloudgw.agent.status import write_json_atomic
+from cloudgw.dataplane.netlink import listening_socket
 from cloudgw.lab.runstate import LabPaths, processes_in
 from cloudgw.procs import stop_pids
 
@@ -32,55 +38,61 @@ class Service:
     namespace: str
     command: list[str]
     log: Path
+    sockets: list[dict[str, Any]] = field(default_factory=list)  # bound here, handed in as --listen-fd
     pid: int | None = None
     restarts: int = 0
     due: float = 0.0  # monotonic time of the next (re)start
-
-
-def agent_command(paths: LabPaths, node: str, interval: float, probe_rate: float) -> list[str]:
-    node_dir = paths.node_dir(node)
-    return [
-        sys.executable,
-        "-m",
-        "cloudgw",
-        "agent",
-        "run",
-        "--state",
-        str(node_dir / "document.yaml"),
-        "--state-dir",
-        str(node_dir / "state"),
-        "--run-dir",
-        str(node_dir / "run"),
-        "--wg-socket-dir",
-        str(node_dir / "wg"),
-        "--interval",
-        str(interval),
-        "--probe-rate",
-        str(probe_rate),
-    ]
+    ports: list[int] = field(default_factory=list)  # the ports actually bound, kept across restarts
+    disabled: bool = False  # stopped on purpose (`cloudgw lab stop NODE`): not restarted
 
 
 class Supervisor:
     def __init__(self, paths: LabPaths) -> None:
         self.paths = paths
-        record = paths.read_record()
-        if record is None:
-            raise SystemExit(f"no lab record at {paths.record}")
-        self.services = [
-            Service(s["node"], s["namespace"], s["command"], paths.logs / f"{s['node']}.log")
-            for s in record["services"]
-        ]
+        self.services: list[Service] = []
         self.stopping = False
+        self.reload_requested = False
+        self._load()
+
+    def _load(self) -> None:
+        record = self.paths.read_record()
+        if record is None:
+            raise SystemExit(f"no lab record at {self.paths.record}")
+        known = {service.node for service in self.services}
+        for spec in record["services"]:
+            if spec["node"] not in known:
+                log = self.paths.logs / f"{spec['node']}.log"
+                self.services.append(
+                    Service(spec["node"], spec["namespace"], spec["command"], log, list(spec.get("sockets", [])))
+                )
+        disabled = set(record.get("disabled", []))
+        for service in self.services:
+            service.disabled = service.node in disabled
+            if service.disabled and service.pid is not None:
+                os.kill(service.pid, signal.SIGTERM)  # reaped below, and not restarted
 
     def _start(self, service: Service) -> None:
         service.log.parent.mkdir(parents=True, exist_ok=True)
+        sockets = []
+        for index, spec in enumerate(service.sockets):
+            port = service.ports[index] if index < len(service.ports) else int(spec["port"])
+            sock = listening_socket(str(spec["host"]), port, spec.get("netns"))
+            if index >= len(service.ports):
+                service.ports.append(sock.getsockname()[1])
+            sockets.append(sock)
+        command = list(service.command)
+        for sock in sockets:
+            command += ["--listen-fd", str(sock.fileno())]
         with open(service.log, "ab") as log:
             process = subprocess.Popen(
-                ["ip", "netns", "exec", service.namespace, *service.command],
+                ["ip", "netns", "exec", service.namespace, *command],
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                pass_fds=[sock.fileno() for sock in sockets],
             )
+        for sock in sockets:
+            sock.close()  # the child holds its own copy
         service.pid = process.pid
         self._save()
 
@@ -89,7 +101,10 @@ class Supervisor:
             self.paths.supervisor,
             {
                 "pid": os.getpid(),
-                "services": {s.node: {"pid": s.pid, "restarts": s.restarts} for s in self.services},
+                "services": {
+                    s.node: {"pid": s.pid, "restarts": s.restarts, "ports": s.ports, "disabled": s.disabled}
+                    for s in self.services
+                },
             },
         )
 
@@ -110,25 +125,28 @@ class Supervisor:
                     self._save()
 
     def run(self) -> int:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
         signal.signal(signal.SIGTERM, self._on_term)
         signal.signal(signal.SIGINT, self._on_term)
-        signal.signal(signal.SIGHUP, signal.SIG_IGN)
-        for service in self.services:
-            self._start(service)
+        signal.signal(signal.SIGHUP, self._on_hup)
         while not self.stopping:
+            if self.reload_requested:
+                self.reload_requested = False
+                self._load()
             self._reap()
             now = time.monotonic()
             for service in self.services:
-                if service.pid is None and now >= service.due and not self.stopping:
+                if service.pid is None and now >= service.due and not self.stopping and not service.disabled:
                     self._start(service)
-            time.sleep(0.1)
+            time.sleep(0.05)
         self._shutdown()
         return 0
 
     def _on_term(self, _signum: int, _frame: object) -> None:
         self.stopping = True
+
+    def _on_hup(self, _signum: int, _frame: object) -> None:
+        self.reload_requested = True
 
     def _shutdown(self) -> None:
         stop_pids([s.pid for s in self.services if s.pid], timeout=5)

@@ -16,24 +16,36 @@
 from __future__ import annotations
 
 import subprocess
+import time
 from collections.abc import Callable
-from ipaddress import IPv4Interface
+from ipaddress import IPv4Address, IPv4Interface
 
+from cloudgw.agent.learn import build_garp
 from cloudgw.dataplane import nft
 from cloudgw.dataplane.desired import Route
-from cloudgw.dataplane.netlink import Netlink, create_namespace
+from cloudgw.dataplane.netlink import Netlink, bridge_port_forwarding, create_namespace, send_frames
 from cloudgw.errors import LabError
 from cloudgw.lab.runstate import LabPaths
-from cloudgw.lab.scenario import PUBLIC_NET, Scenario, internet_router, router_interface, vms, wan_interface
+from cloudgw.lab.scenario import (
+    PUBLIC_NET,
+    Scenario,
+    controller_router,
+    internet_router,
+    router_interface,
+    vms,
+    wan_interface,
+)
 
 Progress = Callable[[str], None]
 ROUTER = "wan"
 INTERNET = "internet"
+CONTROLLER = "controller"
+CONTROLLER_PORT = 8443
 
 
 def node_names(scenario: Scenario) -> dict[str, str]:
     """Every node of the scenario -> its kind."""
-    nodes = {ROUTER: "router", INTERNET: "internet"}
+    nodes = {ROUTER: "router", INTERNET: "internet", CONTROLLER: "controller"}
     for site in scenario.sites:
         nodes[f"{site.name}-lan"] = "switch"
         nodes[site.gateway.name] = "gateway"
@@ -67,6 +79,7 @@ def router_ruleset(scenario: Scenario) -> str:
     lines.append("  ct state established,related accept")
     lines.append('  ct status dnat accept comment "to a public address"')
     lines.append('  oifname "inet0" accept comment "out to the internet host"')
+    lines.append('  oifname "ctl0" accept comment "gateways and the internet to the controller"')
     lines.append(" }")
     lines.append("}")
     return "\n".join(lines) + "\n"
@@ -99,6 +112,17 @@ def build(scenario: Scenario, paths: LabPaths, progress: Progress = lambda _msg:
         internet.replace_route(Route(PUBLIC_NET, ""), proto=4, gateway=str(internet_router().ip))
     ns_sysctl(router_ns, "net.ipv4.ip_forward=1")
 
+    progress("wiring the controller")
+    controller_ns = paths.namespace(CONTROLLER)
+    with Netlink(router_ns) as router:
+        router.add_veth("ctl0", "eth0", peer_netns=controller_ns)
+        router.add_address("ctl0", controller_router(scenario))
+        router.set_link("ctl0", up=True)
+    with Netlink(controller_ns) as controller:
+        controller.add_address("eth0", IPv4Interface(f"{scenario.controller_address}/24"))
+        controller.set_link("eth0", up=True)
+        controller.replace_route(Route(PUBLIC_NET, ""), proto=4, gateway=str(controller_router(scenario).ip))
+
     for index, site in enumerate(scenario.sites):
         progress(f"building site {site.name} ({site.vms} VMs, gateway {site.gateway.name})")
         switch_ns = paths.namespace(f"{site.name}-lan")
@@ -120,17 +144,39 @@ def build(scenario: Scenario, paths: LabPaths, progress: Progress = lambda _msg:
         with Netlink(switch_ns) as switch:
             switch.set_link("gw", master="br0", up=True)
         for vm in (vm for vm in vms(scenario) if vm.site == site.name):
-            vm_ns = paths.namespace(vm.name)
-            port = f"vm{int(vm.address) - int(scenario.network.cidr.network_address)}"
-            with Netlink(vm_ns) as host:
-                host.add_veth("eth0", port, peer_netns=switch_ns)
-                host.set_link("eth0", mac=vm.mac)
-                host.add_address("eth0", IPv4Interface(f"{vm.address}/{scenario.network.cidr.prefixlen}"))
-                host.set_link("eth0", up=True)
-                _default_route(host, IPv4Interface(f"{site.gateway.lan_address}/32"))
-            with Netlink(switch_ns) as switch:
-                switch.set_link(port, master="br0", up=True)
+            add_vm(paths, scenario, vm.name, site.name, vm.address, vm.mac, create=False)
 
     progress("programming the WAN's 1:1 NAT")
     nft.apply_text(router_ruleset(scenario), netns=router_ns)
     return created
+
+
+def add_vm(
+    paths: LabPaths, scenario: Scenario, name: str, site_name: str, address: IPv4Address, mac: str, create: bool = True
+) -> float:
+    """A VM: its namespace, a veth into its site's switch, address, MAC, default route via its gateway.
+    Once its switch port forwards, it announces itself with a gratuitous ARP, as a booting VM's DHCP
+    client does (RFC 5227). Returns the time of that announcement: the VM's first packet."""
+    site = next(s for s in scenario.sites if s.name == site_name)
+    vm_ns, switch_ns = paths.namespace(name), paths.namespace(f"{site_name}-lan")
+    if create:
+        create_namespace(vm_ns)
+        with Netlink(vm_ns) as host:
+            host.set_link("lo", up=True)
+        ns_sysctl(vm_ns, "net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1")
+    port = f"vm{int(address) - int(scenario.network.cidr.network_address)}"
+    with Netlink(vm_ns) as host:
+        host.add_veth("eth0", port, peer_netns=switch_ns)
+    with Netlink(switch_ns) as switch:
+        switch.set_link(port, master="br0", up=True)
+    with Netlink(vm_ns) as host:
+        host.set_link("eth0", mac=mac)
+        host.add_address("eth0", IPv4Interface(f"{address}/{scenario.network.cidr.prefixlen}"))
+        host.set_link("eth0", up=True)
+        _default_route(host, IPv4Interface(f"{site.gateway.lan_address}/32"))
+    deadline = time.monotonic() + 5
+    while not bridge_port_forwarding(port, switch_ns) and time.monotonic() < deadline:
+        time.sleep(0.005)
+    announced_at = time.time()
+    send_frames("eth0", [build_garp(mac, address)], vm_ns)
+    return announced_at

@@ -1,0 +1,62 @@
+"""Shared by the benchmarks: the machine description and a lab that is removed even on failure."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "src"))
+
+from cloudgw.lab import lab as lablib  # noqa: E402
+from cloudgw.lab.runstate import LabPaths  # noqa: E402
+from cloudgw.lab.scenario import find_scenario  # noqa: E402
+
+
+def machine() -> dict[str, str]:
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    memory = next(
+        line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal")
+    )
+    wireguard = subprocess.run(["wireguard-go", "--version"], capture_output=True, text=True).stdout.split("\n")[0]
+    return {
+        "kernel": platform.release(),
+        "cpu": cpu,
+        "cores": str(os.cpu_count()),
+        "memory": f"{int(memory) // 1024 // 1024} GiB",
+        "python": platform.python_version(),
+        "wireguard-go": wireguard,
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+    }
+
+
+@contextlib.contextmanager
+def lab(name: str, scenario: str = "seed") -> Iterator[LabPaths]:
+    paths = LabPaths(name)
+    lablib.down(paths)
+    lablib.up(find_scenario(scenario), paths, progress=lambda m: print(f"  lab: {m}", file=sys.stderr))
+    try:
+        yield paths
+    finally:
+        lablib.down(paths)
+
+
+def save(name: str, data: dict) -> Path:
+    out = ROOT / "bench" / "results" / f"{name}.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(data, indent=1))
+    return out

@@ -1,0 +1,224 @@
+"""HTTP plumbing and error mapping: a refused request becomes InvalidInput with the controller's
+problems, an unreachable controller or a bad token one clear message, never a traceback."""
+
+from __future__ import annotations
+
+import hashlib
+import ssl
+from pathlib import Path
+from typing import Any
+
+import httpx
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from cloudgw import exitcodes
+from cloudgw.errors import CloudgwError, InvalidInput, NotFound, Problem
+
+
+class ApiError(CloudgwError):
+    """The controller answered with an error."""
+
+    def __init__(self, status: int, message: str) -> None:
+        self.status = status
+        super().__init__(message)
+
+
+class Unreachable(CloudgwError):
+    exit_code = exitcodes.FAILED
+
+
+def _verify(ca: str | None, verify: bool) -> ssl.SSLContext | bool:
+    if not verify:
+        return False
+    if ca:
+        context = ssl.create_default_context()
+        if "-----BEGIN" in ca:
+            context.load_verify_locations(cadata=ca)
+        else:
+            context.load_verify_locations(cafile=ca)
+        return context
+    return True
+
+
+class Client:
+    def __init__(
+        self, url: str, token: str | None = None, ca: str | None = None, verify: bool = True, timeout: float = 10.0
+    ) -> None:
+        self.url = url.rstrip("/")
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        headers["User-Agent"] = "cloudgw-client"
+        self._http = httpx.Client(base_url=self.url, headers=headers, verify=_verify(ca, verify), timeout=timeout)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: dict[str, Any] | None = None,
+        timeout: float | None = None,
+    ) -> httpx.Response:
+        try:
+            kwargs: dict[str, Any] = {
+                "json": json,
+                "params": {k: v for k, v in (params or {}).items() if v is not None},
+            }
+            if timeout is not None:
+                kwargs["timeout"] = timeout
+            response = self._http.request(method, path, **kwargs)
+        except httpx.ConnectError as exc:
+            raise Unreachable(f"cannot reach the controller at {self.url}: {_reason(exc)}") from None
+        except httpx.TimeoutException:
+            raise Unreachable(f"the controller at {self.url} did not answer in time") from None
+        except httpx.HTTPError as exc:
+            raise Unreachable(f"cannot talk to the controller at {self.url}: {_reason(exc)}") from None
+        if response.status_code >= 400:
+            raise _error(response)
+        return response
+
+    def json(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self.request(method, path, **kwargs)
+        return response.json() if response.content else None
+
+    # resources ---------------------------------------------------------------------------------
+    def list(self, kind: str, **params: Any) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = self.json("GET", f"/api/v1/{kind}", params=params)["items"]
+        return items
+
+    def get(self, kind: str, name: str) -> dict[str, Any]:
+        result: dict[str, Any] = self.json("GET", f"/api/v1/{kind}/{name}")
+        return result
+
+    def create(self, kind: str, body: dict[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = self.json("POST", f"/api/v1/{kind}", json=body)
+        return result
+
+    def update(self, kind: str, name: str, body: dict[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = self.json("PATCH", f"/api/v1/{kind}/{name}", json=body)
+        return result
+
+    def delete(self, kind: str, name: str, cascade: bool = False) -> None:
+        self.request("DELETE", f"/api/v1/{kind}/{name}", params={"cascade": "true"} if cascade else None)
+
+    def status(self) -> dict[str, Any]:
+        result: dict[str, Any] = self.json("GET", "/api/v1/status")
+        return result
+
+    def endpoints(self, **params: Any) -> dict[str, Any]:
+        result: dict[str, Any] = self.json("GET", "/api/v1/endpoints", params=params)
+        return result
+
+    def resolve(self, network: str, ip: str) -> dict[str, Any]:
+        result: dict[str, Any] = self.json("GET", "/api/v1/mapping/resolve", params={"network": network, "ip": ip})
+        return result
+
+    def validate(self, gateway: str, source: str, network: str | None = None) -> dict[str, Any]:
+        result: dict[str, Any] = self.json(
+            "GET", "/api/v1/mapping/validate", params={"gateway": gateway, "source": source, "network": network}
+        )
+        return result
+
+    def document(self, gateway: str) -> dict[str, Any]:
+        result: dict[str, Any] = self.json("GET", f"/api/v1/gateways/{gateway}/document")
+        return result
+
+
+class AgentClient(Client):
+    """The calls a gateway agent makes with its join token, then its own credential."""
+
+    def join(self, public_key: str, endpoint: str | None = None, version: str | None = None) -> dict[str, Any]:
+        result: dict[str, Any] = self.json(
+            "POST", "/api/v1/agent/join", json={"public_key": public_key, "endpoint": endpoint, "version": version}
+        )
+        return result
+
+    def watch(self, after: int, wait: float = 25.0) -> dict[str, Any] | None:
+        """The document if its revision is past `after`, else None after up to `wait` seconds."""
+        response = self.request(
+            "GET", "/api/v1/agent/document", params={"after": after, "wait": wait}, timeout=wait + 10
+        )
+        if response.status_code == 204:
+            return None
+        result: dict[str, Any] = response.json()
+        return result
+
+    def announce(self, network: str, endpoints: list[dict[str, Any]]) -> dict[str, Any]:
+        result: dict[str, Any] = self.json(
+            "PUT", "/api/v1/agent/endpoints", json={"network": network, "endpoints": endpoints}
+        )
+        return result
+
+    def heartbeat(self, status: dict[str, Any]) -> None:
+        self.request("POST", "/api/v1/agent/heartbeat", json=status)
+
+
+def ca_fingerprint(pem: str) -> str:
+    cert = x509.load_pem_x509_certificate(pem.encode())
+    return hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest()
+
+
+def fetch_ca(url: str, fingerprint: str, timeout: float = 10.0) -> str:
+    """First contact: read the controller's CA without trusting it, and accept it only if it is the
+    one the join token names. Everything after that verifies the controller against this CA."""
+    try:
+        response = httpx.get(f"{url.rstrip('/')}/api/v1/agent/ca", verify=False, timeout=timeout)
+    except httpx.HTTPError as exc:
+        raise Unreachable(f"cannot reach the controller at {url}: {_reason(exc)}") from None
+    if response.status_code != 200:
+        raise ApiError(
+            response.status_code, f"the controller at {url} has no CA to offer (HTTP {response.status_code})"
+        )
+    pem = response.text
+    try:
+        seen = ca_fingerprint(pem)
+    except ValueError:
+        raise ApiError(502, f"the controller at {url} sent something that is not a certificate") from None
+    if seen != fingerprint:
+        raise ApiError(
+            495,
+            f"the controller's CA (sha256 {seen[:16]}…) does not match the join token's "
+            f"({fingerprint[:16]}…): refusing to trust it",
+        )
+    return pem
+
+
+def _reason(exc: Exception) -> str:
+    text = str(exc) or type(exc).__name__
+    if "CERTIFICATE_VERIFY_FAILED" in text:
+        return "its TLS certificate is not signed by the CA we trust (wrong --ca?)"
+    return text.split("\n")[0][:200]
+
+
+def _error(response: httpx.Response) -> CloudgwError:
+    try:
+        body = response.json()
+    except ValueError:
+        body = {}
+    status = response.status_code
+    problems = [
+        Problem(p.get("field", ""), p.get("message", ""), p.get("fix", ""), status == 409)
+        for p in body.get("problems", [])
+        if isinstance(p, dict)
+    ]
+    if status in (401, 403):
+        what = "refused the token" if status == 401 else "does not allow this with this token"
+        return ApiError(status, f"the controller {what}: {body.get('message', response.reason_phrase)}")
+    if status == 404 and problems:
+        return NotFound(problems[0].field, problems[0].message.split("'")[1] if "'" in problems[0].message else "")
+    if problems:
+        return InvalidInput(problems, what="request")
+    return ApiError(status, f"the controller answered HTTP {status}: {body.get('message', response.text[:200])}")
+
+
+def read_text(path: str | Path) -> str:
+    return Path(path).read_text()

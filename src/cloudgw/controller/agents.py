@@ -1,0 +1,210 @@
+"""Tokens, the gateway join, endpoint announcements and heartbeats."""
+
+from __future__ import annotations
+
+import datetime
+import logging
+from dataclasses import replace
+from ipaddress import IPv4Address
+from typing import Any
+
+from sqlalchemy import delete, select, update
+
+from cloudgw.controller.db.models import EndpointRow, GatewayRow, TokenRow, utcnow
+from cloudgw.controller.schemas import Announce, Heartbeat, JoinRequest, TokenCreate
+from cloudgw.controller.state import State, refuse
+from cloudgw.controller.tokens import format_token, hash_secret, new_secret
+from cloudgw.errors import NotFound, Problem, Unauthorized
+from cloudgw.logs import log_event
+from cloudgw.mapping.core import is_effective
+from cloudgw.model import rules
+from cloudgw.model.topology import Announcement
+
+log = logging.getLogger("cloudgw.controller")
+JOIN_TTL_HOURS = 24.0
+
+
+def create_token(state: State, actor: str, data: TokenCreate) -> tuple[TokenRow, str]:
+    """Returns the row and the token text, which is shown once and never stored."""
+    token_id, secret = new_secret()
+    with state.write(actor) as change:
+        problems = []
+        if change.session.scalar(select(TokenRow.id).where(TokenRow.name == data.name)):
+            problems.append(
+                Problem("name", f"token '{data.name}' already exists", "choose another name", conflict=True)
+            )
+        gateway_id = None
+        if data.role == "join":
+            if not data.gateway:
+                problems.append(Problem("gateway", "a join token is for one gateway", "name the gateway"))
+            elif data.gateway not in change.topo.gateways:
+                problems.append(Problem("gateway", f"unknown gateway '{data.gateway}'", "create the gateway first"))
+            else:
+                gateway_id = change.id_of("gateway", data.gateway)
+        elif data.gateway:
+            problems.append(Problem("gateway", "only join tokens belong to a gateway", "leave it out"))
+        refuse(problems, "token")
+        ttl = data.ttl_hours or (JOIN_TTL_HOURS if data.role == "join" else None)
+        expires = utcnow() + datetime.timedelta(hours=ttl) if ttl else None
+        row = TokenRow(
+            id=token_id,
+            name=data.name,
+            role=data.role,
+            secret_hash=hash_secret(secret),
+            gateway_id=gateway_id,
+            expires_at=expires,
+            created_by=actor,
+        )
+        change.session.add(row)
+        change.record("create", "token", data.name, None, {"id": token_id, "role": data.role, "gateway": data.gateway})
+    text = format_token(token_id, secret, state.ca_fingerprint if data.role == "join" else None)
+    return row, text
+
+
+def delete_token(state: State, actor: str, name: str) -> None:
+    with state.write(actor) as change:
+        row = change.session.scalar(select(TokenRow).where((TokenRow.name == name) | (TokenRow.id == name)))
+        if row is None:
+            raise NotFound("token", name)
+        change.session.delete(row)
+        change.record("delete", "token", row.name, {"id": row.id, "role": row.role}, None)
+
+
+def join(state: State, token_id: str, request: JoinRequest) -> tuple[str, str]:
+    """Consume a join token: record the gateway's public key and issue its own credential.
+    Returns (gateway name, credential text)."""
+    credential_id, secret = new_secret()
+    with state.write(f"join:{token_id}") as change:
+        claimed = change.session.execute(
+            update(TokenRow)
+            .where(TokenRow.id == token_id, TokenRow.role == "join", TokenRow.used_at.is_(None))
+            .values(used_at=utcnow())
+        )
+        if claimed.rowcount != 1:  # type: ignore[attr-defined]
+            raise Unauthorized("join token already used or unknown")
+        token = change.session.get(TokenRow, token_id)
+        assert token is not None and token.gateway_id is not None
+        gateway_row = change.session.get(GatewayRow, token.gateway_id)
+        assert gateway_row is not None
+        old = change.topo.gateways[gateway_row.name]
+        new = replace(old, public_key=request.public_key, endpoint=request.endpoint or old.endpoint)
+        refuse(rules.check_gateway(change.topo, new, old_name=old.name), "join")
+        gateway_row.public_key = new.public_key
+        gateway_row.endpoint = new.endpoint
+        gateway_row.joined_at = utcnow()
+        gateway_row.version = request.version
+        change.session.execute(
+            delete(TokenRow).where(TokenRow.gateway_id == gateway_row.id, TokenRow.role == "gateway")
+        )
+        change.session.add(
+            TokenRow(
+                id=credential_id,
+                name=f"gateway-{gateway_row.name}-{credential_id[:4]}",
+                role="gateway",
+                secret_hash=hash_secret(secret),
+                gateway_id=gateway_row.id,
+                created_by=f"join:{token_id}",
+            )
+        )
+        change.config_changed = True
+        change.affected |= change.topo.peers_of_gateway(old.name) | {old.name}
+        change.record(
+            "join",
+            "gateway",
+            old.name,
+            {"public_key": old.public_key},
+            {"public_key": new.public_key, "endpoint": new.endpoint},
+        )
+    log_event(log, "gateway.joined", gateway=old.name, public_key=request.public_key)
+    return old.name, format_token(credential_id, secret)
+
+
+def announce(state: State, gateway: str, data: Announce) -> tuple[int, int, int, int]:
+    """Replace what this gateway announces in one network. Returns (added, removed, changed, revision)."""
+    snapshot = state.snapshot()
+    topo = snapshot.topo
+    if data.network not in topo.networks:
+        raise NotFound("network", data.network)
+    current = {ip: a for (n, ip, g), a in topo.announcements.items() if n == data.network and g == gateway}
+    wanted = {IPv4Address(str(e.ip)): e.mac for e in data.endpoints}
+    added = [ip for ip in wanted if ip not in current]
+    removed = [ip for ip in current if ip not in wanted]
+    changed = [ip for ip in wanted if ip in current and current[ip].mac != wanted[ip]]
+    if not (added or removed or changed):
+        return 0, 0, 0, snapshot.revision
+    now = state.clock()
+    with state.write(f"gateway:{gateway}") as change:
+        network_id = change.id_of("network", data.network)
+        gateway_id = change.id_of("gateway", gateway)
+        announcements = dict(change.topo.announcements)
+        if removed:
+            change.session.execute(
+                delete(EndpointRow).where(
+                    EndpointRow.network_id == network_id,
+                    EndpointRow.gateway_id == gateway_id,
+                    EndpointRow.ip.in_([str(ip) for ip in removed]),
+                )
+            )
+        for ip in changed:
+            change.session.execute(
+                update(EndpointRow)
+                .where(
+                    EndpointRow.network_id == network_id,
+                    EndpointRow.gateway_id == gateway_id,
+                    EndpointRow.ip == str(ip),
+                )
+                .values(mac=wanted[ip], last_seen=now)
+            )
+        if added:
+            change.session.execute(
+                EndpointRow.__table__.insert(),
+                [
+                    {
+                        "network_id": network_id,
+                        "gateway_id": gateway_id,
+                        "ip": str(ip),
+                        "mac": wanted[ip],
+                        "first_seen": now,
+                        "last_seen": now,
+                    }
+                    for ip in added
+                ],
+            )
+        effective_change = False
+        for ip in removed:
+            old = announcements.pop((data.network, ip, gateway))
+            effective_change |= is_effective(change.topo, old)
+        for ip in added + changed:
+            first = current[ip].first_seen if ip in current else now
+            new = Announcement(data.network, ip, gateway, wanted[ip], first, now)
+            announcements[(data.network, ip, gateway)] = new
+            effective_change |= is_effective(change.topo, new)
+        change.announcements = announcements
+        if effective_change:
+            site = change.topo.gateways[gateway].site
+            change.affected |= change.topo.gateways_for_sites(change.topo.connected_sites(site, data.network))
+        change.record(
+            "announce",
+            "endpoints",
+            f"{gateway}/{data.network}",
+            None,
+            {
+                "added": [str(i) for i in added][:50],
+                "removed": [str(i) for i in removed][:50],
+                "changed": [str(i) for i in changed][:50],
+                "total": len(wanted),
+            },
+        )
+    return len(added), len(removed), len(changed), change.revision
+
+
+def heartbeat(state: State, gateway: str, data: Heartbeat) -> None:
+    """Telemetry, not configuration: no revision bump, no audit row."""
+    status: dict[str, Any] = data.model_dump()
+    status["received_at"] = state.clock()
+    with state.session() as session, session.begin():
+        session.execute(
+            update(GatewayRow)
+            .where(GatewayRow.name == gateway)
+            .values(last_seen=utcnow(), status=status, version=data.version)
+        )

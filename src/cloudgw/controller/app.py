@@ -1,0 +1,88 @@
+"""The FastAPI application: wiring only."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from cloudgw import __version__
+from cloudgw.controller.bus import RevisionBus
+from cloudgw.controller.db.engine import make_engine, migrate
+from cloudgw.controller.routes import agent, mapping, overview
+from cloudgw.controller.routes.resources import routers
+from cloudgw.controller.settings import ControllerSettings
+from cloudgw.controller.state import State
+from cloudgw.controller.tls import CA_CERT, fingerprint
+from cloudgw.errors import InvalidInput, NotFound, Problem, Unauthorized
+from cloudgw.model.textio import pydantic_problems
+
+
+def _problems_body(error: str, problems: list[Problem]) -> dict[str, Any]:
+    return {"error": error, "problems": [p.as_dict() for p in problems]}
+
+
+def create_app(settings: ControllerSettings, state: State | None = None) -> FastAPI:
+    bus = RevisionBus()
+    ca_path = Path(settings.data_dir) / CA_CERT
+    ca_fingerprint = fingerprint(ca_path.read_bytes()) if ca_path.exists() else None
+    if state is None:
+        engine = make_engine(settings.db)
+        migrate(engine)
+        state = State(engine, publish=bus.publish, ca_fingerprint=ca_fingerprint)
+    else:
+        state.publish = bus.publish
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        bus.bind(asyncio.get_running_loop())
+        yield
+
+    app = FastAPI(
+        title="cloudgw controller",
+        version=__version__,
+        lifespan=lifespan,
+        description="Sites, gateways, networks, pools and connections; the mapping service; the "
+        "gateways' watch feed. Every call needs `Authorization: Bearer <token>`.",
+    )
+    app.state.cloudgw = state
+    app.state.bus = bus
+    app.state.settings = settings
+    app.state.ca_path = ca_path if ca_path.exists() else None
+
+    @app.exception_handler(InvalidInput)
+    async def _invalid(_request: Request, exc: InvalidInput) -> JSONResponse:
+        status = 409 if any(p.conflict for p in exc.problems) else 422
+        return JSONResponse(_problems_body("refused", exc.problems), status_code=status)
+
+    @app.exception_handler(RequestValidationError)
+    async def _malformed(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = pydantic_problems(exc)
+        for index, problem in enumerate(problems):
+            field = problem.field.removeprefix("body.").removeprefix("body").removeprefix("query.")
+            problems[index] = Problem(field, problem.message, problem.fix)
+        return JSONResponse(_problems_body("invalid", problems), status_code=422)
+
+    @app.exception_handler(NotFound)
+    async def _not_found(_request: Request, exc: NotFound) -> JSONResponse:
+        return JSONResponse(_problems_body("not found", [Problem(exc.kind, str(exc))]), status_code=404)
+
+    @app.exception_handler(Unauthorized)
+    async def _unauthorized(_request: Request, exc: Unauthorized) -> JSONResponse:
+        error = "unauthorized" if exc.status == 401 else "forbidden"
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else {}
+        return JSONResponse({"error": error, "message": str(exc)}, status_code=exc.status, headers=headers)
+
+    @app.get("/healthz", tags=["status"], summary="Liveness (no authentication, no details)")
+    def healthz() -> dict[str, bool]:
+        return {"ok": True}
+
+    for router in [*routers, mapping.router, agent.router, overview.router]:
+        app.include_router(router)
+    return app

@@ -1,0 +1,83 @@
+"""Who is calling: every API call carries `Authorization: Bearer <token>`.
+
+Roles: admin (everything), readonly (GET only), join (only POST /agent/join, once, before it
+expires), gateway (only its own /agent/* calls: the gateway is taken from the credential, so there is
+no way to even name another gateway).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import Depends, Request
+from sqlalchemy import select
+
+from cloudgw.controller.db.models import GatewayRow, TokenRow, utcnow
+from cloudgw.controller.state import State
+from cloudgw.controller.tokens import parse_token, secret_matches
+from cloudgw.errors import Unauthorized
+
+
+@dataclass(frozen=True)
+class Principal:
+    token_id: str
+    name: str  # the token's name: the actor in audit rows
+    role: str
+    gateway: str | None  # join and gateway credentials
+
+
+def get_state(request: Request) -> State:
+    state: State = request.app.state.cloudgw
+    return state
+
+
+def principal(request: Request, state: State = Depends(get_state)) -> Principal:
+    header = request.headers.get("authorization", "")
+    scheme, _, text = header.partition(" ")
+    if scheme.lower() != "bearer" or not text:
+        raise Unauthorized("missing credential: send 'Authorization: Bearer <token>'")
+    parsed = parse_token(text)
+    if parsed is None:
+        raise Unauthorized("malformed token")
+    with state.session() as session:
+        row = session.get(TokenRow, parsed.id)
+        if row is None or row.revoked or not secret_matches(parsed.secret, row.secret_hash):
+            raise Unauthorized("invalid token")
+        expires = row.expires_at
+        if expires is not None:
+            if expires.tzinfo is None:
+                expires = expires.replace(tzinfo=utcnow().tzinfo)
+            if expires < utcnow():
+                raise Unauthorized("token expired")
+        if row.role == "join" and row.used_at is not None:
+            raise Unauthorized("join token already used")
+        gateway = None
+        if row.gateway_id is not None:
+            gateway = session.scalar(select(GatewayRow.name).where(GatewayRow.id == row.gateway_id))
+            if gateway is None:
+                raise Unauthorized("invalid token")
+    return Principal(row.id, row.name, row.role, gateway)
+
+
+def reader(who: Principal = Depends(principal)) -> Principal:
+    if who.role not in ("admin", "readonly"):
+        raise Unauthorized("this credential may not use the admin API", status=403)
+    return who
+
+
+def admin(who: Principal = Depends(principal)) -> Principal:
+    if who.role != "admin":
+        raise Unauthorized("read-only token: changes need an admin token", status=403)
+    return who
+
+
+def gateway(who: Principal = Depends(principal)) -> Principal:
+    if who.role != "gateway" or who.gateway is None:
+        raise Unauthorized("only a gateway credential may use this endpoint", status=403)
+    return who
+
+
+def joiner(who: Principal = Depends(principal)) -> Principal:
+    if who.role != "join" or who.gateway is None:
+        raise Unauthorized("only a join token may join", status=403)
+    return who

@@ -1,0 +1,130 @@
+"""Tables. Every change to them goes through controller.state.State; routes never touch them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Timestamps:
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+
+class MetaRow(Base):
+    """One row: the global revision, bumped by every configuration change."""
+
+    __tablename__ = "meta"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    revision: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class SiteRow(Timestamps, Base):
+    __tablename__ = "sites"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(63), unique=True)
+    provider: Mapped[str] = mapped_column(String(20), default="generic")
+    description: Mapped[str] = mapped_column(Text, default="")
+
+
+class NetworkRow(Timestamps, Base):
+    __tablename__ = "networks"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(63), unique=True)
+    cidr: Mapped[str] = mapped_column(String(18))
+    mode: Mapped[str] = mapped_column(String(8), default="l3")
+    description: Mapped[str] = mapped_column(Text, default="")
+
+
+class GatewayRow(Timestamps, Base):
+    __tablename__ = "gateways"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(63), unique=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), index=True)
+    endpoint: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    public_key: Mapped[str | None] = mapped_column(String(44), unique=True, nullable=True)
+    wan_interface: Mapped[str] = mapped_column(String(15), default="eth0")
+    lan_interface: Mapped[str] = mapped_column(String(15), default="eth1")
+    lan_addresses: Mapped[list[str]] = mapped_column(JSON, default=list)
+    listen_port: Mapped[int] = mapped_column(Integer, default=51820)
+    doc_revision: Mapped[int] = mapped_column(BigInteger, default=0)  # revision of its document's last change
+    joined_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    last_seen: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    version: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    status: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # the last heartbeat
+
+
+class PoolRow(Timestamps, Base):
+    __tablename__ = "pools"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(63), unique=True)
+    network_id: Mapped[int] = mapped_column(ForeignKey("networks.id", ondelete="CASCADE"), index=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), index=True)
+    first: Mapped[str] = mapped_column(String(15))
+    last: Mapped[str] = mapped_column(String(15))
+
+
+class ConnectionRow(Timestamps, Base):
+    __tablename__ = "connections"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(127), unique=True)
+    network_id: Mapped[int] = mapped_column(ForeignKey("networks.id", ondelete="CASCADE"), index=True)
+    site_a_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), index=True)
+    site_b_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), index=True)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    mtu: Mapped[int] = mapped_column(Integer, default=1420)
+    keepalive: Mapped[int] = mapped_column(Integer, default=25)
+
+
+class EndpointRow(Base):
+    """What a gateway announces it sees on its LAN (the mapping's raw input)."""
+
+    __tablename__ = "endpoints"
+    __table_args__ = (UniqueConstraint("network_id", "ip", "gateway_id", name="uq_endpoint_announcement"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    network_id: Mapped[int] = mapped_column(ForeignKey("networks.id", ondelete="CASCADE"), index=True)
+    gateway_id: Mapped[int] = mapped_column(ForeignKey("gateways.id", ondelete="CASCADE"), index=True)
+    ip: Mapped[str] = mapped_column(String(15), index=True)
+    mac: Mapped[str | None] = mapped_column(String(17), nullable=True)
+    first_seen: Mapped[float] = mapped_column(Float)
+    last_seen: Mapped[float] = mapped_column(Float)
+
+
+class TokenRow(Base):
+    """Admin, read-only, join and gateway credentials. Only a hash of the secret is kept."""
+
+    __tablename__ = "tokens"
+    id: Mapped[str] = mapped_column(String(16), primary_key=True)  # public part, shown in listings
+    name: Mapped[str] = mapped_column(String(63), unique=True)
+    role: Mapped[str] = mapped_column(String(10))  # admin, readonly, join, gateway
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    gateway_id: Mapped[int | None] = mapped_column(ForeignKey("gateways.id", ondelete="CASCADE"), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_by: Mapped[str] = mapped_column(String(63), default="")
+
+
+class AuditRow(Base):
+    __tablename__ = "audit"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(63))
+    action: Mapped[str] = mapped_column(String(20))  # create, update, delete, join, announce
+    kind: Mapped[str] = mapped_column(String(20))  # site, gateway, network, pool, connection, token, endpoints
+    name: Mapped[str] = mapped_column(String(127))
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    after: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    revision: Mapped[int] = mapped_column(BigInteger)

@@ -1,0 +1,77 @@
+"""What gateway agents call. The gateway is always the one the credential belongs to."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, PlainTextResponse
+
+from cloudgw.controller import agents, auth, schemas
+from cloudgw.controller.state import State
+from cloudgw.errors import NotFound, Unauthorized
+from cloudgw.model.document import dump_document
+
+router = APIRouter(prefix="/api/v1/agent", tags=["agent"])
+
+
+@router.get("/ca", response_class=PlainTextResponse, summary="The controller's CA certificate (public)")
+def ca_certificate(request: Request) -> Any:
+    path = request.app.state.ca_path
+    if path is None or not Path(path).exists():
+        raise NotFound("CA certificate", "ca.pem")
+    return PlainTextResponse(Path(path).read_text(), media_type="application/x-pem-file")
+
+
+@router.post("/join", response_model=schemas.JoinResponse, summary="Trade a one-time join token for a credential")
+def join(
+    body: schemas.JoinRequest, state: State = Depends(auth.get_state), who: auth.Principal = Depends(auth.joiner)
+) -> Any:
+    gateway, credential = agents.join(state, who.token_id, body)
+    return schemas.JoinResponse(gateway=gateway, credential=credential)
+
+
+@router.get("/document", summary="Watch this gateway's document: returns when its revision passes `after`")
+async def document(
+    request: Request,
+    after: int = Query(-1),
+    wait: float = Query(25.0, ge=0, le=120),
+    state: State = Depends(auth.get_state),
+    who: auth.Principal = Depends(auth.gateway),
+) -> Any:
+    bus = request.app.state.bus
+    deadline = time.monotonic() + wait
+    assert who.gateway is not None
+    while True:
+        snapshot = await run_in_threadpool(state.snapshot)
+        revision = snapshot.doc_revisions.get(who.gateway)
+        if revision is None:
+            raise Unauthorized("this gateway no longer exists", status=403)
+        if revision > after:
+            doc = await run_in_threadpool(state.document, who.gateway)
+            return JSONResponse(dump_document(doc), headers={"X-Cloudgw-Revision": str(revision)})
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return Response(status_code=204, headers={"X-Cloudgw-Revision": str(revision)})
+        await bus.wait(min(left, 1.0))  # 1 s: also notices changes made by another controller replica
+
+
+@router.put("/endpoints", response_model=schemas.AnnounceResult, summary="Replace what this gateway announces")
+def announce(
+    body: schemas.Announce, state: State = Depends(auth.get_state), who: auth.Principal = Depends(auth.gateway)
+) -> Any:
+    assert who.gateway is not None
+    added, removed, changed, revision = agents.announce(state, who.gateway, body)
+    return schemas.AnnounceResult(added=added, removed=removed, changed=changed, revision=revision)
+
+
+@router.post("/heartbeat", status_code=204, response_class=Response, summary="Health and statistics of this gateway")
+def heartbeat(
+    body: schemas.Heartbeat, state: State = Depends(auth.get_state), who: auth.Principal = Depends(auth.gateway)
+) -> Response:
+    assert who.gateway is not None
+    agents.heartbeat(state, who.gateway, body)
+    return Response(status_code=204)

@@ -1,0 +1,316 @@
+"""API schemas, in families: Base / Create / Update / Public / List. Field shapes are checked here;
+relations (overlaps, references) by model.rules inside the one mutation path."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from ipaddress import IPv4Network
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from cloudgw.model.fields import IfName, IPv4, KeyField, MacField, Name, RangeField
+
+Provider = Literal["generic", "lab", "aws", "openstack"]
+
+
+def _utc(value: datetime) -> datetime:
+    """SQLite hands back naive datetimes; every timestamp the API shows is UTC."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+Timestamp = Annotated[datetime, AfterValidator(_utc)]
+
+
+class Schema(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Page(Schema):
+    total: int
+
+
+# sites ------------------------------------------------------------------------------------------
+class SiteBase(Schema):
+    name: Name
+    provider: Provider = "generic"  # which addresses the cloud reserves (aws: first four and last)
+    description: str = Field("", max_length=500)
+
+
+class SiteCreate(SiteBase):
+    pass
+
+
+class SiteUpdate(Schema):
+    name: Name | None = None
+    provider: Provider | None = None
+    description: str | None = Field(None, max_length=500)
+
+
+class SitePublic(SiteBase):
+    created_at: Timestamp
+    updated_at: Timestamp
+    gateways: list[str] = []
+    connections: list[str] = []
+
+
+class SiteList(Page):
+    items: list[SitePublic]
+
+
+# networks ---------------------------------------------------------------------------------------
+class NetworkBase(Schema):
+    name: Name
+    cidr: IPv4Network
+    mode: Literal["l3", "l2"] = "l3"
+    description: str = Field("", max_length=500)
+
+
+class NetworkCreate(NetworkBase):
+    pass
+
+
+class NetworkUpdate(Schema):
+    name: Name | None = None
+    cidr: IPv4Network | None = None
+    mode: Literal["l3", "l2"] | None = None
+    description: str | None = Field(None, max_length=500)
+
+
+class NetworkPublic(NetworkBase):
+    created_at: Timestamp
+    updated_at: Timestamp
+
+
+class NetworkList(Page):
+    items: list[NetworkPublic]
+
+
+# pools ------------------------------------------------------------------------------------------
+class PoolBase(Schema):
+    network: Name
+    site: Name
+    range: RangeField
+
+
+class PoolCreate(PoolBase):
+    name: Name | None = None  # default: <site>-<network>
+
+
+class PoolUpdate(Schema):
+    name: Name | None = None
+    range: RangeField | None = None
+
+
+class PoolPublic(PoolBase):
+    name: str
+    size: int
+    created_at: Timestamp
+    updated_at: Timestamp
+
+
+class PoolList(Page):
+    items: list[PoolPublic]
+
+
+# gateways ---------------------------------------------------------------------------------------
+class GatewayBase(Schema):
+    name: Name
+    site: Name
+    endpoint: str | None = None  # public HOST:PORT (floating / Elastic IP and the listen port)
+    wan_interface: IfName = "eth0"
+    lan_interface: IfName = "eth1"
+    lan_addresses: list[IPv4] = []
+    listen_port: int = 51820
+
+
+class GatewayCreate(GatewayBase):
+    pass
+
+
+class GatewayUpdate(Schema):
+    name: Name | None = None
+    site: Name | None = None
+    endpoint: str | None = None
+    wan_interface: IfName | None = None
+    lan_interface: IfName | None = None
+    lan_addresses: list[IPv4] | None = None
+    listen_port: int | None = None
+
+
+class GatewayPublic(GatewayBase):
+    public_key: str | None
+    joined_at: Timestamp | None
+    last_seen: Timestamp | None
+    online: bool
+    version: str | None
+    doc_revision: int
+    applied_revision: int | None
+    last_error: str | None
+    created_at: Timestamp
+    updated_at: Timestamp
+
+
+class GatewayList(Page):
+    items: list[GatewayPublic]
+
+
+# connections ------------------------------------------------------------------------------------
+class ConnectionBase(Schema):
+    network: Name
+    site_a: Name
+    site_b: Name
+    enabled: bool = True
+    mtu: int = 1420  # tunnel MTU; 1420 fits a 1500-byte WAN
+    keepalive: int = 25  # seconds; keeps NAT mappings open
+    transport: Literal["wireguard"] = "wireguard"
+
+
+class ConnectionCreate(ConnectionBase):
+    name: Name | None = None  # default: <site_a>-<site_b>-<network>
+
+
+class ConnectionUpdate(Schema):
+    name: Name | None = None
+    enabled: bool | None = None
+    mtu: int | None = None
+    keepalive: int | None = None
+
+
+class ConnectionHealth(Schema):
+    state: str  # up, degraded, down, disabled, pending
+    handshake_age_s: float | None = None
+    rx_bytes: int | None = None
+    tx_bytes: int | None = None
+    reason: str = ""
+
+
+class ConnectionPublic(ConnectionBase):
+    name: str
+    health: ConnectionHealth
+    created_at: Timestamp
+    updated_at: Timestamp
+
+
+class ConnectionList(Page):
+    items: list[ConnectionPublic]
+
+
+# endpoints (the mapping) ------------------------------------------------------------------------
+class EndpointPublic(Schema):
+    network: str
+    ip: str
+    mac: str | None
+    gateway: str
+    site: str
+    first_seen: float
+    last_seen: float
+    effective: bool
+
+
+class EndpointList(Page):
+    items: list[EndpointPublic]
+    conflicts: list[dict[str, Any]] = []
+
+
+class Resolution(Schema):
+    network: str
+    ip: str
+    state: str
+    site: str | None
+    gateway: str | None
+    mac: str | None
+    since: float | None
+    reason: str
+    announcements: list[dict[str, Any]]
+
+
+class Validation(Schema):
+    gateway: str
+    source: str
+    allowed: bool
+    reason: str
+
+
+# tokens -----------------------------------------------------------------------------------------
+class TokenCreate(Schema):
+    name: Name
+    role: Literal["admin", "readonly", "join"]
+    gateway: Name | None = None  # join tokens: the gateway that may join with it
+    ttl_hours: float | None = Field(None, gt=0, le=24 * 365)  # join tokens default to 24 h
+
+
+class TokenPublic(Schema):
+    id: str
+    name: str
+    role: str
+    gateway: str | None
+    created_at: Timestamp
+    expires_at: Timestamp | None
+    used_at: Timestamp | None
+    revoked: bool
+
+
+class TokenCreated(TokenPublic):
+    token: str  # shown once; only its hash is kept
+
+
+class TokenList(Page):
+    items: list[TokenPublic]
+
+
+# audit ------------------------------------------------------------------------------------------
+class AuditPublic(Schema):
+    id: int
+    at: Timestamp
+    actor: str
+    action: str
+    kind: str
+    name: str
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+    revision: int
+
+
+class AuditList(Page):
+    items: list[AuditPublic]
+
+
+# agents -----------------------------------------------------------------------------------------
+class JoinRequest(Schema):
+    public_key: KeyField
+    endpoint: str | None = None  # override the admin's endpoint (HOST:PORT), e.g. discovered by the agent
+    version: str | None = Field(None, max_length=40)
+
+
+class JoinResponse(Schema):
+    gateway: str
+    credential: str  # the gateway's own token from now on; store it 0600
+
+
+class AnnouncedEndpoint(Schema):
+    ip: IPv4
+    mac: MacField | None = None
+
+
+class Announce(Schema):
+    network: Name
+    endpoints: list[AnnouncedEndpoint] = Field(max_length=100_000)
+
+
+class AnnounceResult(Schema):
+    added: int
+    removed: int
+    changed: int
+    revision: int
+
+
+class Heartbeat(Schema):
+    model_config = ConfigDict(extra="allow")
+    version: str | None = None
+    revision: int | None = None  # the document revision the agent has applied
+    last_error: str | None = None
+    peers: list[dict[str, Any]] = []
+    counters: dict[str, int] = {}
+    reconcile_ms: float | None = None
+    endpoints: int | None = None

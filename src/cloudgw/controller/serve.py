@@ -1,0 +1,94 @@
+"""Run the controller under uvicorn: TLS by default; plain HTTP only on loopback or with --insecure.
+Listening sockets can be handed in by file descriptor (a supervisor, or systemd socket activation),
+so one controller can listen in two network namespaces at once."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import socket
+from pathlib import Path
+
+import uvicorn
+
+from cloudgw.controller.app import create_app
+from cloudgw.controller.settings import ControllerSettings
+from cloudgw.controller.tls import SERVER_CERT, SERVER_KEY
+from cloudgw.errors import InvalidInput, Problem
+from cloudgw.logs import log_event
+from cloudgw.model.addr import parse_host_port
+
+log = logging.getLogger("cloudgw.controller")
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def tls_files(settings: ControllerSettings) -> tuple[str, str] | None:
+    if settings.tls_cert or settings.tls_key:
+        if not (settings.tls_cert and settings.tls_key):
+            raise InvalidInput(
+                [Problem("tls_key" if settings.tls_cert else "tls_cert", "give both --tls-cert and --tls-key")],
+                what="controller settings",
+            )
+        return settings.tls_cert, settings.tls_key
+    cert, key = Path(settings.data_dir) / SERVER_CERT, Path(settings.data_dir) / SERVER_KEY
+    if cert.exists() and key.exists():
+        return str(cert), str(key)
+    return None
+
+
+def bound_sockets(settings: ControllerSettings, fds: list[int]) -> list[socket.socket]:
+    if fds:
+        return [socket.socket(fileno=fd) for fd in fds]
+    host, port = parse_host_port(settings.listen)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    return [sock]
+
+
+def serve(settings: ControllerSettings, fds: list[int] | None = None) -> None:
+    tls = tls_files(settings)
+    sockets = bound_sockets(settings, fds or [])
+    if tls is None and not settings.insecure:
+        exposed = [s.getsockname()[0] for s in sockets if not _is_loopback(s.getsockname()[0])]
+        if exposed:
+            for sock in sockets:
+                sock.close()
+            raise InvalidInput(
+                [
+                    Problem(
+                        "listen",
+                        f"plain HTTP on {exposed[0]} would send tokens in clear text",
+                        "run `cloudgw controller init` (creates a CA and certificate), pass "
+                        "--tls-cert/--tls-key, listen on 127.0.0.1, or add --insecure",
+                    )
+                ],
+                what="controller settings",
+            )
+    server = build_server(settings, tls)
+    addresses = ", ".join(f"{'https' if tls else 'http'}://{s.getsockname()[0]}:{s.getsockname()[1]}" for s in sockets)
+    log_event(log, "controller.serving", addresses=addresses, db=settings.db.split("@")[-1])
+    asyncio.run(server.serve(sockets=sockets))
+
+
+def build_server(settings: ControllerSettings, tls: tuple[str, str] | None) -> uvicorn.Server:
+    app = create_app(settings)
+    config = uvicorn.Config(
+        app,
+        ssl_certfile=tls[0] if tls else None,
+        ssl_keyfile=tls[1] if tls else None,
+        log_level=settings.log_level.lower(),
+        access_log=False,
+        lifespan="on",
+        timeout_graceful_shutdown=2,
+    )
+    return uvicorn.Server(config)

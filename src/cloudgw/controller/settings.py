@@ -1,0 +1,31 @@
+"""Controller settings: each defined once with its default and one line of help. Environment
+variables CLOUDGW_<NAME> override defaults; command-line flags override both."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ControllerSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CLOUDGW_", extra="ignore")
+
+    db: str = Field(
+        "sqlite:////var/lib/cloudgw/controller/controller.db",
+        description="database URL: sqlite:///PATH or postgresql+psycopg://USER@HOST/DB",
+    )
+    data_dir: str = Field("/var/lib/cloudgw/controller", description="CA, server certificate and key")
+    listen: str = Field("0.0.0.0:8443", description="HOST:PORT to serve the API, watch feed and dashboard on")
+    insecure: bool = Field(False, description="serve plain HTTP on a non-loopback address (never in production)")
+    tls_cert: str | None = Field(None, description="your own server certificate (PEM) instead of the built-in CA's")
+    tls_key: str | None = Field(None, description="the key of --tls-cert")
+    offline_after: float = Field(30.0, gt=0, description="seconds without a heartbeat before a gateway is 'down'")
+    log_level: str = Field("info", description="debug, info, warning or error")
+
+    def describe(self) -> list[tuple[str, str, str]]:
+        rows = []
+        for name, info in type(self).model_fields.items():
+            value = getattr(self, name)
+            shown = "<set>" if value and any(w in name for w in ("key",)) else str(value)
+            rows.append((name, shown, info.description or ""))
+        return rows

@@ -1,0 +1,280 @@
+"""The one mutation path. Every configuration write goes through a `State` method: one transaction
+that validates (model.rules), writes, records an audit row, bumps the revision and marks which
+gateways' documents changed. Routes, CLI and dashboard never touch tables.
+
+Reads that need relations (documents, the mapping, validation) use a `Snapshot`: the topology as
+plain values, cached per revision. A replica that sees a newer revision in the database reloads it,
+so several controllers can share one PostgreSQL database.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address, IPv4Network
+from typing import Any
+
+from sqlalchemy import Engine, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from cloudgw.controller.db.models import (
+    AuditRow,
+    ConnectionRow,
+    EndpointRow,
+    GatewayRow,
+    MetaRow,
+    NetworkRow,
+    PoolRow,
+    SiteRow,
+)
+from cloudgw.errors import InvalidInput, NotFound, Problem
+from cloudgw.logs import log_event
+from cloudgw.mapping.documents import render_document
+from cloudgw.model.addr import AddressRange
+from cloudgw.model.document import GatewayDocument
+from cloudgw.model.topology import Announcement, Connection, Gateway, Network, Pool, Site, Topology
+
+log = logging.getLogger("cloudgw.controller")
+
+
+@dataclass
+class Snapshot:
+    topo: Topology
+    doc_revisions: dict[str, int] = field(default_factory=dict)
+    ids: dict[str, dict[str, int]] = field(default_factory=dict)  # kind -> name -> row id
+    names: dict[str, dict[int, str]] = field(default_factory=dict)  # kind -> row id -> name
+
+    @property
+    def revision(self) -> int:
+        return self.topo.revision
+
+
+def load_config(session: Session) -> tuple[Topology, dict[str, int], dict[str, dict[str, int]]]:
+    """Everything but the announcements."""
+    topo = Topology()
+    ids: dict[str, dict[str, int]] = {"site": {}, "network": {}, "gateway": {}, "pool": {}, "connection": {}}
+    site_names: dict[int, str] = {}
+    for row in session.scalars(select(SiteRow)):
+        topo.sites[row.name] = Site(row.name, row.provider, row.description)
+        ids["site"][row.name] = row.id
+        site_names[row.id] = row.name
+    network_names: dict[int, str] = {}
+    for nrow in session.scalars(select(NetworkRow)):
+        topo.networks[nrow.name] = Network(nrow.name, IPv4Network(nrow.cidr), nrow.mode, nrow.description)
+        ids["network"][nrow.name] = nrow.id
+        network_names[nrow.id] = nrow.name
+    doc_revisions = {}
+    for grow in session.scalars(select(GatewayRow)):
+        topo.gateways[grow.name] = Gateway(
+            grow.name,
+            site_names[grow.site_id],
+            grow.endpoint,
+            grow.public_key,
+            grow.wan_interface,
+            grow.lan_interface,
+            tuple(IPv4Address(a) for a in grow.lan_addresses or []),
+            grow.listen_port,
+        )
+        ids["gateway"][grow.name] = grow.id
+        doc_revisions[grow.name] = grow.doc_revision
+    for prow in session.scalars(select(PoolRow)):
+        topo.pools[prow.name] = Pool(
+            prow.name,
+            network_names[prow.network_id],
+            site_names[prow.site_id],
+            AddressRange(IPv4Address(prow.first), IPv4Address(prow.last)),
+        )
+        ids["pool"][prow.name] = prow.id
+    for crow in session.scalars(select(ConnectionRow)):
+        topo.connections[crow.name] = Connection(
+            crow.name,
+            network_names[crow.network_id],
+            site_names[crow.site_a_id],
+            site_names[crow.site_b_id],
+            crow.enabled,
+            crow.mtu,
+            crow.keepalive,
+        )
+        ids["connection"][crow.name] = crow.id
+    return topo, doc_revisions, ids
+
+
+def load_announcements(session: Session, ids: dict[str, dict[str, int]]) -> dict[Any, Announcement]:
+    networks = {v: k for k, v in ids["network"].items()}
+    gateways = {v: k for k, v in ids["gateway"].items()}
+    result = {}
+    rows = session.execute(
+        select(
+            EndpointRow.network_id,
+            EndpointRow.ip,
+            EndpointRow.gateway_id,
+            EndpointRow.mac,
+            EndpointRow.first_seen,
+            EndpointRow.last_seen,
+        )
+    )
+    for network_id, ip, gateway_id, mac, first_seen, last_seen in rows:
+        network, gateway, address = networks[network_id], gateways[gateway_id], IPv4Address(ip)
+        result[(network, address, gateway)] = Announcement(network, address, gateway, mac, first_seen, last_seen)
+    return result
+
+
+class Change:
+    """What one write did: passed to the code inside State.write()."""
+
+    def __init__(self, session: Session, snapshot: Snapshot, revision: int) -> None:
+        self.session = session
+        self.before = snapshot
+        self.revision = revision
+        self.affected: set[str] = set()  # gateway names whose document changed
+        self.audit: list[tuple[str, str, str, dict[str, Any] | None, dict[str, Any] | None]] = []
+        self.announcements: dict[Any, Announcement] | None = None  # set when they changed
+        self.config_changed = False
+
+    def record(self, action: str, kind: str, name: str, before: Any = None, after: Any = None) -> None:
+        self.audit.append((action, kind, name, before, after))
+
+    @property
+    def topo(self) -> Topology:
+        return self.before.topo
+
+    def id_of(self, kind: str, name: str) -> int:
+        row_id = self.before.ids.get(kind, {}).get(name)
+        if row_id is None:
+            raise NotFound(kind, name)
+        return row_id
+
+
+def refuse(problems: list[Problem], what: str) -> None:
+    if problems:
+        raise InvalidInput(problems, what=what)
+
+
+class State:
+    def __init__(
+        self,
+        engine: Engine,
+        publish: Callable[[int], None] | None = None,
+        ca_fingerprint: str | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.engine = engine
+        self.sessions = sessionmaker(engine, expire_on_commit=False)
+        self.publish = publish or (lambda _revision: None)
+        self.ca_fingerprint = ca_fingerprint
+        self.clock = clock
+        self._lock = threading.RLock()
+        self._snapshot: Snapshot | None = None
+        self._documents: dict[tuple[str, int], GatewayDocument] = {}
+
+    # reads ------------------------------------------------------------------------------------
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        with self.sessions() as session:
+            yield session
+
+    def db_revision(self, session: Session | None = None) -> int:
+        if session is not None:
+            return int(session.scalar(select(MetaRow.revision).where(MetaRow.id == 1)) or 0)
+        with self.session() as own:
+            return self.db_revision(own)
+
+    def snapshot(self) -> Snapshot:
+        cached = self._snapshot
+        with self.session() as session:
+            revision = self.db_revision(session)
+            if cached is not None and cached.revision == revision:
+                return cached
+            with self._lock:
+                if self._snapshot is not None and self._snapshot.revision == revision:
+                    return self._snapshot
+                self._snapshot = self._load(session, revision)
+                return self._snapshot
+
+    def _load(self, session: Session, revision: int) -> Snapshot:
+        topo, doc_revisions, ids = load_config(session)
+        topo.announcements = load_announcements(session, ids)
+        topo.revision = revision
+        return Snapshot(topo, doc_revisions, ids)
+
+    def document(self, gateway: str) -> GatewayDocument:
+        snap = self.snapshot()
+        if gateway not in snap.topo.gateways:
+            raise NotFound("gateway", gateway)
+        key = (gateway, snap.doc_revisions.get(gateway, 0))
+        cached = self._documents.get(key)
+        if cached is None:
+            cached = render_document(snap.topo, gateway, key[1])
+            if len(self._documents) > 4096:
+                self._documents.clear()
+            self._documents[key] = cached
+        return cached
+
+    # the write path ---------------------------------------------------------------------------
+    @contextmanager
+    def write(self, actor: str) -> Iterator[Change]:
+        """One transaction: bump the revision first (this serialises writers, across replicas too),
+        run the caller's validation and writes, then mark documents and audit, then commit."""
+        with self._lock, self.session() as session, session.begin():
+            revision = int(
+                session.execute(
+                    update(MetaRow)
+                    .where(MetaRow.id == 1)
+                    .values(revision=MetaRow.revision + 1)
+                    .returning(MetaRow.revision)
+                ).scalar_one()
+            )
+            snapshot = self._snapshot
+            if snapshot is None or snapshot.revision != revision - 1:
+                snapshot = self._load(session, revision - 1)
+            change = Change(session, snapshot, revision)
+            yield change
+            session.flush()
+            if change.config_changed:
+                topo, doc_revisions, ids = load_config(session)
+                announcements = (
+                    change.announcements if change.announcements is not None else snapshot.topo.announcements
+                )
+                topo.announcements = {
+                    k: a for k, a in announcements.items() if a.network in topo.networks and a.gateway in topo.gateways
+                }
+            else:
+                topo = Topology(
+                    **{
+                        **vars(snapshot.topo),
+                        "announcements": change.announcements
+                        if change.announcements is not None
+                        else snapshot.topo.announcements,
+                    }
+                )
+                doc_revisions, ids = dict(snapshot.doc_revisions), snapshot.ids
+            topo.revision = revision
+            affected = {name for name in change.affected if name in topo.gateways}
+            if affected:
+                session.execute(update(GatewayRow).where(GatewayRow.name.in_(affected)).values(doc_revision=revision))
+                for name in affected:
+                    doc_revisions[name] = revision
+            for action, kind, name, before, after in change.audit:
+                session.add(
+                    AuditRow(
+                        actor=actor, action=action, kind=kind, name=name, before=before, after=after, revision=revision
+                    )
+                )
+            new_snapshot = Snapshot(topo, doc_revisions, ids)
+        self._snapshot = new_snapshot
+        self.publish(revision)
+        for action, kind, name, _, _ in change.audit:
+            log_event(
+                log,
+                "state.changed",
+                actor=actor,
+                action=action,
+                kind=kind,
+                name=name,
+                rev=revision,
+                gateways=len(affected),
+            )

@@ -1,0 +1,157 @@
+"""Public representations of resources (rows + snapshot + heartbeats -> schemas)."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from cloudgw.controller.db.models import ConnectionRow, GatewayRow, NetworkRow, PoolRow, SiteRow
+from cloudgw.controller.schemas import (
+    ConnectionHealth,
+    ConnectionPublic,
+    GatewayPublic,
+    NetworkPublic,
+    PoolPublic,
+    SitePublic,
+)
+from cloudgw.controller.state import Snapshot
+
+HANDSHAKE_FRESH_S = 180.0  # WireGuard re-handshakes every 2 minutes while keepalives flow
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+def online(row: GatewayRow, offline_after: float, now: float | None = None) -> bool:
+    seen = _aware(row.last_seen)
+    return seen is not None and (now or time.time()) - seen.timestamp() <= offline_after
+
+
+def site_view(row: SiteRow, snap: Snapshot) -> SitePublic:
+    topo = snap.topo
+    return SitePublic(
+        name=row.name,
+        provider=row.provider,
+        description=row.description,  # type: ignore[arg-type]
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        gateways=sorted(g.name for g in topo.gateways_of(row.name)),
+        connections=sorted(c.name for c in topo.connections.values() if c.joins(row.name)),
+    )
+
+
+def network_view(row: NetworkRow) -> NetworkPublic:
+    return NetworkPublic(
+        name=row.name,
+        cidr=row.cidr,
+        mode=row.mode,
+        description=row.description,  # type: ignore[arg-type]
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+def pool_view(row: PoolRow, snap: Snapshot) -> PoolPublic:
+    pool = snap.topo.pools[row.name]
+    return PoolPublic(
+        name=row.name,
+        network=pool.network,
+        site=pool.site,
+        range=pool.range,
+        size=pool.range.size,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+def gateway_view(row: GatewayRow, snap: Snapshot, offline_after: float) -> GatewayPublic:
+    gateway = snap.topo.gateways[row.name]
+    status = row.status or {}
+    return GatewayPublic(
+        name=row.name,
+        site=gateway.site,
+        endpoint=row.endpoint,
+        wan_interface=row.wan_interface,
+        lan_interface=row.lan_interface,
+        lan_addresses=list(gateway.lan_addresses),
+        listen_port=row.listen_port,
+        public_key=row.public_key,
+        joined_at=_aware(row.joined_at),
+        last_seen=_aware(row.last_seen),
+        online=online(row, offline_after),
+        version=row.version,
+        doc_revision=row.doc_revision,
+        applied_revision=status.get("revision"),
+        last_error=status.get("last_error"),
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+def peer_stats(status: dict[str, Any], public_key: str | None) -> dict[str, Any] | None:
+    for peer in status.get("peers", []) or []:
+        if public_key and peer.get("public_key") == public_key:
+            return dict(peer)
+    return None
+
+
+def connection_health(
+    row: ConnectionRow,
+    snap: Snapshot,
+    gateway_rows: dict[str, GatewayRow],
+    offline_after: float,
+    now: float | None = None,
+) -> ConnectionHealth:
+    connection = snap.topo.connections[row.name]
+    now = now or time.time()
+    if not connection.enabled:
+        return ConnectionHealth(state="disabled", reason="disabled by the admin")
+    sides = []
+    for site, other in ((connection.site_a, connection.site_b), (connection.site_b, connection.site_a)):
+        gateways = snap.topo.gateways_of(site)
+        peers = snap.topo.gateways_of(other)
+        if not gateways or not peers:
+            return ConnectionHealth(state="pending", reason=f"site '{site if not gateways else other}' has no gateway")
+        gw, peer = gateway_rows.get(gateways[0].name), peers[0]
+        if gw is None or not gw.public_key or not peer.public_key:
+            return ConnectionHealth(state="pending", reason="a gateway has not joined yet")
+        if not online(gw, offline_after, now):
+            return ConnectionHealth(state="down", reason=f"gateway '{gw.name}' sends no heartbeat")
+        sides.append(peer_stats(gw.status or {}, peer.public_key))
+    ages = [now - s["last_handshake"] for s in sides if s and s.get("last_handshake")]
+    rx = sum(int(s.get("rx_bytes", 0)) for s in sides if s)
+    tx = sum(int(s.get("tx_bytes", 0)) for s in sides if s)
+    if len(ages) < 2:
+        return ConnectionHealth(state="down", rx_bytes=rx, tx_bytes=tx, reason="no WireGuard handshake yet")
+    age = max(ages)
+    if age > HANDSHAKE_FRESH_S:
+        return ConnectionHealth(
+            state="degraded",
+            handshake_age_s=round(age, 1),
+            rx_bytes=rx,
+            tx_bytes=tx,
+            reason=f"last handshake {age:.0f}s ago",
+        )
+    return ConnectionHealth(state="up", handshake_age_s=round(age, 1), rx_bytes=rx, tx_bytes=tx)
+
+
+def connection_view(
+    row: ConnectionRow, snap: Snapshot, gateway_rows: dict[str, GatewayRow], offline_after: float
+) -> ConnectionPublic:
+    connection = snap.topo.connections[row.name]
+    return ConnectionPublic(
+        name=row.name,
+        network=connection.network,
+        site_a=connection.site_a,
+        site_b=connection.site_b,
+        enabled=connection.enabled,
+        mtu=connection.mtu,
+        keepalive=connection.keepalive,
+        health=connection_health(row, snap, gateway_rows, offline_after),
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )

@@ -1,0 +1,164 @@
+"""The lab's control plane: initialise and reach its controller, and turn a scenario into a topology
+(the same shape as a `cloudgw apply` file) that is created through the API."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from cloudgw.client import Client
+from cloudgw.errors import LabError
+from cloudgw.lab.runstate import LabPaths
+from cloudgw.lab.scenario import Scenario
+from cloudgw.lab.topology import CONTROLLER, CONTROLLER_PORT
+
+LAN_IF, WAN_IF = "lan0", "wan0"
+
+
+def scenario_topology(scenario: Scenario) -> dict[str, Any]:
+    """Sites, the network, pools, gateways and a full mesh of connections, as plain data."""
+    network = scenario.network.name
+    return {
+        "sites": [{"name": s.name, "provider": s.provider} for s in scenario.sites],
+        "networks": [{"name": network, "cidr": str(scenario.network.cidr)}],
+        "pools": [
+            {"name": f"{s.name}-{network}", "network": network, "site": s.name, "range": str(s.pool)}
+            for s in scenario.sites
+        ],
+        "gateways": [
+            {
+                "name": s.gateway.name,
+                "site": s.name,
+                "endpoint": f"{s.gateway.public_address}:{s.gateway.listen_port}",
+                "wan_interface": WAN_IF,
+                "lan_interface": LAN_IF,
+                "lan_addresses": [str(s.gateway.lan_address)],
+                "listen_port": s.gateway.listen_port,
+            }
+            for s in scenario.sites
+        ],
+        "connections": [
+            {"network": network, "site_a": a.name, "site_b": b.name}
+            for i, a in enumerate(scenario.sites)
+            for b in scenario.sites[i + 1 :]
+        ],
+    }
+
+
+def controller_dir(paths: LabPaths) -> Path:
+    return paths.node_dir(CONTROLLER) / "data"
+
+
+def controller_url(scenario: Scenario) -> str:
+    """How gateways reach the controller: across the lab's WAN."""
+    return f"https://{scenario.controller_address}:{CONTROLLER_PORT}"
+
+
+def init_controller(paths: LabPaths, scenario: Scenario) -> dict[str, Any]:
+    data = controller_dir(paths)
+    result = subprocess.run(
+        [
+            "ip",
+            "netns",
+            "exec",
+            paths.namespace(CONTROLLER),
+            sys.executable,
+            "-m",
+            "cloudgw",
+            "controller",
+            "init",
+            "--data-dir",
+            str(data),
+            "--san",
+            str(scenario.controller_address),
+            "--san",
+            "127.0.0.1",
+            "-o",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise LabError(f"controller init failed: {result.stderr.strip()}")
+    info: dict[str, Any] = json.loads(result.stdout)
+    return info
+
+
+def controller_service(paths: LabPaths, scenario: Scenario) -> dict[str, Any]:
+    data = controller_dir(paths)
+    return {
+        "node": CONTROLLER,
+        "namespace": paths.namespace(CONTROLLER),
+        "command": [sys.executable, "-m", "cloudgw", "controller", "serve", "--data-dir", str(data)],
+        "sockets": [
+            {"netns": paths.namespace(CONTROLLER), "host": str(scenario.controller_address), "port": CONTROLLER_PORT},
+            {"netns": None, "host": "127.0.0.1", "port": 0},
+        ],
+    }
+
+
+def agent_service(paths: LabPaths, scenario: Scenario, gateway: str, join_token: str) -> dict[str, Any]:
+    node_dir = paths.node_dir(gateway)
+    return {
+        "node": gateway,
+        "namespace": paths.namespace(gateway),
+        "command": [
+            sys.executable,
+            "-m",
+            "cloudgw",
+            "agent",
+            "run",
+            "--controller",
+            controller_url(scenario),
+            "--token",
+            join_token,
+            "--state-dir",
+            str(node_dir / "state"),
+            "--run-dir",
+            str(node_dir / "run"),
+            "--wg-socket-dir",
+            str(node_dir / "wg"),
+            "--interval",
+            str(scenario.agent.interval),
+            "--probe-rate",
+            str(scenario.agent.probe_rate),
+            "--heartbeat",
+            "2",
+        ],
+    }
+
+
+def write_cli_config(paths: LabPaths, url: str, token: str) -> Path:
+    """What `cloudgw` needs to talk to this lab's controller from the host (0600: holds a token)."""
+    path = paths.root / "cli.json"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        json.dump({"url": url, "token": token, "ca": str(controller_dir(paths) / "ca.pem")}, handle)
+    return path
+
+
+def read_cli_config(paths: LabPaths) -> dict[str, str] | None:
+    try:
+        data: dict[str, str] = json.loads((paths.root / "cli.json").read_text())
+        return data
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+
+
+def lab_client(paths: LabPaths, timeout: float = 10.0) -> Client:
+    config = read_cli_config(paths)
+    if config is None:
+        raise LabError(f"lab '{paths.name}' has no controller configuration (is it up?)")
+    return Client(config["url"], token=config["token"], ca=config["ca"], timeout=timeout)
+
+
+def create_topology(client: Client, topology: dict[str, Any]) -> None:
+    for kind in ("sites", "networks", "pools", "gateways", "connections"):
+        for item in topology.get(kind, []):
+            client.create(kind, item)

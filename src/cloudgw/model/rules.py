@@ -1,0 +1,250 @@
+"""Validation of a proposed change to the topology (pure). Each function returns the Problems that
+refuse it; an empty list means the change may be written. The controller calls these inside its one
+mutation path, before anything is written, so a refusal changes nothing."""
+
+from __future__ import annotations
+
+from ipaddress import IPv4Address, IPv4Network
+
+from cloudgw.errors import Problem
+from cloudgw.model.addr import parse_host_port
+from cloudgw.model.keys import check_key
+from cloudgw.model.topology import PROVIDERS, Connection, Gateway, Network, Pool, Site, Topology
+
+MTU_RANGE = (1280, 9000)
+
+
+def reserved_addresses(provider: str, cidr: IPv4Network) -> dict[IPv4Address, str]:
+    """Addresses of a subnet that the site's cloud keeps for itself; no VM can have them."""
+    reserved = {cidr.network_address: "the network address", cidr.broadcast_address: "the broadcast address"}
+    if provider == "aws" and cidr.prefixlen <= 28:
+        base = int(cidr.network_address)
+        reserved[IPv4Address(base + 1)] = "reserved by AWS for the VPC router"
+        reserved[IPv4Address(base + 2)] = "reserved by AWS for DNS"
+        reserved[IPv4Address(base + 3)] = "reserved by AWS for future use"
+        reserved[cidr.broadcast_address] = "reserved by AWS (the last address of every subnet)"
+    return reserved
+
+
+def check_site(topo: Topology, site: Site, old_name: str | None = None) -> list[Problem]:
+    problems = []
+    if site.name != old_name and site.name in topo.sites:
+        problems.append(Problem("name", f"site '{site.name}' already exists", "choose another name", conflict=True))
+    if site.provider not in PROVIDERS:
+        problems.append(
+            Problem("provider", f"unknown provider '{site.provider}'", f"use one of: {', '.join(PROVIDERS)}")
+        )
+    if old_name is not None and site.provider != topo.sites[old_name].provider:
+        for pool in topo.pools.values():
+            if pool.site == old_name:
+                problems.extend(_reserved_problems(site.provider, topo.networks[pool.network].cidr, pool, "provider"))
+    return problems
+
+
+def check_network(topo: Topology, network: Network, old_name: str | None = None) -> list[Problem]:
+    problems = []
+    if network.name != old_name and network.name in topo.networks:
+        problems.append(
+            Problem("name", f"network '{network.name}' already exists", "choose another name", conflict=True)
+        )
+    if network.mode != "l3":
+        problems.append(Problem("mode", f"mode '{network.mode}' is not supported yet", "use l3 (works in every cloud)"))
+    if network.cidr.prefixlen > 30:
+        problems.append(Problem("cidr", f"{network.cidr} is too small to stretch", "use a /30 or larger"))
+    if old_name is not None:
+        for pool in topo.pools_in(old_name):
+            if not pool.range.within(network.cidr):
+                problems.append(
+                    Problem(
+                        "cidr",
+                        f"pool '{pool.name}' ({pool.range}) would fall outside {network.cidr}",
+                        "change or delete that pool first",
+                    )
+                )
+    return problems
+
+
+def _reserved_problems(provider: str, cidr: IPv4Network, pool: Pool, field: str) -> list[Problem]:
+    problems = []
+    for address, why in sorted(reserved_addresses(provider, cidr).items()):
+        if address in pool.range:
+            problems.append(
+                Problem(
+                    field,
+                    f"{pool.range} holds {address}, {why} in {cidr} (site '{pool.site}' is {provider})",
+                    "start the pool after the reserved addresses and end it before the last one",
+                )
+            )
+    return problems
+
+
+def check_pool(topo: Topology, pool: Pool, old_name: str | None = None) -> list[Problem]:
+    problems = []
+    if pool.name != old_name and pool.name in topo.pools:
+        problems.append(Problem("name", f"pool '{pool.name}' already exists", "choose another name", conflict=True))
+    network = topo.networks.get(pool.network)
+    site = topo.sites.get(pool.site)
+    if network is None:
+        problems.append(Problem("network", f"unknown network '{pool.network}'", "create the network first"))
+    if site is None:
+        problems.append(Problem("site", f"unknown site '{pool.site}'", "create the site first"))
+    if network is None or site is None:
+        return problems
+    if not pool.range.within(network.cidr):
+        problems.append(
+            Problem(
+                "range",
+                f"{pool.range} is outside network '{network.name}' ({network.cidr})",
+                f"choose a range inside {network.cidr}",
+            )
+        )
+        return problems
+    problems.extend(_reserved_problems(site.provider, network.cidr, pool, "range"))
+    for other in topo.pools_in(pool.network):
+        if other.name == (old_name or pool.name):
+            continue  # itself (before the update), or a name clash already reported
+        if other.range.overlaps(pool.range):
+            owner = "the same site" if other.site == pool.site else f"site '{other.site}'"
+            problems.append(
+                Problem(
+                    "range",
+                    f"{pool.range} overlaps pool '{other.name}' {other.range} of {owner}",
+                    "an address belongs to one site only; choose a disjoint range",
+                    conflict=True,
+                )
+            )
+    for gateway in topo.gateways.values():
+        if gateway.site == pool.site:
+            continue
+        for address in gateway.lan_addresses:
+            if address in pool.range:
+                problems.append(
+                    Problem(
+                        "range",
+                        f"{pool.range} holds {address}, the LAN address of gateway "
+                        f"'{gateway.name}' (site '{gateway.site}')",
+                        "leave that address out",
+                    )
+                )
+    return problems
+
+
+def check_gateway(topo: Topology, gateway: Gateway, old_name: str | None = None) -> list[Problem]:
+    problems = []
+    if gateway.name != old_name and gateway.name in topo.gateways:
+        problems.append(
+            Problem("name", f"gateway '{gateway.name}' already exists", "choose another name", conflict=True)
+        )
+    if gateway.site not in topo.sites:
+        problems.append(Problem("site", f"unknown site '{gateway.site}'", "create the site first"))
+    else:
+        others = [g.name for g in topo.gateways_of(gateway.site) if g.name != old_name]
+        if others:
+            problems.append(
+                Problem(
+                    "site",
+                    f"site '{gateway.site}' already has gateway '{others[0]}'",
+                    "one gateway per site (active/standby is not supported yet)",
+                    conflict=True,
+                )
+            )
+    if gateway.endpoint is not None:
+        try:
+            parse_host_port(gateway.endpoint)
+        except ValueError as exc:
+            problems.append(Problem("endpoint", str(exc)))
+    if gateway.public_key is not None:
+        try:
+            check_key(gateway.public_key)
+        except ValueError as exc:
+            problems.append(Problem("public_key", str(exc)))
+        clash = [g.name for g in topo.gateways.values() if g.public_key == gateway.public_key and g.name != old_name]
+        if clash:
+            problems.append(Problem("public_key", f"already used by gateway '{clash[0]}'", conflict=True))
+    if not 1 <= gateway.listen_port <= 65535:
+        problems.append(Problem("listen_port", f"{gateway.listen_port} is outside 1-65535"))
+    if gateway.lan_interface == gateway.wan_interface:
+        problems.append(Problem("lan_interface", "is the same as wan_interface", "name the LAN and WAN interfaces"))
+    for index, address in enumerate(gateway.lan_addresses):
+        for pool in topo.pools.values():
+            if pool.site != gateway.site and address in pool.range:
+                problems.append(
+                    Problem(
+                        f"lan_addresses[{index}]",
+                        f"{address} is in pool '{pool.name}' of site '{pool.site}'",
+                        "use an address outside other sites' pools",
+                    )
+                )
+    return problems
+
+
+def check_connection(topo: Topology, connection: Connection, old_name: str | None = None) -> list[Problem]:
+    problems = []
+    if connection.name != old_name and connection.name in topo.connections:
+        problems.append(
+            Problem("name", f"connection '{connection.name}' already exists", "choose another name", conflict=True)
+        )
+    if connection.network not in topo.networks:
+        problems.append(Problem("network", f"unknown network '{connection.network}'", "create the network first"))
+    for field_name, site in (("site_a", connection.site_a), ("site_b", connection.site_b)):
+        if site not in topo.sites:
+            problems.append(Problem(field_name, f"unknown site '{site}'", "create the site first"))
+    if connection.site_a == connection.site_b:
+        problems.append(Problem("site_b", "a connection joins two different sites"))
+    pair = {connection.site_a, connection.site_b}
+    for other in topo.connections.values():
+        if other.name != old_name and other.network == connection.network and {other.site_a, other.site_b} == pair:
+            problems.append(
+                Problem(
+                    "site_b",
+                    f"sites '{connection.site_a}' and '{connection.site_b}' are already "
+                    f"connected in '{connection.network}' by '{other.name}'",
+                    "update that connection instead",
+                    conflict=True,
+                )
+            )
+    if not MTU_RANGE[0] <= connection.mtu <= MTU_RANGE[1]:
+        problems.append(
+            Problem(
+                "mtu",
+                f"{connection.mtu} is outside {MTU_RANGE[0]}-{MTU_RANGE[1]}",
+                "1420 fits a 1500-byte WAN; IPv6 needs at least 1280",
+            )
+        )
+    if not 0 <= connection.keepalive <= 3600:
+        problems.append(Problem("keepalive", f"{connection.keepalive} is outside 0-3600 seconds"))
+    return problems
+
+
+def check_site_delete(topo: Topology, name: str, cascade: bool) -> list[Problem]:
+    if cascade:
+        return []
+    problems = []
+    connections = sorted(c.name for c in topo.connections.values() if c.joins(name))
+    if connections:
+        problems.append(
+            Problem(
+                "name",
+                f"site '{name}' still has connections: {', '.join(connections)}",
+                "delete them first, or delete with cascade=true",
+                conflict=True,
+            )
+        )
+    return problems
+
+
+def check_network_delete(topo: Topology, name: str, cascade: bool) -> list[Problem]:
+    if cascade:
+        return []
+    used = sorted(c.name for c in topo.connections.values() if c.network == name)
+    used += sorted(p.name for p in topo.pools.values() if p.network == name)
+    if used:
+        return [
+            Problem(
+                "name",
+                f"network '{name}' is still used by: {', '.join(used)}",
+                "delete those first, or delete with cascade=true",
+                conflict=True,
+            )
+        ]
+    return []

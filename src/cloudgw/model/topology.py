@@ -1,0 +1,130 @@
+"""The admin's topology as plain values (pure): sites, gateways, networks, pools, connections, and the
+endpoints gateways announce. The controller loads it from its database; validation, the mapping
+service and document rendering all work on this snapshot, so they are testable without a database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address, IPv4Network
+from typing import Literal
+
+from cloudgw.model.addr import AddressRange
+
+Provider = Literal["generic", "lab", "aws", "openstack"]
+PROVIDERS: tuple[str, ...] = ("generic", "lab", "aws", "openstack")
+
+
+@dataclass(frozen=True)
+class Site:
+    name: str
+    provider: str = "generic"  # decides which addresses of a subnet the cloud reserves
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Gateway:
+    name: str
+    site: str
+    endpoint: str | None = None  # public HOST:PORT peers send to (floating / Elastic IP)
+    public_key: str | None = None  # set when the gateway joins; None = not joined yet
+    wan_interface: str = "eth0"
+    lan_interface: str = "eth1"
+    lan_addresses: tuple[IPv4Address, ...] = ()  # its own LAN address in each network it serves
+    listen_port: int = 51820
+
+
+@dataclass(frozen=True)
+class Network:
+    name: str
+    cidr: IPv4Network
+    mode: str = "l3"
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Pool:
+    name: str
+    network: str
+    site: str
+    range: AddressRange
+
+
+@dataclass(frozen=True)
+class Connection:
+    name: str
+    network: str
+    site_a: str
+    site_b: str
+    enabled: bool = True
+    mtu: int = 1420
+    keepalive: int = 25
+
+    def joins(self, site: str) -> bool:
+        return site in (self.site_a, self.site_b)
+
+    def other(self, site: str) -> str:
+        return self.site_b if site == self.site_a else self.site_a
+
+
+@dataclass(frozen=True)
+class Announcement:
+    """One gateway saying "I see this address on my LAN"."""
+
+    network: str
+    ip: IPv4Address
+    gateway: str
+    mac: str | None = None
+    first_seen: float = 0.0
+    last_seen: float = 0.0
+
+
+@dataclass
+class Topology:
+    sites: dict[str, Site] = field(default_factory=dict)
+    gateways: dict[str, Gateway] = field(default_factory=dict)
+    networks: dict[str, Network] = field(default_factory=dict)
+    pools: dict[str, Pool] = field(default_factory=dict)
+    connections: dict[str, Connection] = field(default_factory=dict)
+    announcements: dict[tuple[str, IPv4Address, str], Announcement] = field(default_factory=dict)
+    revision: int = 0
+
+    # lookups ----------------------------------------------------------------------------------
+    def gateways_of(self, site: str) -> list[Gateway]:
+        return [g for g in self.gateways.values() if g.site == site]
+
+    def pools_in(self, network: str, site: str | None = None) -> list[Pool]:
+        return [p for p in self.pools.values() if p.network == network and (site is None or p.site == site)]
+
+    def connections_of(self, site: str, network: str | None = None, enabled_only: bool = True) -> list[Connection]:
+        return [
+            c
+            for c in self.connections.values()
+            if c.joins(site) and (network is None or c.network == network) and (c.enabled or not enabled_only)
+        ]
+
+    def connected_sites(self, site: str, network: str | None = None) -> set[str]:
+        return {c.other(site) for c in self.connections_of(site, network)}
+
+    def networks_of(self, site: str) -> list[Network]:
+        names = {c.network for c in self.connections_of(site)}
+        return [self.networks[name] for name in sorted(names) if name in self.networks]
+
+    def owner_pool(self, network: str, ip: IPv4Address) -> Pool | None:
+        for pool in self.pools_in(network):
+            if ip in pool.range:
+                return pool
+        return None
+
+    def announcements_of(self, network: str, ip: IPv4Address) -> list[Announcement]:
+        return [a for (n, i, _), a in self.announcements.items() if n == network and i == ip]
+
+    def peers_of_gateway(self, gateway: str) -> set[str]:
+        """Gateways whose documents mention this one (they peer with it)."""
+        site = self.gateways[gateway].site
+        return {g.name for s in self.connected_sites(site) for g in self.gateways_of(s)}
+
+    def gateways_for_sites(self, sites: Iterable[str]) -> set[str]:
+        wanted = set(sites)
+        return {g.name for g in self.gateways.values() if g.site in wanted}

@@ -1,0 +1,59 @@
+"""Real controllers for tests: the production app, served by uvicorn over TLS on 127.0.0.1, in a
+thread of the test process (one import, fast start)."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from cloudgw.client import AgentClient, Client
+from cloudgw.controller.bootstrap import initialise
+from cloudgw.controller.serve import build_server, tls_files
+from cloudgw.controller.settings import ControllerSettings
+from tests.helpers import wait_for
+
+
+@dataclass
+class RunningController:
+    url: str
+    admin_token: str
+    ca: str
+    ca_fingerprint: str
+    settings: ControllerSettings
+    server: object
+    thread: threading.Thread
+
+    def client(self, token: str | None = None) -> Client:
+        return Client(self.url, token=self.admin_token if token is None else token, ca=self.ca)
+
+    def agent(self, token: str) -> AgentClient:
+        return AgentClient(self.url, token=token, ca=self.ca)
+
+    def stop(self) -> None:
+        self.server.should_exit = True  # type: ignore[attr-defined]
+        self.thread.join(timeout=10)
+
+
+def start_controller(data_dir: Path, db: str, offline_after: float = 30.0) -> RunningController:
+    settings = ControllerSettings(db=db, data_dir=str(data_dir), offline_after=offline_after, log_level="warning")
+    boot = initialise(settings)
+    assert boot.admin_token is not None
+    server = build_server(settings, tls_files(settings))
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])), daemon=True)
+    thread.start()
+    wait_for(lambda: server.started, 20, what="the controller to start")
+    return RunningController(
+        f"https://127.0.0.1:{port}",
+        boot.admin_token,
+        str(data_dir / "ca.pem"),
+        boot.ca_fingerprint,
+        settings,
+        server,
+        thread,
+    )

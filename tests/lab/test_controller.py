@@ -1,0 +1,126 @@
+"""The controller drives the gateways: convergence of a new VM, and life without the controller."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from cloudgw.lab import controlplane
+from cloudgw.lab import lab as lablib
+from cloudgw.lab.check import ping
+from cloudgw.lab.measure import convergence, summary, wait_applied
+from tests.helpers import run, wait_for
+
+pytestmark = [pytest.mark.root, pytest.mark.lab]
+GROWN_POOL = "192.168.1.11-192.168.1.60"
+
+
+@pytest.fixture
+def api(seed_lab):
+    with controlplane.lab_client(seed_lab.paths) as client:
+        yield client
+
+
+@pytest.fixture
+def grown_public_pool(seed_lab, api):
+    """The admin grows the public site's pool, so new VMs can take addresses from it."""
+    if api.get("pools", "public-lab")["range"] != GROWN_POOL:
+        api.update("pools", "public-lab", {"range": GROWN_POOL})
+    wait_applied(api)
+
+
+def test_new_vm_converges_over_20_trials(seed_lab, grown_public_pool):
+    trials = []
+    try:
+        for host in range(21, 41):
+            result = convergence(seed_lab.paths, seed_lab.scenario, "public", f"192.168.1.{host}", "private-vm1")
+            trials.append(result.seconds)
+        stats = summary(trials)
+        print(
+            f"\nconvergence over {stats['n']} trials: p50 {stats['p50'] * 1000:.0f} ms, "
+            f"p99 {stats['p99'] * 1000:.0f} ms (min {stats['min'] * 1000:.0f}, max {stats['max'] * 1000:.0f})"
+        )
+        assert len(trials) == 20 and all(t > 0 for t in trials)
+        # the new VMs are reachable from every private VM, not just the prober
+        assert ping(seed_lab.ns("private-vm7"), "192.168.1.40")[0]
+    finally:
+        for host in range(21, 41):
+            if f"public-vm{host}" in {v["name"] for v in lablib.extra_vms(seed_lab.paths)}:
+                lablib.delete_vm(seed_lab.paths, f"public-vm{host}")
+
+
+def _teardown_data_plane(seed_lab, gateway: str) -> None:
+    node_dir = seed_lab.paths.node_dir(gateway)
+    run(
+        [
+            sys.executable,
+            "-m",
+            "cloudgw",
+            "agent",
+            "teardown",
+            "--run-dir",
+            str(node_dir / "run"),
+            "--wg-socket-dir",
+            str(node_dir / "wg"),
+        ],
+        netns=seed_lab.ns(gateway),
+    )
+
+
+def test_life_without_the_controller(seed_lab, api, grown_public_pool):
+    try:
+        lablib.set_service_enabled(seed_lab.paths, "controller", enabled=False)
+        with pytest.raises(Exception):  # noqa: B017 - any failure to connect will do
+            api.status()
+
+        # 1. existing connectivity continues: a 10 ms ping for 3 s loses nothing
+        out = run(["ping", "-q", "-i", "0.01", "-c", "300", "192.168.1.11"], netns=seed_lab.ns("private-vm1")).stdout
+        assert "300 packets transmitted, 300 received" in out, out
+
+        # 2. an agent restarted while the controller is down restores the tunnel from its saved document
+        lablib.set_service_enabled(seed_lab.paths, "private-gw", enabled=False)
+        _teardown_data_plane(seed_lab, "private-gw")
+        assert not ping(seed_lab.ns("private-vm1"), "192.168.1.11", attempts=1)[0]
+        lablib.set_service_enabled(seed_lab.paths, "private-gw", enabled=True)
+        wait_for(
+            lambda: ping(seed_lab.ns("private-vm1"), "192.168.1.11", attempts=1)[0],
+            30,
+            what="the restarted agent to restore the tunnel without the controller",
+        )
+
+        # 3. a VM booted meanwhile is learned; it reaches the mapping when the controller returns
+        lablib.add_vm(seed_lab.paths, seed_lab.scenario, "public", "192.168.1.45")
+        learned = seed_lab.paths.node_dir("public-gw") / "run" / "status.json"
+        wait_for(lambda: "192.168.1.45" in learned.read_text(), 10, what="public-gw to learn the new VM")
+        assert not ping(seed_lab.ns("private-vm1"), "192.168.1.45", attempts=1)[0]
+        lablib.set_service_enabled(seed_lab.paths, "controller", enabled=True)
+        wait_for(lambda: _resolves(api, "192.168.1.45"), 30, what="the new VM to appear in the mapping")
+        wait_for(
+            lambda: ping(seed_lab.ns("private-vm1"), "192.168.1.45", attempts=1)[0],
+            30,
+            what="the new VM to be reachable from the private cloud",
+        )
+    finally:
+        for node in ("controller", "private-gw"):
+            lablib.set_service_enabled(seed_lab.paths, node, enabled=True)
+        if "public-vm45" in {v["name"] for v in lablib.extra_vms(seed_lab.paths)}:
+            lablib.delete_vm(seed_lab.paths, "public-vm45")
+
+
+def _resolves(api, address: str) -> bool:
+    try:
+        return api.resolve("lab", address)["state"] == "effective"
+    except Exception:
+        return False
+
+
+def test_lab_cli_env_and_vm_commands(seed_lab):
+    env = seed_lab.cli("env").stdout
+    assert "CLOUDGW_URL=https://127.0.0.1:" in env and "CLOUDGW_TOKEN=cgw_" in env
+    bad = seed_lab.cli("vm", "add", "nowhere", check=False)
+    assert bad.returncode == 1 and "sites are: private, public" in bad.stderr
+    missing = seed_lab.cli("stop", "nosuch", check=False)
+    assert missing.returncode == 1 and "services are: controller" in missing.stderr
+    assert subprocess.run(["true"]).returncode == 0
