@@ -17,7 +17,9 @@ echo
 cat <<'MSG'
 
 The stretched subnet is up. Explore it:
-  cloudgw lab status                                   gateways, tunnels, learned endpoints
+  cloudgw status                                       the controller's view: gateways, connections, health
+  cloudgw lab status                                   agents, tunnels, learned endpoints
+  cloudgw lab vm add public                            boot a new public VM; the private cloud reaches it
   cloudgw lab exec private-vm1 -- ping -c 3 192.168.1.11
   cloudgw lab exec public-vm11 -- ip neigh            the public VM sees .1 "on its LAN"
   cloudgw lab exec private-gw -- ip route show proto 207

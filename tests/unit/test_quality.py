@@ -13,12 +13,12 @@ def run(*cmd: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_ruff_lint():
-    result = run(str(BIN / "ruff"), "check", "src", "tests", "bench")
+    result = run(str(BIN / "ruff"), "check", "src", "tests", "bench", "scripts")
     assert result.returncode == 0, result.stdout
 
 
 def test_ruff_format():
-    result = run(str(BIN / "ruff"), "format", "--check", "src", "tests", "bench")
+    result = run(str(BIN / "ruff"), "format", "--check", "src", "tests", "bench", "scripts")
     assert result.returncode == 0, result.stdout
 
 

@@ -22,10 +22,10 @@ from typing import Any
 from cloudgw import __version__
 from cloudgw.agent.status import read_json
 from cloudgw.client.api import AgentClient, ApiError, Unreachable, fetch_ca
-from cloudgw.controller.tokens import parse_token
 from cloudgw.errors import CloudgwError, InvalidInput, Problem
 from cloudgw.logs import log_event
 from cloudgw.model.document import GatewayDocument, load_document
+from cloudgw.model.tokens import parse_token
 
 log = logging.getLogger("cloudgw.agent")
 CREDENTIALS = "controller.json"

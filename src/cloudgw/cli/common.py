@@ -25,7 +25,15 @@ def fail(message: str, code: int = exitcodes.FAILED) -> None:
 
 def handle_errors(fn: F) -> F:
     """Turn project exceptions into one clear message and a named exit code (no traceback)."""
+    return _handler(fn, admin=False)
 
+
+def admin_command(fn: F) -> F:
+    """For commands that talk to the controller: 0 ok, 1 refused or failed, 2 usage error."""
+    return _handler(fn, admin=True)
+
+
+def _handler(fn: F, admin: bool) -> F:
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
@@ -34,9 +42,12 @@ def handle_errors(fn: F) -> F:
             err_console.print(f"[red]error:[/red] {exc.what} refused:", highlight=False)
             for problem in exc.problems:
                 err_console.print(f"  - {problem}", highlight=False, soft_wrap=True)
-            raise typer.Exit(exc.exit_code) from None
+            raise typer.Exit(exitcodes.FAILED if admin else exc.exit_code) from None
         except CloudgwError as exc:
-            fail(str(exc), exc.exit_code)
+            code = exc.exit_code
+            if admin and code not in (exitcodes.USAGE,):
+                code = exitcodes.FAILED
+            fail(str(exc), code)
         except KeyboardInterrupt:
             err_console.print("interrupted")
             raise typer.Exit(130) from None

@@ -259,7 +259,10 @@ def restart(
 
 @app.command(name="scenarios")
 def list_scenarios() -> None:
-    """List the built-in scenarios."""
+    """List the built-in scenarios.
+
+    Example: cloudgw lab scenarios
+    """
     for scenario in builtin_scenarios():
         console.print(scenario)
 

@@ -13,11 +13,11 @@ from sqlalchemy import delete, select, update
 from cloudgw.controller.db.models import EndpointRow, GatewayRow, TokenRow, utcnow
 from cloudgw.controller.schemas import Announce, Heartbeat, JoinRequest, TokenCreate
 from cloudgw.controller.state import State, refuse
-from cloudgw.controller.tokens import format_token, hash_secret, new_secret
 from cloudgw.errors import NotFound, Problem, Unauthorized
 from cloudgw.logs import log_event
 from cloudgw.mapping.core import is_effective
 from cloudgw.model import rules
+from cloudgw.model.tokens import format_token, hash_secret, new_secret
 from cloudgw.model.topology import Announcement
 
 log = logging.getLogger("cloudgw.controller")

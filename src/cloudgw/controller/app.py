@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 from cloudgw import __version__
 from cloudgw.controller.bus import RevisionBus
 from cloudgw.controller.db.engine import make_engine, migrate
-from cloudgw.controller.routes import agent, mapping, overview
+from cloudgw.controller.routes import agent, mapping, overview, topology
 from cloudgw.controller.routes.resources import routers
 from cloudgw.controller.settings import ControllerSettings
 from cloudgw.controller.state import State
@@ -83,6 +83,6 @@ def create_app(settings: ControllerSettings, state: State | None = None) -> Fast
     def healthz() -> dict[str, bool]:
         return {"ok": True}
 
-    for router in [*routers, mapping.router, agent.router, overview.router]:
+    for router in [*routers, mapping.router, agent.router, overview.router, topology.router]:
         app.include_router(router)
     return app

@@ -14,8 +14,8 @@ from sqlalchemy import select
 
 from cloudgw.controller.db.models import GatewayRow, TokenRow, utcnow
 from cloudgw.controller.state import State
-from cloudgw.controller.tokens import parse_token, secret_matches
 from cloudgw.errors import Unauthorized
+from cloudgw.model.tokens import parse_token, secret_matches
 
 
 @dataclass(frozen=True)

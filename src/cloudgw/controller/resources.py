@@ -1,33 +1,29 @@
-"""Create, update and delete sites, networks, pools, gateways and connections, each through
-State.write(): validate against the topology before the change, write, audit, mark the gateways whose
-documents change (computed on the topology before *and* after, so a removed link is noticed too)."""
+"""Create, update and delete sites, networks, pools, gateways and connections.
+
+Each operation works inside one State.write() transaction (a `Change`): validate against the topology
+as it is at that moment, write, audit, mark the gateways whose documents change (computed on the
+topology before the change, and on the names after it). The public functions run one operation per
+transaction; `apply_topology` runs a whole plan in one, so a declarative apply lands whole or not at
+all.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, replace
 from ipaddress import IPv4Address
 from typing import Any
 
 from sqlalchemy import delete, select
 
+from cloudgw.controller import schemas
 from cloudgw.controller.db.models import ConnectionRow, GatewayRow, NetworkRow, PoolRow, SiteRow
-from cloudgw.controller.schemas import (
-    ConnectionCreate,
-    ConnectionUpdate,
-    GatewayCreate,
-    GatewayUpdate,
-    NetworkCreate,
-    NetworkUpdate,
-    PoolCreate,
-    PoolUpdate,
-    SiteCreate,
-    SiteUpdate,
-)
 from cloudgw.controller.state import Change, State, refuse
-from cloudgw.errors import NotFound
+from cloudgw.errors import InvalidInput, NotFound, Problem
 from cloudgw.mapping.documents import touching_sites
 from cloudgw.model import rules
 from cloudgw.model.topology import Connection, Gateway, Network, Pool, Site, Topology
+from cloudgw.model.topologyfile import Step, TopologyFile, check_file, from_topology, plan
 
 
 def plain(value: Any) -> dict[str, Any]:
@@ -42,8 +38,7 @@ def plain(value: Any) -> dict[str, Any]:
             return item
         return str(item)
 
-    data = asdict(value) if hasattr(value, "__dataclass_fields__") else dict(value)
-    return convert(data)  # type: ignore[no-any-return]
+    return convert(asdict(value))  # type: ignore[no-any-return]
 
 
 def _patch(model: Any) -> dict[str, Any]:
@@ -52,132 +47,120 @@ def _patch(model: Any) -> dict[str, Any]:
     return {k: v for k, v in values.items() if v is not None or k == "endpoint"}
 
 
+def _get(items: dict[str, Any], kind: str, name: str) -> Any:
+    if name not in items:
+        raise NotFound(kind, name)
+    return items[name]
+
+
 def _site_gateways(topo: Topology, sites: set[str], network: str | None = None) -> set[str]:
     return touching_sites(topo, {s for s in sites if s in topo.sites}, network)
 
 
-# sites ------------------------------------------------------------------------------------------
-def create_site(state: State, actor: str, data: SiteCreate) -> Site:
-    site = Site(data.name, data.provider, data.description)
-    with state.write(actor) as change:
-        refuse(rules.check_site(change.topo, site), "site")
-        change.session.add(SiteRow(name=site.name, provider=site.provider, description=site.description))
-        change.config_changed = True
-        change.record("create", "site", site.name, None, plain(site))
-    return site
-
-
-def update_site(state: State, actor: str, name: str, data: SiteUpdate) -> Site:
-    with state.write(actor) as change:
-        old = _get(change.topo.sites, "site", name)
-        new = replace(old, **_patch(data))
-        refuse(rules.check_site(change.topo, new, old_name=name), "site")
-        row = change.session.get(SiteRow, change.id_of("site", name))
-        assert row is not None
-        row.name, row.provider, row.description = new.name, new.provider, new.description
-        change.config_changed = True
-        change.affected |= _site_gateways(change.topo, {name})
-        change.record("update", "site", name, plain(old), plain(new))
-    return new
-
-
-def delete_site(state: State, actor: str, name: str, cascade: bool = False) -> None:
-    with state.write(actor) as change:
-        old = _get(change.topo.sites, "site", name)
-        refuse(rules.check_site_delete(change.topo, name, cascade), "delete")
-        change.affected |= _site_gateways(change.topo, {name}) - {g.name for g in change.topo.gateways_of(name)}
-        change.session.execute(delete(SiteRow).where(SiteRow.id == change.id_of("site", name)))
-        change.config_changed = True
-        change.record("delete", "site", name, plain(old), None)
-
-
-# networks ---------------------------------------------------------------------------------------
 def _network_gateways(topo: Topology, network: str) -> set[str]:
     sites = {s for c in topo.connections.values() if c.network == network for s in (c.site_a, c.site_b)}
     return topo.gateways_for_sites(sites)
 
 
-def create_network(state: State, actor: str, data: NetworkCreate) -> Network:
+# sites ------------------------------------------------------------------------------------------
+def site_create(change: Change, data: schemas.SiteCreate) -> Site:
+    site = Site(data.name, data.provider, data.description)
+    refuse(rules.check_site(change.topo, site), "site")
+    change.session.add(SiteRow(name=site.name, provider=site.provider, description=site.description))
+    change.record("create", "site", site.name, None, plain(site))
+    return site
+
+
+def site_update(change: Change, name: str, data: schemas.SiteUpdate) -> Site:
+    old = _get(change.topo.sites, "site", name)
+    new = replace(old, **_patch(data))
+    refuse(rules.check_site(change.topo, new, old_name=name), "site")
+    row = change.session.get(SiteRow, change.id_of("site", name))
+    assert row is not None
+    row.name, row.provider, row.description = new.name, new.provider, new.description
+    change.affected |= _site_gateways(change.topo, {name})
+    change.record("update", "site", name, plain(old), plain(new))
+    return new
+
+
+def site_delete(change: Change, name: str, cascade: bool = False) -> None:
+    old = _get(change.topo.sites, "site", name)
+    refuse(rules.check_site_delete(change.topo, name, cascade), "delete")
+    change.affected |= _site_gateways(change.topo, {name}) - {g.name for g in change.topo.gateways_of(name)}
+    change.session.execute(delete(SiteRow).where(SiteRow.id == change.id_of("site", name)))
+    change.record("delete", "site", name, plain(old), None)
+
+
+# networks ---------------------------------------------------------------------------------------
+def network_create(change: Change, data: schemas.NetworkCreate) -> Network:
     network = Network(data.name, data.cidr, data.mode, data.description)
-    with state.write(actor) as change:
-        refuse(rules.check_network(change.topo, network), "network")
-        change.session.add(
-            NetworkRow(name=network.name, cidr=str(network.cidr), mode=network.mode, description=network.description)
-        )
-        change.config_changed = True
-        change.record("create", "network", network.name, None, plain(network))
+    refuse(rules.check_network(change.topo, network), "network")
+    change.session.add(
+        NetworkRow(name=network.name, cidr=str(network.cidr), mode=network.mode, description=network.description)
+    )
+    change.record("create", "network", network.name, None, plain(network))
     return network
 
 
-def update_network(state: State, actor: str, name: str, data: NetworkUpdate) -> Network:
-    with state.write(actor) as change:
-        old = _get(change.topo.networks, "network", name)
-        new = replace(old, **_patch(data))
-        refuse(rules.check_network(change.topo, new, old_name=name), "network")
-        row = change.session.get(NetworkRow, change.id_of("network", name))
-        assert row is not None
-        row.name, row.cidr, row.mode, row.description = new.name, str(new.cidr), new.mode, new.description
-        change.config_changed = True
-        change.affected |= _network_gateways(change.topo, name)
-        change.record("update", "network", name, plain(old), plain(new))
+def network_update(change: Change, name: str, data: schemas.NetworkUpdate) -> Network:
+    old = _get(change.topo.networks, "network", name)
+    new = replace(old, **_patch(data))
+    refuse(rules.check_network(change.topo, new, old_name=name), "network")
+    row = change.session.get(NetworkRow, change.id_of("network", name))
+    assert row is not None
+    row.name, row.cidr, row.mode, row.description = new.name, str(new.cidr), new.mode, new.description
+    change.affected |= _network_gateways(change.topo, name)
+    change.record("update", "network", name, plain(old), plain(new))
     return new
 
 
-def delete_network(state: State, actor: str, name: str, cascade: bool = False) -> None:
-    with state.write(actor) as change:
-        old = _get(change.topo.networks, "network", name)
-        refuse(rules.check_network_delete(change.topo, name, cascade), "delete")
-        change.affected |= _network_gateways(change.topo, name)
-        change.session.execute(delete(NetworkRow).where(NetworkRow.id == change.id_of("network", name)))
-        change.config_changed = True
-        change.record("delete", "network", name, plain(old), None)
+def network_delete(change: Change, name: str, cascade: bool = False) -> None:
+    old = _get(change.topo.networks, "network", name)
+    refuse(rules.check_network_delete(change.topo, name, cascade), "delete")
+    change.affected |= _network_gateways(change.topo, name)
+    change.session.execute(delete(NetworkRow).where(NetworkRow.id == change.id_of("network", name)))
+    change.record("delete", "network", name, plain(old), None)
 
 
 # pools ------------------------------------------------------------------------------------------
-def create_pool(state: State, actor: str, data: PoolCreate) -> Pool:
+def pool_create(change: Change, data: schemas.PoolCreate) -> Pool:
     pool = Pool(data.name or f"{data.site}-{data.network}", data.network, data.site, data.range)
-    with state.write(actor) as change:
-        refuse(rules.check_pool(change.topo, pool), "pool")
-        change.session.add(
-            PoolRow(
-                name=pool.name,
-                network_id=change.id_of("network", pool.network),
-                site_id=change.id_of("site", pool.site),
-                first=str(pool.range.first),
-                last=str(pool.range.last),
-            )
+    refuse(rules.check_pool(change.topo, pool), "pool")
+    change.session.add(
+        PoolRow(
+            name=pool.name,
+            network_id=change.id_of("network", pool.network),
+            site_id=change.id_of("site", pool.site),
+            first=str(pool.range.first),
+            last=str(pool.range.last),
         )
-        change.config_changed = True
-        change.affected |= _site_gateways(change.topo, {pool.site}, pool.network)
-        change.record("create", "pool", pool.name, None, plain(pool))
+    )
+    change.affected |= _site_gateways(change.topo, {pool.site}, pool.network)
+    change.record("create", "pool", pool.name, None, plain(pool))
     return pool
 
 
-def update_pool(state: State, actor: str, name: str, data: PoolUpdate) -> Pool:
-    with state.write(actor) as change:
-        old = _get(change.topo.pools, "pool", name)
-        new = replace(old, **_patch(data))
-        refuse(rules.check_pool(change.topo, new, old_name=name), "pool")
-        row = change.session.get(PoolRow, change.id_of("pool", name))
-        assert row is not None
-        row.name, row.first, row.last = new.name, str(new.range.first), str(new.range.last)
-        change.config_changed = True
-        change.affected |= _site_gateways(change.topo, {old.site}, old.network)
-        change.record("update", "pool", name, plain(old), plain(new))
+def pool_update(change: Change, name: str, data: schemas.PoolUpdate) -> Pool:
+    old = _get(change.topo.pools, "pool", name)
+    new = replace(old, **_patch(data))
+    refuse(rules.check_pool(change.topo, new, old_name=name), "pool")
+    row = change.session.get(PoolRow, change.id_of("pool", name))
+    assert row is not None
+    row.name, row.first, row.last = new.name, str(new.range.first), str(new.range.last)
+    change.affected |= _site_gateways(change.topo, {old.site}, old.network)
+    change.record("update", "pool", name, plain(old), plain(new))
     return new
 
 
-def delete_pool(state: State, actor: str, name: str) -> None:
-    with state.write(actor) as change:
-        old = _get(change.topo.pools, "pool", name)
-        change.affected |= _site_gateways(change.topo, {old.site}, old.network)
-        change.session.execute(delete(PoolRow).where(PoolRow.id == change.id_of("pool", name)))
-        change.config_changed = True
-        change.record("delete", "pool", name, plain(old), None)
+def pool_delete(change: Change, name: str, cascade: bool = False) -> None:
+    old = _get(change.topo.pools, "pool", name)
+    change.affected |= _site_gateways(change.topo, {old.site}, old.network)
+    change.session.execute(delete(PoolRow).where(PoolRow.id == change.id_of("pool", name)))
+    change.record("delete", "pool", name, plain(old), None)
 
 
 # gateways ---------------------------------------------------------------------------------------
-def create_gateway(state: State, actor: str, data: GatewayCreate) -> Gateway:
+def gateway_create(change: Change, data: schemas.GatewayCreate) -> Gateway:
     gateway = Gateway(
         data.name,
         data.site,
@@ -188,114 +171,164 @@ def create_gateway(state: State, actor: str, data: GatewayCreate) -> Gateway:
         tuple(data.lan_addresses),
         data.listen_port,
     )
-    with state.write(actor) as change:
-        refuse(rules.check_gateway(change.topo, gateway), "gateway")
-        change.session.add(
-            GatewayRow(
-                name=gateway.name,
-                site_id=change.id_of("site", gateway.site),
-                endpoint=gateway.endpoint,
-                wan_interface=gateway.wan_interface,
-                lan_interface=gateway.lan_interface,
-                lan_addresses=[str(a) for a in gateway.lan_addresses],
-                listen_port=gateway.listen_port,
-                doc_revision=change.revision,
-            )
+    refuse(rules.check_gateway(change.topo, gateway), "gateway")
+    change.session.add(
+        GatewayRow(
+            name=gateway.name,
+            site_id=change.id_of("site", gateway.site),
+            endpoint=gateway.endpoint,
+            wan_interface=gateway.wan_interface,
+            lan_interface=gateway.lan_interface,
+            lan_addresses=[str(a) for a in gateway.lan_addresses],
+            listen_port=gateway.listen_port,
+            doc_revision=change.revision,
         )
-        change.config_changed = True
-        change.record("create", "gateway", gateway.name, None, plain(gateway))
+    )
+    change.record("create", "gateway", gateway.name, None, plain(gateway))
     return gateway
 
 
-def update_gateway(state: State, actor: str, name: str, data: GatewayUpdate) -> Gateway:
-    with state.write(actor) as change:
-        old = _get(change.topo.gateways, "gateway", name)
-        patch = _patch(data)
-        if "lan_addresses" in patch:
-            patch["lan_addresses"] = tuple(IPv4Address(a) for a in patch["lan_addresses"])
-        new = replace(old, **patch)
-        refuse(rules.check_gateway(change.topo, new, old_name=name), "gateway")
-        row = change.session.get(GatewayRow, change.id_of("gateway", name))
-        assert row is not None
-        row.name, row.endpoint, row.wan_interface, row.lan_interface = (
-            new.name,
-            new.endpoint,
-            new.wan_interface,
-            new.lan_interface,
-        )
-        row.lan_addresses = [str(a) for a in new.lan_addresses]
-        row.listen_port = new.listen_port
-        row.site_id = change.id_of("site", new.site)
-        change.config_changed = True
-        change.affected |= _site_gateways(change.topo, {old.site, new.site}) | {new.name}
-        change.record("update", "gateway", name, plain(old), plain(new))
+def gateway_update(change: Change, name: str, data: schemas.GatewayUpdate) -> Gateway:
+    old = _get(change.topo.gateways, "gateway", name)
+    patch = _patch(data)
+    if "lan_addresses" in patch:
+        patch["lan_addresses"] = tuple(IPv4Address(a) for a in patch["lan_addresses"])
+    new = replace(old, **patch)
+    refuse(rules.check_gateway(change.topo, new, old_name=name), "gateway")
+    row = change.session.get(GatewayRow, change.id_of("gateway", name))
+    assert row is not None
+    row.name, row.endpoint, row.wan_interface, row.lan_interface = (
+        new.name,
+        new.endpoint,
+        new.wan_interface,
+        new.lan_interface,
+    )
+    row.lan_addresses = [str(a) for a in new.lan_addresses]
+    row.listen_port = new.listen_port
+    row.site_id = change.id_of("site", new.site)
+    change.affected |= _site_gateways(change.topo, {old.site, new.site}) | {new.name}
+    change.record("update", "gateway", name, plain(old), plain(new))
     return new
 
 
-def delete_gateway(state: State, actor: str, name: str) -> None:
-    with state.write(actor) as change:
-        old = _get(change.topo.gateways, "gateway", name)
-        change.affected |= _site_gateways(change.topo, {old.site}) - {name}
-        change.session.execute(delete(GatewayRow).where(GatewayRow.id == change.id_of("gateway", name)))
-        change.config_changed = True
-        change.record("delete", "gateway", name, plain(old), None)
+def gateway_delete(change: Change, name: str, cascade: bool = False) -> None:
+    old = _get(change.topo.gateways, "gateway", name)
+    change.affected |= _site_gateways(change.topo, {old.site}) - {name}
+    change.session.execute(delete(GatewayRow).where(GatewayRow.id == change.id_of("gateway", name)))
+    change.record("delete", "gateway", name, plain(old), None)
 
 
 # connections ------------------------------------------------------------------------------------
-def create_connection(state: State, actor: str, data: ConnectionCreate) -> Connection:
+def connection_create(change: Change, data: schemas.ConnectionCreate) -> Connection:
     name = data.name or f"{data.site_a}-{data.site_b}-{data.network}"
     connection = Connection(name, data.network, data.site_a, data.site_b, data.enabled, data.mtu, data.keepalive)
-    with state.write(actor) as change:
-        refuse(rules.check_connection(change.topo, connection), "connection")
-        change.session.add(
-            ConnectionRow(
-                name=name,
-                network_id=change.id_of("network", connection.network),
-                site_a_id=change.id_of("site", connection.site_a),
-                site_b_id=change.id_of("site", connection.site_b),
-                enabled=connection.enabled,
-                mtu=connection.mtu,
-                keepalive=connection.keepalive,
-            )
+    refuse(rules.check_connection(change.topo, connection), "connection")
+    change.session.add(
+        ConnectionRow(
+            name=name,
+            network_id=change.id_of("network", connection.network),
+            site_a_id=change.id_of("site", connection.site_a),
+            site_b_id=change.id_of("site", connection.site_b),
+            enabled=connection.enabled,
+            mtu=connection.mtu,
+            keepalive=connection.keepalive,
         )
-        change.config_changed = True
-        change.affected |= change.topo.gateways_for_sites({connection.site_a, connection.site_b})
-        change.record("create", "connection", name, None, plain(connection))
+    )
+    change.affected |= change.topo.gateways_for_sites({connection.site_a, connection.site_b})
+    change.record("create", "connection", name, None, plain(connection))
     return connection
 
 
-def update_connection(state: State, actor: str, name: str, data: ConnectionUpdate) -> Connection:
-    with state.write(actor) as change:
-        old = _get(change.topo.connections, "connection", name)
-        new = replace(old, **_patch(data))
-        refuse(rules.check_connection(change.topo, new, old_name=name), "connection")
-        row = change.session.get(ConnectionRow, change.id_of("connection", name))
-        assert row is not None
-        row.name, row.enabled, row.mtu, row.keepalive = new.name, new.enabled, new.mtu, new.keepalive
-        change.config_changed = True
-        change.affected |= change.topo.gateways_for_sites({old.site_a, old.site_b})
-        change.record("update", "connection", name, plain(old), plain(new))
+def connection_update(change: Change, name: str, data: schemas.ConnectionUpdate) -> Connection:
+    old = _get(change.topo.connections, "connection", name)
+    new = replace(old, **_patch(data))
+    refuse(rules.check_connection(change.topo, new, old_name=name), "connection")
+    row = change.session.get(ConnectionRow, change.id_of("connection", name))
+    assert row is not None
+    row.name, row.enabled, row.mtu, row.keepalive = new.name, new.enabled, new.mtu, new.keepalive
+    change.affected |= change.topo.gateways_for_sites({old.site_a, old.site_b})
+    change.record("update", "connection", name, plain(old), plain(new))
     return new
 
 
-def delete_connection(state: State, actor: str, name: str) -> None:
+def connection_delete(change: Change, name: str, cascade: bool = False) -> None:
+    old = _get(change.topo.connections, "connection", name)
+    change.affected |= change.topo.gateways_for_sites({old.site_a, old.site_b})
+    change.session.execute(delete(ConnectionRow).where(ConnectionRow.id == change.id_of("connection", name)))
+    change.record("delete", "connection", name, plain(old), None)
+
+
+# one operation, one transaction -----------------------------------------------------------------
+OPERATIONS: dict[str, dict[str, Callable[..., Any]]] = {
+    "sites": {"create": site_create, "update": site_update, "delete": site_delete},
+    "networks": {"create": network_create, "update": network_update, "delete": network_delete},
+    "pools": {"create": pool_create, "update": pool_update, "delete": pool_delete},
+    "gateways": {"create": gateway_create, "update": gateway_update, "delete": gateway_delete},
+    "connections": {"create": connection_create, "update": connection_update, "delete": connection_delete},
+}
+SCHEMAS: dict[str, tuple[Any, Any]] = {
+    "sites": (schemas.SiteCreate, schemas.SiteUpdate),
+    "networks": (schemas.NetworkCreate, schemas.NetworkUpdate),
+    "pools": (schemas.PoolCreate, schemas.PoolUpdate),
+    "gateways": (schemas.GatewayCreate, schemas.GatewayUpdate),
+    "connections": (schemas.ConnectionCreate, schemas.ConnectionUpdate),
+}
+
+
+def operation(kind: str, op: str) -> Callable[..., Any]:
+    """A function (state, actor, *args) that runs one operation in its own transaction."""
+    work = OPERATIONS[kind][op]
+
+    def run(state: State, actor: str, *args: Any) -> Any:
+        with state.write(actor) as change:
+            change.config_changed = True
+            return work(change, *args)
+
+    return run
+
+
+# a whole topology, one transaction --------------------------------------------------------------
+def apply_topology(
+    state: State, actor: str, desired: TopologyFile, dry_run: bool = False, expect_revision: int | None = None
+) -> tuple[list[Step], int]:
+    """Make the topology match `desired`. Returns the plan and the resulting revision. Validated as
+    a whole before anything is written; applied in one transaction."""
+    problems = check_file(desired)
+    if problems:
+        raise InvalidInput(problems, what="topology")
+    snapshot = state.snapshot()
+    steps = plan(desired, from_topology(snapshot.topo))
+    if dry_run or not steps:
+        return steps, snapshot.revision
     with state.write(actor) as change:
-        old = _get(change.topo.connections, "connection", name)
-        change.affected |= change.topo.gateways_for_sites({old.site_a, old.site_b})
-        change.session.execute(delete(ConnectionRow).where(ConnectionRow.id == change.id_of("connection", name)))
+        if expect_revision is not None and change.before.revision != expect_revision:
+            raise InvalidInput(
+                [
+                    Problem(
+                        "expect_revision",
+                        f"the topology changed since the plan was made "
+                        f"(revision {expect_revision}, now {change.before.revision})",
+                        "run apply again to see the new plan",
+                        conflict=True,
+                    )
+                ],
+                what="apply",
+            )
+        steps = plan(desired, from_topology(change.topo))
         change.config_changed = True
-        change.record("delete", "connection", name, plain(old), None)
-
-
-def _get(items: dict[str, Any], kind: str, name: str) -> Any:
-    if name not in items:
-        raise NotFound(kind, name)
-    return items[name]
+        for step in steps:
+            create_schema, update_schema = SCHEMAS[step.kind]
+            work = OPERATIONS[step.kind][step.op]
+            if step.op == "create":
+                work(change, create_schema.model_validate(step.body))
+            elif step.op == "update":
+                work(change, step.name, update_schema.model_validate(step.body))
+            else:
+                work(change, step.name)
+            change.refresh()
+    return steps, change.revision
 
 
 def rows(state: State, model: Any) -> list[Any]:
     with state.session() as session:
         return list(session.scalars(select(model).order_by(model.name)))
-
-
-__all__ = ["Change", "rows"]

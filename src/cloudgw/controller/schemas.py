@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from cloudgw.model.fields import IfName, IPv4, KeyField, MacField, Name, RangeField
+from cloudgw.model.topologyfile import ConnectionSpec, GatewaySpec, NetworkSpec, PoolSpec, SiteSpec
 
 Provider = Literal["generic", "lab", "aws", "openstack"]
 
@@ -31,13 +32,7 @@ class Page(Schema):
 
 
 # sites ------------------------------------------------------------------------------------------
-class SiteBase(Schema):
-    name: Name
-    provider: Provider = "generic"  # which addresses the cloud reserves (aws: first four and last)
-    description: str = Field("", max_length=500)
-
-
-class SiteCreate(SiteBase):
+class SiteCreate(SiteSpec):
     pass
 
 
@@ -47,7 +42,7 @@ class SiteUpdate(Schema):
     description: str | None = Field(None, max_length=500)
 
 
-class SitePublic(SiteBase):
+class SitePublic(SiteSpec):
     created_at: Timestamp
     updated_at: Timestamp
     gateways: list[str] = []
@@ -59,14 +54,7 @@ class SiteList(Page):
 
 
 # networks ---------------------------------------------------------------------------------------
-class NetworkBase(Schema):
-    name: Name
-    cidr: IPv4Network
-    mode: Literal["l3", "l2"] = "l3"
-    description: str = Field("", max_length=500)
-
-
-class NetworkCreate(NetworkBase):
+class NetworkCreate(NetworkSpec):
     pass
 
 
@@ -77,7 +65,7 @@ class NetworkUpdate(Schema):
     description: str | None = Field(None, max_length=500)
 
 
-class NetworkPublic(NetworkBase):
+class NetworkPublic(NetworkSpec):
     created_at: Timestamp
     updated_at: Timestamp
 
@@ -87,14 +75,8 @@ class NetworkList(Page):
 
 
 # pools ------------------------------------------------------------------------------------------
-class PoolBase(Schema):
-    network: Name
-    site: Name
-    range: RangeField
-
-
-class PoolCreate(PoolBase):
-    name: Name | None = None  # default: <site>-<network>
+class PoolCreate(PoolSpec):
+    pass
 
 
 class PoolUpdate(Schema):
@@ -102,8 +84,8 @@ class PoolUpdate(Schema):
     range: RangeField | None = None
 
 
-class PoolPublic(PoolBase):
-    name: str
+class PoolPublic(PoolSpec):
+    name: str  # type: ignore[assignment]
     size: int
     created_at: Timestamp
     updated_at: Timestamp
@@ -114,17 +96,7 @@ class PoolList(Page):
 
 
 # gateways ---------------------------------------------------------------------------------------
-class GatewayBase(Schema):
-    name: Name
-    site: Name
-    endpoint: str | None = None  # public HOST:PORT (floating / Elastic IP and the listen port)
-    wan_interface: IfName = "eth0"
-    lan_interface: IfName = "eth1"
-    lan_addresses: list[IPv4] = []
-    listen_port: int = 51820
-
-
-class GatewayCreate(GatewayBase):
+class GatewayCreate(GatewaySpec):
     pass
 
 
@@ -138,7 +110,7 @@ class GatewayUpdate(Schema):
     listen_port: int | None = None
 
 
-class GatewayPublic(GatewayBase):
+class GatewayPublic(GatewaySpec):
     public_key: str | None
     joined_at: Timestamp | None
     last_seen: Timestamp | None
@@ -156,18 +128,8 @@ class GatewayList(Page):
 
 
 # connections ------------------------------------------------------------------------------------
-class ConnectionBase(Schema):
-    network: Name
-    site_a: Name
-    site_b: Name
-    enabled: bool = True
-    mtu: int = 1420  # tunnel MTU; 1420 fits a 1500-byte WAN
-    keepalive: int = 25  # seconds; keeps NAT mappings open
-    transport: Literal["wireguard"] = "wireguard"
-
-
-class ConnectionCreate(ConnectionBase):
-    name: Name | None = None  # default: <site_a>-<site_b>-<network>
+class ConnectionCreate(ConnectionSpec):
+    pass
 
 
 class ConnectionUpdate(Schema):
@@ -185,8 +147,8 @@ class ConnectionHealth(Schema):
     reason: str = ""
 
 
-class ConnectionPublic(ConnectionBase):
-    name: str
+class ConnectionPublic(ConnectionSpec):
+    name: str  # type: ignore[assignment]
     health: ConnectionHealth
     created_at: Timestamp
     updated_at: Timestamp
@@ -194,6 +156,22 @@ class ConnectionPublic(ConnectionBase):
 
 class ConnectionList(Page):
     items: list[ConnectionPublic]
+
+
+# the whole topology -----------------------------------------------------------------------------
+class PlanStep(Schema):
+    op: str
+    kind: str
+    name: str
+    body: dict[str, Any]
+    before: dict[str, Any]
+    text: str
+
+
+class ApplyResult(Schema):
+    dry_run: bool
+    revision: int  # the revision the plan was made at (dry run) or that the apply produced
+    steps: list[PlanStep]
 
 
 # endpoints (the mapping) ------------------------------------------------------------------------

@@ -142,6 +142,18 @@ class Change:
     def topo(self) -> Topology:
         return self.before.topo
 
+    def refresh(self) -> None:
+        """After one step of a multi-step change: write it out and see the topology as it now is, so
+        the next step is validated against it."""
+        self.session.flush()
+        topo, doc_revisions, ids = load_config(self.session)
+        announcements = self.announcements if self.announcements is not None else self.before.topo.announcements
+        topo.announcements = {
+            k: a for k, a in announcements.items() if a.network in topo.networks and a.gateway in topo.gateways
+        }
+        topo.revision = self.before.revision
+        self.before = Snapshot(topo, doc_revisions, ids)
+
     def id_of(self, kind: str, name: str) -> int:
         row_id = self.before.ids.get(kind, {}).get(name)
         if row_id is None:

@@ -13,8 +13,9 @@ from typing import Any
 from cloudgw.client import Client
 from cloudgw.errors import LabError
 from cloudgw.lab.runstate import LabPaths
-from cloudgw.lab.scenario import Scenario
+from cloudgw.lab.scenario import Scenario, builtin_topology
 from cloudgw.lab.topology import CONTROLLER, CONTROLLER_PORT
+from cloudgw.model.topologyfile import TopologyFile, from_topology, parse_file, to_topology
 
 LAN_IF, WAN_IF = "lan0", "wan0"
 
@@ -158,7 +159,23 @@ def lab_client(paths: LabPaths, timeout: float = 10.0) -> Client:
     return Client(config["url"], token=config["token"], ca=config["ca"], timeout=timeout)
 
 
-def create_topology(client: Client, topology: dict[str, Any]) -> None:
-    for kind in ("sites", "networks", "pools", "gateways", "connections"):
-        for item in topology.get(kind, []):
-            client.create(kind, item)
+def lab_topology(scenario: Scenario) -> TopologyFile:
+    """The topology the lab applies: the file shipped with a built-in scenario, which must describe
+    the same sites, pools and gateways as the scenario's physical layout; else derived from it."""
+    derived = from_topology(to_topology(TopologyFile.model_validate(scenario_topology(scenario))))
+    shipped = builtin_topology(scenario.name)
+    if shipped is None:
+        return derived
+    spec = from_topology(to_topology(parse_file(shipped, f"{scenario.name}.topology.yaml")))
+    if spec != derived:
+        raise LabError(
+            f"{scenario.name}.topology.yaml does not describe the {scenario.name} scenario's sites, pools "
+            "and gateways; regenerate it from the scenario"
+        )
+    return spec
+
+
+def apply_topology(client: Client, spec: TopologyFile) -> dict[str, Any]:
+    """What `cloudgw apply -f` does, in one call (the plan is applied in one transaction)."""
+    result: dict[str, Any] = client.json("PUT", "/api/v1/topology", json=spec.model_dump(mode="json"))
+    return result

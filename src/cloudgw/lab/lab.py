@@ -138,8 +138,12 @@ def _up(scenario: Scenario, paths: LabPaths, progress: Progress, timeout: float)
     client = controlplane.lab_client(paths)
     wait_until(lambda: _healthy(client), timeout, "the controller to answer")
 
-    progress("creating sites, network, pools, gateways and connections through the API")
-    controlplane.create_topology(client, controlplane.scenario_topology(scenario))
+    spec = controlplane.lab_topology(scenario)
+    progress(
+        f"applying the topology through the API ({len(spec.sites)} sites, {len(spec.pools)} pools, "
+        f"{len(spec.gateways)} gateways, {len(spec.connections)} connections)"
+    )
+    controlplane.apply_topology(client, spec)
     for site in scenario.sites:
         token = client.create(
             "tokens", {"name": f"join-{site.gateway.name}", "role": "join", "gateway": site.gateway.name}

@@ -164,7 +164,17 @@ def load_scenario(text: str, source: str = "scenario") -> Scenario:
 
 def builtin_scenarios() -> list[str]:
     folder = resources.files("cloudgw.lab") / "scenarios"
-    return sorted(p.name.removesuffix(".yaml") for p in folder.iterdir() if p.name.endswith(".yaml"))
+    return sorted(
+        p.name.removesuffix(".yaml")
+        for p in folder.iterdir()
+        if p.name.endswith(".yaml") and not p.name.endswith(".topology.yaml")
+    )
+
+
+def builtin_topology(name: str) -> str | None:
+    """The topology file shipped with a built-in scenario (`<name>.topology.yaml`), if any."""
+    candidate = resources.files("cloudgw.lab") / "scenarios" / f"{name}.topology.yaml"
+    return candidate.read_text() if candidate.is_file() else None
 
 
 def find_scenario(name_or_path: str) -> Scenario:

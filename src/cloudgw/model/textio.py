@@ -46,3 +46,39 @@ def pydantic_problems(exc: Any, prefix: str = "") -> list[Problem]:
             message = "must be lower-case letters, digits and '-' (1-63 characters)"
         problems.append(Problem(path, message))
     return problems
+
+
+def _path_parts(path: str) -> list[str | int]:
+    parts: list[str | int] = []
+    for chunk in path.split("."):
+        name, _, rest = chunk.partition("[")
+        if name:
+            parts.append(name)
+        while rest:
+            index, _, rest = rest.partition("]")
+            if index.isdigit():
+                parts.append(int(index))
+            rest = rest.lstrip("[")
+    return parts
+
+
+def line_of(text: str, path: str) -> int | None:
+    """The 1-based line of the YAML node at `path` ("pools[2].range"), or of its nearest parent."""
+    try:
+        node = yaml.compose(text)
+    except yaml.YAMLError:
+        return None
+    line = node.start_mark.line + 1 if node is not None else None
+    for part in _path_parts(path):
+        if isinstance(node, yaml.MappingNode) and isinstance(part, str):
+            match = next(((k, v) for k, v in node.value if getattr(k, "value", None) == part), None)
+            if match is None:
+                return line
+            key, node = match
+            line = key.start_mark.line + 1
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            node = node.value[part]
+            line = node.start_mark.line + 1
+        else:
+            return line
+    return line

@@ -1,0 +1,591 @@
+"""`cloudgw site|network|pool|gateway|connection list|show|add|update|delete`: the admin's view of
+the topology, through the REST API only."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Annotated, Any
+
+import typer
+
+from cloudgw.cli import connect
+from cloudgw.cli.common import admin_command, console
+from cloudgw.cli.output import Column, OutputOpt, confirm, emit, human_bytes
+
+
+def api(ctx: typer.Context) -> Any:
+    """The API client for this invocation (connection settings from the root command)."""
+    settings = ctx.find_root().obj or {}
+    return connect.client(connect.resolve(settings.get("url"), settings.get("token"), settings.get("ca")))
+
+
+def complete(kind: str) -> Callable[[str], list[str]]:
+    """Shell completion of names, from the controller (silent when it cannot be reached)."""
+
+    def names(incomplete: str) -> list[str]:
+        try:
+            with connect.client(connect.resolve(), timeout=2) as client:
+                return [item["name"] for item in client.list(kind) if item["name"].startswith(incomplete)]
+        except Exception:
+            return []
+
+    return names
+
+
+def age(timestamp: Any) -> str:
+    if not timestamp:
+        return "never"
+    from datetime import datetime
+
+    seconds = time.time() - datetime.fromisoformat(str(timestamp).replace("Z", "+00:00")).timestamp()
+    if seconds < 90:
+        return f"{seconds:.0f}s ago"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f}m ago"
+    return f"{seconds / 3600:.1f}h ago"
+
+
+COLUMNS: dict[str, list[Column]] = {
+    "sites": [
+        ("NAME", lambda i: i["name"]),
+        ("PROVIDER", lambda i: i["provider"]),
+        ("GATEWAYS", lambda i: i["gateways"]),
+        ("CONNECTIONS", lambda i: i["connections"]),
+        ("DESCRIPTION", lambda i: i["description"]),
+    ],
+    "networks": [
+        ("NAME", lambda i: i["name"]),
+        ("CIDR", lambda i: i["cidr"]),
+        ("MODE", lambda i: i["mode"]),
+        ("DESCRIPTION", lambda i: i["description"]),
+    ],
+    "pools": [
+        ("NAME", lambda i: i["name"]),
+        ("NETWORK", lambda i: i["network"]),
+        ("SITE", lambda i: i["site"]),
+        ("RANGE", lambda i: i["range"]),
+        ("SIZE", lambda i: i["size"]),
+    ],
+    "gateways": [
+        ("NAME", lambda i: i["name"]),
+        ("SITE", lambda i: i["site"]),
+        ("ENDPOINT", lambda i: i["endpoint"]),
+        ("JOINED", lambda i: bool(i["public_key"])),
+        ("ONLINE", lambda i: i["online"]),
+        (
+            "REVISION",
+            lambda i: f"{i['applied_revision'] if i['applied_revision'] is not None else '-'}/{i['doc_revision']}",
+        ),
+        ("LAST SEEN", lambda i: age(i["last_seen"])),
+        ("ERROR", lambda i: i["last_error"]),
+    ],
+    "connections": [
+        ("NAME", lambda i: i["name"]),
+        ("NETWORK", lambda i: i["network"]),
+        ("SITES", lambda i: f"{i['site_a']} <-> {i['site_b']}"),
+        ("ENABLED", lambda i: i["enabled"]),
+        ("MTU", lambda i: i["mtu"]),
+        ("HEALTH", lambda i: _health(i["health"])),
+        ("RX/TX", lambda i: f"{human_bytes(i['health']['rx_bytes'])} / {human_bytes(i['health']['tx_bytes'])}"),
+    ],
+}
+STYLE = {"up": "green", "degraded": "yellow", "down": "red", "pending": "cyan", "disabled": "dim"}
+
+
+def _health(health: dict[str, Any]) -> str:
+    state = health["state"]
+    text = f"[{STYLE.get(state, 'white')}]{state}[/]"
+    if health.get("handshake_age_s") is not None:
+        text += f" (handshake {health['handshake_age_s']:.0f}s ago)"
+    elif health.get("reason"):
+        text += f" ({health['reason']})"
+    return text
+
+
+def _list(ctx: typer.Context, kind: str, output: str, keep: Callable[[dict[str, Any]], bool] = lambda _i: True) -> None:
+    with api(ctx) as client:
+        items = [item for item in client.list(kind) if keep(item)]
+    emit(items, output, COLUMNS[kind])
+
+
+def _show(ctx: typer.Context, kind: str, name: str, output: str) -> None:
+    with api(ctx) as client:
+        item = client.get(kind, name)
+    emit(item, output if output != "table" else "yaml")
+
+
+def _add(ctx: typer.Context, kind: str, body: dict[str, Any], output: str) -> None:
+    with api(ctx) as client:
+        item = client.create(kind, {k: v for k, v in body.items() if v is not None})
+    if output == "table":
+        console.print(f"{kind[:-1]} '{item['name']}' created", highlight=False)
+    else:
+        emit(item, output)
+
+
+def _update(ctx: typer.Context, kind: str, name: str, body: dict[str, Any], output: str) -> None:
+    changes = {k: v for k, v in body.items() if v is not None}
+    if not changes:
+        raise connect.UsageError("nothing to update: give at least one option (see --help)")
+    with api(ctx) as client:
+        item = client.update(kind, name, changes)
+    if output == "table":
+        console.print(f"{kind[:-1]} '{name}' updated: {', '.join(changes)}", highlight=False)
+    else:
+        emit(item, output)
+
+
+def _delete(ctx: typer.Context, kind: str, name: str, yes: bool, cascade: bool = False) -> None:
+    what = f"{kind[:-1]} '{name}'" + (" and everything that uses it" if cascade else "")
+    confirm(f"Delete {what}?", yes)
+    with api(ctx) as client:
+        client.delete(kind, name, cascade=cascade)
+    console.print(f"{kind[:-1]} '{name}' deleted", highlight=False)
+
+
+Yes = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation")]
+Output = Annotated[str, OutputOpt]
+
+
+def _name(kind: str, help_text: str) -> Any:
+    return Annotated[str, typer.Argument(help=help_text, autocompletion=complete(kind))]
+
+
+# sites ------------------------------------------------------------------------------------------
+site = typer.Typer(help="Sites: a cloud or data centre with one gateway.", no_args_is_help=True)
+SiteName = _name("sites", "Site name")
+
+
+@site.command("list")
+@admin_command
+def site_list(ctx: typer.Context, output: Output = "table") -> None:
+    """List sites.
+
+    Example: cloudgw site list -o json
+    """
+    _list(ctx, "sites", output)
+
+
+@site.command("show")
+@admin_command
+def site_show(ctx: typer.Context, name: SiteName, output: Output = "table") -> None:
+    """Show one site.
+
+    Example: cloudgw site show private
+    """
+    _show(ctx, "sites", name, output)
+
+
+@site.command("add")
+@admin_command
+def site_add(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="New site name")],
+    provider: Annotated[
+        str, typer.Option(help="generic, lab, aws or openstack (decides the reserved addresses)")
+    ] = "generic",
+    description: Annotated[str, typer.Option(help="Free text")] = "",
+    output: Output = "table",
+) -> None:
+    """Add a site.
+
+    Example: cloudgw site add public --provider aws
+    """
+    _add(ctx, "sites", {"name": name, "provider": provider, "description": description}, output)
+
+
+@site.command("update")
+@admin_command
+def site_update(
+    ctx: typer.Context,
+    name: SiteName,
+    new_name: Annotated[str | None, typer.Option("--name")] = None,
+    provider: Annotated[str | None, typer.Option()] = None,
+    description: Annotated[str | None, typer.Option()] = None,
+    output: Output = "table",
+) -> None:
+    """Change a site.
+
+    Example: cloudgw site update public --description "eu-west-1"
+    """
+    _update(ctx, "sites", name, {"name": new_name, "provider": provider, "description": description}, output)
+
+
+@site.command("delete")
+@admin_command
+def site_delete(
+    ctx: typer.Context,
+    name: SiteName,
+    cascade: Annotated[bool, typer.Option(help="Also delete its connections, pools and gateway")] = False,
+    yes: Yes = False,
+) -> None:
+    """Delete a site (refused while it has connections, unless --cascade).
+
+    Example: cloudgw site delete old --yes
+    """
+    _delete(ctx, "sites", name, yes, cascade)
+
+
+# networks ---------------------------------------------------------------------------------------
+network = typer.Typer(help="Networks: the address spaces stretched across sites.", no_args_is_help=True)
+NetworkName = _name("networks", "Network name")
+
+
+@network.command("list")
+@admin_command
+def network_list(ctx: typer.Context, output: Output = "table") -> None:
+    """List networks.
+
+    Example: cloudgw network list
+    """
+    _list(ctx, "networks", output)
+
+
+@network.command("show")
+@admin_command
+def network_show(ctx: typer.Context, name: NetworkName, output: Output = "table") -> None:
+    """Show one network.
+
+    Example: cloudgw network show lab
+    """
+    _show(ctx, "networks", name, output)
+
+
+@network.command("add")
+@admin_command
+def network_add(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="New network name")],
+    cidr: Annotated[str, typer.Option(help="The subnet, e.g. 192.168.1.0/24")],
+    mode: Annotated[str, typer.Option(help="l3 (proxy-ARP and host routes; works in every cloud)")] = "l3",
+    description: Annotated[str, typer.Option()] = "",
+    output: Output = "table",
+) -> None:
+    """Add a network.
+
+    Example: cloudgw network add lab --cidr 192.168.1.0/24
+    """
+    _add(ctx, "networks", {"name": name, "cidr": cidr, "mode": mode, "description": description}, output)
+
+
+@network.command("update")
+@admin_command
+def network_update(
+    ctx: typer.Context,
+    name: NetworkName,
+    new_name: Annotated[str | None, typer.Option("--name")] = None,
+    cidr: Annotated[str | None, typer.Option()] = None,
+    description: Annotated[str | None, typer.Option()] = None,
+    output: Output = "table",
+) -> None:
+    """Change a network.
+
+    Example: cloudgw network update lab --cidr 192.168.0.0/23
+    """
+    _update(ctx, "networks", name, {"name": new_name, "cidr": cidr, "description": description}, output)
+
+
+@network.command("delete")
+@admin_command
+def network_delete(
+    ctx: typer.Context,
+    name: NetworkName,
+    cascade: Annotated[bool, typer.Option(help="Also delete its pools and connections")] = False,
+    yes: Yes = False,
+) -> None:
+    """Delete a network.
+
+    Example: cloudgw network delete lab --cascade --yes
+    """
+    _delete(ctx, "networks", name, yes, cascade)
+
+
+# pools ------------------------------------------------------------------------------------------
+pool = typer.Typer(help="Pools: the addresses of one site in one network.", no_args_is_help=True)
+PoolName = _name("pools", "Pool name")
+
+
+@pool.command("list")
+@admin_command
+def pool_list(
+    ctx: typer.Context,
+    network: Annotated[str | None, typer.Option(help="Only this network")] = None,
+    site: Annotated[str | None, typer.Option(help="Only this site")] = None,
+    output: Output = "table",
+) -> None:
+    """List pools.
+
+    Example: cloudgw pool list --network lab
+    """
+    _list(ctx, "pools", output, lambda i: (not network or i["network"] == network) and (not site or i["site"] == site))
+
+
+@pool.command("show")
+@admin_command
+def pool_show(ctx: typer.Context, name: PoolName, output: Output = "table") -> None:
+    """Show one pool.
+
+    Example: cloudgw pool show public-lab
+    """
+    _show(ctx, "pools", name, output)
+
+
+@pool.command("add")
+@admin_command
+def pool_add(
+    ctx: typer.Context,
+    network: Annotated[str, typer.Option(help="Network")],
+    site: Annotated[str, typer.Option(help="Site whose VMs use these addresses")],
+    range_: Annotated[str, typer.Option("--range", help="FIRST-LAST, a CIDR or one address")],
+    name: Annotated[str | None, typer.Option(help="[default: SITE-NETWORK]")] = None,
+    output: Output = "table",
+) -> None:
+    """Add a pool.
+
+    Example: cloudgw pool add --network lab --site public --range 192.168.1.11-192.168.1.20
+    """
+    _add(ctx, "pools", {"name": name, "network": network, "site": site, "range": range_}, output)
+
+
+@pool.command("update")
+@admin_command
+def pool_update(
+    ctx: typer.Context,
+    name: PoolName,
+    range_: Annotated[str | None, typer.Option("--range")] = None,
+    new_name: Annotated[str | None, typer.Option("--name")] = None,
+    output: Output = "table",
+) -> None:
+    """Change a pool's range.
+
+    Example: cloudgw pool update public-lab --range 192.168.1.11-192.168.1.40
+    """
+    _update(ctx, "pools", name, {"range": range_, "name": new_name}, output)
+
+
+@pool.command("delete")
+@admin_command
+def pool_delete(ctx: typer.Context, name: PoolName, yes: Yes = False) -> None:
+    """Delete a pool.
+
+    Example: cloudgw pool delete public-lab --yes
+    """
+    _delete(ctx, "pools", name, yes)
+
+
+# gateways ---------------------------------------------------------------------------------------
+gateway = typer.Typer(help="Gateways: the machine in each site that runs the agent.", no_args_is_help=True)
+GatewayName = _name("gateways", "Gateway name")
+LanAddress = Annotated[list[str] | None, typer.Option("--lan-address", help="Its address on a LAN (repeat)")]
+
+
+@gateway.command("list")
+@admin_command
+def gateway_list(ctx: typer.Context, output: Output = "table") -> None:
+    """List gateways with their state.
+
+    Example: cloudgw gateway list
+    """
+    _list(ctx, "gateways", output)
+
+
+@gateway.command("show")
+@admin_command
+def gateway_show(
+    ctx: typer.Context,
+    name: GatewayName,
+    document: Annotated[bool, typer.Option("--document", help="Show the document it follows")] = False,
+    output: Output = "table",
+) -> None:
+    """Show one gateway, or the document it follows.
+
+    Example: cloudgw gateway show public-gw --document
+    """
+    if document:
+        with api(ctx) as client:
+            emit(client.document(name), output if output != "table" else "yaml")
+        return
+    _show(ctx, "gateways", name, output)
+
+
+@gateway.command("add")
+@admin_command
+def gateway_add(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="New gateway name")],
+    site: Annotated[str, typer.Option(help="Its site")],
+    endpoint: Annotated[str | None, typer.Option(help="Public HOST:PORT peers send to")] = None,
+    wan_interface: Annotated[str, typer.Option(help="Interface towards the Internet")] = "eth0",
+    lan_interface: Annotated[str, typer.Option(help="Interface on the VMs' LAN")] = "eth1",
+    lan_address: LanAddress = None,
+    listen_port: Annotated[int, typer.Option(help="WireGuard UDP port")] = 51820,
+    output: Output = "table",
+) -> None:
+    """Add a gateway.
+
+    Example: cloudgw gateway add public-gw --site public --endpoint 203.0.113.20:51820 --lan-address 192.168.1.253
+    """
+    _add(
+        ctx,
+        "gateways",
+        {
+            "name": name,
+            "site": site,
+            "endpoint": endpoint,
+            "wan_interface": wan_interface,
+            "lan_interface": lan_interface,
+            "lan_addresses": lan_address or [],
+            "listen_port": listen_port,
+        },
+        output,
+    )
+
+
+@gateway.command("update")
+@admin_command
+def gateway_update(
+    ctx: typer.Context,
+    name: GatewayName,
+    endpoint: Annotated[str | None, typer.Option()] = None,
+    wan_interface: Annotated[str | None, typer.Option()] = None,
+    lan_interface: Annotated[str | None, typer.Option()] = None,
+    lan_address: LanAddress = None,
+    listen_port: Annotated[int | None, typer.Option()] = None,
+    output: Output = "table",
+) -> None:
+    """Change a gateway.
+
+    Example: cloudgw gateway update public-gw --endpoint 203.0.113.21:51820
+    """
+    _update(
+        ctx,
+        "gateways",
+        name,
+        {
+            "endpoint": endpoint,
+            "wan_interface": wan_interface,
+            "lan_interface": lan_interface,
+            "lan_addresses": lan_address,
+            "listen_port": listen_port,
+        },
+        output,
+    )
+
+
+@gateway.command("delete")
+@admin_command
+def gateway_delete(ctx: typer.Context, name: GatewayName, yes: Yes = False) -> None:
+    """Delete a gateway.
+
+    Example: cloudgw gateway delete old-gw --yes
+    """
+    _delete(ctx, "gateways", name, yes)
+
+
+@gateway.command("join-token")
+@admin_command
+def gateway_join_token(
+    ctx: typer.Context, name: GatewayName, ttl_hours: Annotated[float, typer.Option(help="Valid for this long")] = 24.0
+) -> None:
+    """Make a one-time join token for a gateway and print the agent command that uses it.
+
+    Example: cloudgw gateway join-token public-gw
+    """
+    with api(ctx) as client:
+        created = client.create(
+            "tokens",
+            {"name": f"join-{name}-{int(time.time())}", "role": "join", "gateway": name, "ttl_hours": ttl_hours},
+        )
+        url = client.url
+    console.print(created["token"], highlight=False, soft_wrap=True)
+    console.print(
+        f"\nOn the gateway, as root:\n  cloudgw agent run --controller {url} --token {created['token']}",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+# connections ------------------------------------------------------------------------------------
+connection = typer.Typer(help="Connections: two sites joined in one network.", no_args_is_help=True)
+ConnectionName = _name("connections", "Connection name")
+
+
+@connection.command("list")
+@admin_command
+def connection_list(ctx: typer.Context, output: Output = "table") -> None:
+    """List connections with their health.
+
+    Example: cloudgw connection list
+    """
+    _list(ctx, "connections", output)
+
+
+@connection.command("show")
+@admin_command
+def connection_show(ctx: typer.Context, name: ConnectionName, output: Output = "table") -> None:
+    """Show one connection.
+
+    Example: cloudgw connection show private-public-lab
+    """
+    _show(ctx, "connections", name, output)
+
+
+@connection.command("add")
+@admin_command
+def connection_add(
+    ctx: typer.Context,
+    network: Annotated[str, typer.Option(help="Network to stretch")],
+    site_a: Annotated[str, typer.Option(help="One site")],
+    site_b: Annotated[str, typer.Option(help="The other site")],
+    name: Annotated[str | None, typer.Option(help="[default: SITE_A-SITE_B-NETWORK]")] = None,
+    mtu: Annotated[int, typer.Option(help="Tunnel MTU")] = 1420,
+    keepalive: Annotated[int, typer.Option(help="Seconds; keeps NAT mappings open")] = 25,
+    disabled: Annotated[bool, typer.Option("--disabled", help="Create it switched off")] = False,
+    output: Output = "table",
+) -> None:
+    """Connect two sites in a network.
+
+    Example: cloudgw connection add --network lab --site-a private --site-b public
+    """
+    _add(
+        ctx,
+        "connections",
+        {
+            "name": name,
+            "network": network,
+            "site_a": site_a,
+            "site_b": site_b,
+            "mtu": mtu,
+            "keepalive": keepalive,
+            "enabled": not disabled,
+        },
+        output,
+    )
+
+
+@connection.command("update")
+@admin_command
+def connection_update(
+    ctx: typer.Context,
+    name: ConnectionName,
+    enabled: Annotated[bool | None, typer.Option("--enable/--disable")] = None,
+    mtu: Annotated[int | None, typer.Option()] = None,
+    keepalive: Annotated[int | None, typer.Option()] = None,
+    output: Output = "table",
+) -> None:
+    """Change a connection.
+
+    Example: cloudgw connection update private-public-lab --disable
+    """
+    _update(ctx, "connections", name, {"enabled": enabled, "mtu": mtu, "keepalive": keepalive}, output)
+
+
+@connection.command("delete")
+@admin_command
+def connection_delete(ctx: typer.Context, name: ConnectionName, yes: Yes = False) -> None:
+    """Delete a connection.
+
+    Example: cloudgw connection delete private-public-lab --yes
+    """
+    _delete(ctx, "connections", name, yes)

@@ -1,0 +1,308 @@
+"""The declarative topology: a file an admin keeps under version control, `cloudgw apply -f` makes
+the controller match it, `cloudgw export` writes the live state back in the same shape (pure).
+
+    version: 1
+    sites:       [{name: private, provider: openstack}, {name: public, provider: aws}]
+    networks:    [{name: lab, cidr: 192.168.1.0/24}]
+    pools:       [{network: lab, site: private, range: 192.168.1.1-192.168.1.10}, ...]
+    gateways:    [{name: private-gw, site: private, endpoint: 203.0.113.10:51820, ...}]
+    connections: [{network: lab, site_a: private, site_b: public}]
+
+The item models here are also the API's Base schemas, so the file and the API cannot drift apart.
+A pool or connection without a name gets the same default the API gives it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address, IPv4Network
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from cloudgw.errors import InvalidInput, Problem
+from cloudgw.model import rules
+from cloudgw.model.fields import IfName, IPv4, Name, RangeField
+from cloudgw.model.textio import line_of, parse_yaml, pydantic_problems
+from cloudgw.model.topology import Connection, Gateway, Network, Pool, Site, Topology
+
+KINDS = ("sites", "networks", "pools", "gateways", "connections")  # in dependency order
+
+
+class Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SiteSpec(Spec):
+    name: Name
+    provider: Literal["generic", "lab", "aws", "openstack"] = "generic"  # decides the reserved addresses
+    description: str = Field("", max_length=500)
+
+
+class NetworkSpec(Spec):
+    name: Name
+    cidr: IPv4Network
+    mode: Literal["l3", "l2"] = "l3"
+    description: str = Field("", max_length=500)
+
+
+class PoolSpec(Spec):
+    name: Name | None = None  # default: <site>-<network>
+    network: Name
+    site: Name
+    range: RangeField
+
+    @property
+    def key(self) -> str:
+        return self.name or f"{self.site}-{self.network}"
+
+
+class GatewaySpec(Spec):
+    name: Name
+    site: Name
+    endpoint: str | None = None  # public HOST:PORT (floating / Elastic IP and the listen port)
+    wan_interface: IfName = "eth0"
+    lan_interface: IfName = "eth1"
+    lan_addresses: list[IPv4] = []
+    listen_port: int = 51820
+
+
+class ConnectionSpec(Spec):
+    name: Name | None = None  # default: <site_a>-<site_b>-<network>
+    network: Name
+    site_a: Name
+    site_b: Name
+    enabled: bool = True
+    mtu: int = 1420  # the tunnel MTU; 1420 fits a 1500-byte WAN
+    keepalive: int = 25  # seconds; keeps NAT mappings open
+    transport: Literal["wireguard"] = "wireguard"
+
+    @property
+    def key(self) -> str:
+        return self.name or f"{self.site_a}-{self.site_b}-{self.network}"
+
+
+class TopologyFile(Spec):
+    version: Literal[1] = 1
+    sites: list[SiteSpec] = []
+    networks: list[NetworkSpec] = []
+    pools: list[PoolSpec] = []
+    gateways: list[GatewaySpec] = []
+    connections: list[ConnectionSpec] = []
+
+
+def item_key(item: Spec) -> str:
+    key = getattr(item, "key", None)
+    return str(key if key is not None else item.name)  # type: ignore[attr-defined]
+
+
+# conversions ------------------------------------------------------------------------------------
+def to_topology(spec: TopologyFile) -> Topology:
+    topo = Topology()
+    for site in spec.sites:
+        topo.sites[site.name] = Site(site.name, site.provider, site.description)
+    for net in spec.networks:
+        topo.networks[net.name] = Network(net.name, net.cidr, net.mode, net.description)
+    for pool in spec.pools:
+        topo.pools[pool.key] = Pool(pool.key, pool.network, pool.site, pool.range)
+    for gw in spec.gateways:
+        topo.gateways[gw.name] = Gateway(
+            gw.name,
+            gw.site,
+            gw.endpoint,
+            None,
+            gw.wan_interface,
+            gw.lan_interface,
+            tuple(gw.lan_addresses),
+            gw.listen_port,
+        )
+    for conn in spec.connections:
+        topo.connections[conn.key] = Connection(
+            conn.key, conn.network, conn.site_a, conn.site_b, conn.enabled, conn.mtu, conn.keepalive
+        )
+    return topo
+
+
+def from_topology(topo: Topology) -> TopologyFile:
+    """The live topology as a file: names that equal their default are left out, so a file written
+    by hand and its export look alike."""
+    pools = []
+    for pool in sorted(topo.pools.values(), key=lambda p: p.name):
+        name = None if pool.name == f"{pool.site}-{pool.network}" else pool.name
+        pools.append(PoolSpec(name=name, network=pool.network, site=pool.site, range=pool.range))
+    connections = []
+    for conn in sorted(topo.connections.values(), key=lambda c: c.name):
+        name = None if conn.name == f"{conn.site_a}-{conn.site_b}-{conn.network}" else conn.name
+        connections.append(
+            ConnectionSpec(
+                name=name,
+                network=conn.network,
+                site_a=conn.site_a,
+                site_b=conn.site_b,
+                enabled=conn.enabled,
+                mtu=conn.mtu,
+                keepalive=conn.keepalive,
+            )
+        )
+    return TopologyFile(
+        sites=[
+            SiteSpec(name=s.name, provider=s.provider, description=s.description)
+            for s in sorted(topo.sites.values(), key=lambda s: s.name)
+        ],
+        networks=[
+            NetworkSpec(name=n.name, cidr=n.cidr, mode=n.mode, description=n.description)
+            for n in sorted(topo.networks.values(), key=lambda n: n.name)
+        ],
+        pools=pools,
+        gateways=[
+            GatewaySpec(
+                name=g.name,
+                site=g.site,
+                endpoint=g.endpoint,
+                wan_interface=g.wan_interface,
+                lan_interface=g.lan_interface,
+                lan_addresses=list(g.lan_addresses),
+                listen_port=g.listen_port,
+            )
+            for g in sorted(topo.gateways.values(), key=lambda g: g.name)
+        ],
+        connections=connections,
+    )
+
+
+def dump_file(spec: TopologyFile) -> dict[str, Any]:
+    """Plain data for YAML/JSON, defaults left out for readability."""
+    data: dict[str, Any] = {"version": 1}
+    for kind in KINDS:
+        data[kind] = [item.model_dump(mode="json", exclude_defaults=True) for item in getattr(spec, kind)]
+    return data
+
+
+# validation -------------------------------------------------------------------------------------
+def check_file(spec: TopologyFile) -> list[Problem]:
+    """Everything the controller would refuse, found before any change: the file is built up item by
+    item in dependency order and each item is checked by the same rules the API applies."""
+    problems: list[Problem] = []
+    built = Topology()
+    checks = {
+        "sites": lambda item: rules.check_site(built, Site(item.name, item.provider, item.description)),
+        "networks": lambda item: rules.check_network(built, Network(item.name, item.cidr, item.mode)),
+        "pools": lambda item: rules.check_pool(built, Pool(item.key, item.network, item.site, item.range)),
+        "gateways": lambda item: rules.check_gateway(
+            built,
+            Gateway(
+                item.name,
+                item.site,
+                item.endpoint,
+                None,
+                item.wan_interface,
+                item.lan_interface,
+                tuple(item.lan_addresses),
+                item.listen_port,
+            ),
+        ),
+        "connections": lambda item: rules.check_connection(
+            built, Connection(item.key, item.network, item.site_a, item.site_b, item.enabled, item.mtu, item.keepalive)
+        ),
+    }
+    full = to_topology(spec)
+    for kind in KINDS:
+        for index, item in enumerate(getattr(spec, kind)):
+            for problem in checks[kind](item):
+                problems.append(
+                    Problem(f"{kind}[{index}].{problem.field}", problem.message, problem.fix, problem.conflict)
+                )
+            key = item_key(item)
+            getattr(built, kind)[key] = getattr(full, kind)[key]
+    return problems
+
+
+def parse_file(text: str, source: str = "topology") -> TopologyFile:
+    """Parse and validate a topology file; every problem names its field and, where known, its line."""
+    data = parse_yaml(text, source)
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise InvalidInput(
+            [Problem(f"{source} line 1", "expected a mapping with sites, networks, pools, gateways and connections")],
+            what=source,
+        )
+    try:
+        spec = TopologyFile.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidInput(_with_lines(text, pydantic_problems(exc)), what=source) from None
+    problems = check_file(spec)
+    if problems:
+        raise InvalidInput(_with_lines(text, problems), what=source)
+    return spec
+
+
+def _with_lines(text: str, problems: list[Problem]) -> list[Problem]:
+    located = []
+    for problem in problems:
+        line = line_of(text, problem.field)
+        field_name = f"{problem.field} (line {line})" if line else problem.field
+        located.append(Problem(field_name, problem.message, problem.fix, problem.conflict))
+    return located
+
+
+# planning ---------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Step:
+    op: Literal["create", "update", "delete"]
+    kind: str  # sites, networks, pools, gateways, connections
+    name: str
+    body: dict[str, Any] = field(default_factory=dict)  # create: the item; update: the changed fields
+    before: dict[str, Any] = field(default_factory=dict)  # update/delete: the live values shown in the plan
+
+    def describe(self) -> str:
+        if self.op == "update":
+            changes = ", ".join(f"{k}: {self.before.get(k)!r} -> {v!r}" for k, v in self.body.items())
+            return f"~ update {self.kind[:-1]} {self.name}: {changes}"
+        return f"{'+' if self.op == 'create' else '-'} {self.op} {self.kind[:-1]} {self.name}"
+
+
+# Fields that cannot change in place: a different value means delete and create.
+IDENTITY = {"pools": ("network", "site"), "connections": ("network", "site_a", "site_b")}
+
+
+def plan(desired: TopologyFile, live: TopologyFile) -> list[Step]:
+    """Steps that make `live` equal `desired`: deletes first (reverse dependency order), then updates
+    (pools that shrink before pools that grow), then creates (dependency order)."""
+    deletes: list[Step] = []
+    updates: list[Step] = []
+    creates: list[Step] = []
+    for kind in KINDS:
+        want = {item_key(i): i for i in getattr(desired, kind)}
+        have = {item_key(i): i for i in getattr(live, kind)}
+        for name, item in have.items():
+            if name not in want or any(getattr(item, f) != getattr(want[name], f) for f in IDENTITY.get(kind, ())):
+                deletes.append(Step("delete", kind, name, before=item.model_dump(mode="json")))
+        for name, item in want.items():
+            body = item.model_dump(mode="json")
+            if kind in ("pools", "connections"):
+                body["name"] = name
+            current = have.get(name)
+            if current is None or any(getattr(current, f) != getattr(item, f) for f in IDENTITY.get(kind, ())):
+                creates.append(Step("create", kind, name, body))
+                continue
+            old = current.model_dump(mode="json")
+            changed = {k: v for k, v in item.model_dump(mode="json").items() if k != "name" and old.get(k) != v}
+            if changed:
+                updates.append(Step("update", kind, name, changed, {k: old.get(k) for k in changed}))
+    order = {kind: index for index, kind in enumerate(KINDS)}
+    deletes.sort(key=lambda s: -order[s.kind])
+    updates.sort(key=lambda s: (order[s.kind], _growth(s)))
+    creates.sort(key=lambda s: order[s.kind])
+    return deletes + updates + creates
+
+
+def _growth(step: Step) -> int:
+    if step.kind != "pools" or "range" not in step.body:
+        return 0
+    from cloudgw.model.addr import AddressRange
+
+    return AddressRange.parse(step.body["range"]).size - AddressRange.parse(step.before["range"]).size
+
+
+__all__ = ["KINDS", "IPv4Address", "Step", "TopologyFile", "check_file", "from_topology", "parse_file", "plan"]
