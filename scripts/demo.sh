@@ -21,6 +21,8 @@ The stretched subnet is up. Explore it:
   cloudgw lab status                                   agents, tunnels, learned endpoints
   cloudgw lab vm add public                            boot a new public VM; the private cloud reaches it
   cloudgw lab exec private-vm1 -- ping -c 3 192.168.1.11
+  cloudgw lab exec public-vm11 -- curl -s http://198.51.100.10/   the Internet host sees the public gateway
+  cloudgw nat egress set public lab via --via private  ...and now the private one
   cloudgw lab exec public-vm11 -- ip neigh            the public VM sees .1 "on its LAN"
   cloudgw lab exec private-gw -- ip route show proto 207
   cloudgw lab exec private-gw -- nft list table inet cloudgw

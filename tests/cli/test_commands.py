@@ -187,3 +187,53 @@ def test_every_command_has_help_with_an_example():
         if "Example" not in (command.help or "")
     ]
     assert missing == []
+
+
+def test_nat_egress_forward_and_sessions(cli, controller, uid):
+    names = build(cli, uid)
+    token = cli("gateway", "join-token", names["gwb"]).out.split()[0]
+    with controller.agent(token) as agent:
+        credential = agent.join(public_key_of(generate_private_key()))["credential"]
+    set_via = cli("nat", "egress", "set", names["b"], names["net"], "via", "--via", names["a"])
+    assert set_via.code == 0 and f"egress via {names['a']}" in set_via.out
+    assert cli("nat", "egress", "set", names["b"], names["net"], "none").code == 0  # an update this time
+    listing = cli("nat", "egress", "list", "-o", "json").json()
+    assert any(e["site"] == names["b"] and e["mode"] == "none" for e in listing)
+    assert cli("nat", "egress", "reset", names["b"], names["net"]).code == 0
+    added = cli(
+        "nat",
+        "forward",
+        "add",
+        f"web-{uid}",
+        "--gateway",
+        names["gwb"],
+        "--public-port",
+        "8080",
+        "--to",
+        "192.168.1.11:80",
+    )
+    assert added.code == 0 and "tcp/203.0.113.20:8080 -> 192.168.1.11:80" in added.out
+    assert "203.0.113.20:8080" in cli("nat", "forward", "list").out
+    bad = cli(
+        "nat", "forward", "add", f"bad-{uid}", "--gateway", names["gwb"], "--public-port", "8081", "--to", "192.168.1.3"
+    )
+    assert bad.code == 2 and "--to" in bad.err
+    assert cli("nat", "forward", "delete", f"web-{uid}", "--yes").code == 0
+    with controller.agent(credential) as agent:
+        agent.heartbeat(
+            {
+                "nat_sessions": 1,
+                "sessions": [
+                    {
+                        "kind": "snat",
+                        "protocol": "tcp",
+                        "state": "ESTABLISHED",
+                        "source": "192.168.1.11:40000",
+                        "destination": "198.51.100.10:80",
+                        "translated": "10.101.0.2:40000",
+                    }
+                ],
+            }
+        )
+    sessions = cli("nat", "sessions", names["b"])
+    assert f"{names['gwb']}: 1 NAT session(s)" in sessions.out and "198.51.100.10:80" in sessions.out

@@ -78,6 +78,36 @@ CASES = [
         lambda item: item["enabled"] is False and item["mtu"] == 1380 and item["health"]["state"] == "disabled",
     ),
 ]
+
+
+def connected_with_gateway(api: Client, uid: str) -> None:
+    make_world(api, uid, gateways=True, connect=True)
+
+
+CASES += [
+    Case(
+        "egress",
+        connected_with_gateway,
+        lambda u: {"site": f"b-{u}", "network": f"n-{u}", "mode": "via", "via": f"a-{u}"},
+        lambda u: f"b-{u}-n-{u}",
+        {"mode": "none"},
+        lambda item: item["mode"] == "none" and item["via"] is None,
+    ),
+    Case(
+        "forwards",
+        connected_with_gateway,
+        lambda u: {
+            "name": f"f-{u}",
+            "gateway": f"gwb-{u}",
+            "public_port": 8443,
+            "target_ip": "192.168.1.12",
+            "target_port": 443,
+        },
+        lambda u: f"f-{u}",
+        {"target_port": 8443},
+        lambda item: item["target_port"] == 8443,
+    ),
+]
 IDS = [case.kind for case in CASES]
 
 

@@ -136,3 +136,31 @@ def test_bad_document_refused_and_kernel_untouched(gateway, path, value, field):
     assert field in result.stderr
     assert "Traceback" not in result.stderr
     assert snapshot(ns) == before
+
+
+def test_egress_via_peer_programs_policy_rules_idempotently(gateway):
+    ns, dirs, _ = gateway
+    data = valid_doc()
+    data["networks"][0]["egress"] = "via"
+    data["networks"][0]["egress_via"] = "gw-b"
+    data["forwards"] = [
+        {"name": "web", "protocol": "tcp", "public_port": 8080, "target_ip": "192.168.1.5", "target_port": 80}
+    ]
+    doc = write_doc(gateway, data)
+    agent(gateway, "run", "--state", str(doc), "--state-dir", str(dirs["state"]), "--once", check=True)
+    rules = run(["ip", "-n", ns, "rule"]).stdout
+    assert "20700:\tfrom all lookup main suppress_prefixlength 0 proto 207" in rules
+    assert "from 192.168.1.8/31 lookup 207 proto 207" in rules
+    assert "default dev cgw0 proto 207" in run(["ip", "-n", ns, "route", "show", "table", "207"]).stdout
+    ruleset = run(["nft", "list", "table", "inet", "cloudgw"], netns=ns).stdout
+    assert "dnat ip to 192.168.1.5:80" in ruleset and 'comment "egress-via"' in ruleset
+    assert "masquerade" not in ruleset  # this site's traffic leaves through the peer
+    second = agent(gateway, "run", "--state", str(doc), "--state-dir", str(dirs["state"]), "--once", check=True)
+    assert "applied 0 change(s)" in second.stdout
+    data["networks"][0]["egress"] = "local"
+    data["networks"][0].pop("egress_via")
+    back = write_doc(gateway, data, "local.yaml")
+    agent(gateway, "run", "--state", str(back), "--state-dir", str(dirs["state"]), "--once", check=True)
+    assert "proto 207" not in run(["ip", "-n", ns, "rule"]).stdout
+    assert run(["ip", "-n", ns, "route", "show", "table", "207"]).stdout.strip() == ""
+    assert "masquerade" in run(["nft", "list", "table", "inet", "cloudgw"], netns=ns).stdout

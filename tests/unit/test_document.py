@@ -58,6 +58,33 @@ BAD = [
     ("lan-address-outside", {"networks.0.lan_address": "10.1.1.1"}, "networks[0].lan_address", "outside"),
     ("bad-name", {"gateway.name": "GW_A"}, "gateway.name", "lower-case"),
     ("bad-cidr", {"networks.0.cidr": "192.168.1.0/33"}, "networks[0].cidr", ""),
+    (
+        "egress-via-unknown",
+        {"networks.0.egress": "via", "networks.0.egress_via": "gw-x"},
+        "networks[0].egress_via",
+        "not a peer gateway",
+    ),
+    ("egress-via-without-via", {"networks.0.egress_via": "gw-b"}, "networks[0].egress_via", "only used with"),
+    (
+        "forward-bad-target",
+        {
+            "forwards": [
+                {"name": "web", "protocol": "tcp", "public_port": 80, "target_ip": "192.168.1.15", "target_port": 80}
+            ]
+        },
+        "forwards[0].target_ip",
+        "not in a pool of this site",
+    ),
+    (
+        "forward-port",
+        {
+            "forwards": [
+                {"name": "web", "protocol": "tcp", "public_port": 0, "target_ip": "192.168.1.5", "target_port": 80}
+            ]
+        },
+        "forwards[0].public_port",
+        "outside 1-65535",
+    ),
 ]
 
 

@@ -1,11 +1,10 @@
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv4Network
 
 from cloudgw.dataplane.nftrender import (
     FINGERPRINT_PREFIX,
-    LanFilter,
-    TunnelFilter,
+    Filters,
     build_ruleset,
-    forward_rules,
+    gateway_rules,
     ruleset_from_listing,
 )
 from cloudgw.model.addr import AddressRange
@@ -13,40 +12,106 @@ from cloudgw.model.addr import AddressRange
 R = AddressRange.parse
 
 
-def rules():
-    return forward_rules(
-        [LanFilter("lan0", (R("192.168.1.1-192.168.1.10"),))],
-        TunnelFilter("cgw0", (R("192.168.1.11-192.168.1.20"), R("192.168.1.253"))),
-    )
+def filters(**changes):
+    base = {
+        "wan": "wan0",
+        "tunnel": "cgw0",
+        "listen_port": 51820,
+        "wan_open_ports": (22,),
+        "lan_sources": (("lan0", (R("192.168.1.1-192.168.1.10"),)),),
+        "remote_sources": (R("192.168.1.11-192.168.1.20"), R("192.168.1.253")),
+        "internal": (IPv4Network("192.168.1.0/24"),),
+        "masquerade": (R("192.168.1.1-192.168.1.10"),),
+    }
+    return Filters(**{**base, **changes})
+
+
+def rules_by_comment(f):
+    return {r["add"]["rule"]["comment"]: r["add"]["rule"] for r in gateway_rules(f)}
 
 
 def test_batch_replaces_the_table_atomically():
-    ruleset = build_ruleset(rules())
+    ruleset = build_ruleset(gateway_rules(filters()))
     first = ruleset.commands[:3]
     assert [next(iter(c)) for c in first] == ["add", "delete", "add"]
     assert all(c[next(iter(c))].get("table", {}).get("name") == "cloudgw" for c in first)
 
 
 def test_lan_rule_drops_sources_outside_the_local_pool():
-    lan = rules()[0]["add"]["rule"]
-    assert lan["comment"] == "lan-spoof lan0"
+    lan = rules_by_comment(filters())["lan-spoof lan0"]
     match = lan["expr"][1]["match"]
     assert match["op"] == "!=" and match["right"] == {"set": [{"range": ["192.168.1.1", "192.168.1.10"]}]}
     assert lan["expr"][-2:] == [{"counter": "lan_spoofed"}, {"drop": None}]
 
 
 def test_single_addresses_are_plain_set_members():
-    tunnel = rules()[1]["add"]["rule"]
+    tunnel = rules_by_comment(filters())["tunnel-spoof cgw0"]
     assert tunnel["expr"][1]["match"]["right"]["set"][1] == "192.168.1.253"
 
 
-def test_hub_without_local_pool_forwards_nothing_from_lan():
-    rule = forward_rules([LanFilter("lan0", ())], None)[0]["add"]["rule"]
-    assert {"match": {"op": "==", "left": {"meta": {"key": "nfproto"}}, "right": "ipv4"}} in rule["expr"]
+def test_forward_chain_order_spoofing_mss_state_then_drops():
+    comments = [r["add"]["rule"]["comment"] for r in gateway_rules(filters()) if r["add"]["rule"]["chain"] == "forward"]
+    assert comments[:4] == ["lan-spoof lan0", "tunnel-spoof cgw0", "mss", "established"]
+    assert comments.index("wan-inbound") > comments.index("established")
+
+
+def test_napt_masquerades_out_of_the_wan_but_never_to_a_stretched_network():
+    napt = rules_by_comment(filters())["napt"]
+    assert napt["chain"] == "postrouting"
+    assert {"match": {"op": "==", "left": {"meta": {"key": "oifname"}}, "right": "wan0"}} in napt["expr"]
+    daddr = next(
+        e for e in napt["expr"] if "match" in e and e["match"]["left"].get("payload", {}).get("field") == "daddr"
+    )
+    assert daddr["match"]["op"] == "!=" and daddr["match"]["right"]["set"][0]["prefix"] == {
+        "addr": "192.168.1.0",
+        "len": 24,
+    }
+    assert napt["expr"][-1] == {"masquerade": None}
+
+
+def test_no_masquerade_rule_without_egress_sources():
+    assert "napt" not in rules_by_comment(filters(masquerade=()))
+
+
+def test_port_forward_is_dnat_from_the_wan_and_accepted():
+    f = filters(forwards=(("tcp", 8080, IPv4Address("192.168.1.5"), 80),))
+    rules = rules_by_comment(f)
+    dnat = rules["forward tcp/8080"]
+    assert dnat["chain"] == "prerouting"
+    assert dnat["expr"][-1] == {"dnat": {"family": "ip", "addr": "192.168.1.5", "port": 80}}
+    assert "forwarded" in rules
+
+
+def test_wan_input_allows_tunnel_ping_and_open_ports_only():
+    rules = rules_by_comment(filters(wan_open_ports=(22, 2222)))
+    assert rules["wan-tunnel"]["expr"][1]["match"]["right"] == 51820
+    assert rules["wan-open"]["expr"][1]["match"]["right"] == {"set": [22, 2222]}
+    assert rules["wan-input"]["expr"][-1] == {"drop": None}
+    assert rules["wan-input"]["chain"] == "input"
+
+
+def test_egress_none_and_via_block_the_wan_path():
+    rules = rules_by_comment(filters(masquerade=(), blocked_sources=(R("192.168.1.1-192.168.1.10"),)))
+    assert rules["egress-none"]["expr"][-2:] == [{"counter": "egress_blocked"}, {"drop": None}]
+    via = rules_by_comment(filters(masquerade=(), via_sources=(R("192.168.1.1-192.168.1.10"),)))
+    assert "egress-via" in via
+    # with egress through a peer, Internet sources may come out of the tunnel, our own networks may not
+    assert any(
+        e.get("match", {}).get("right", {}).get("set", [{}])[0].get("prefix")
+        for e in via["tunnel-spoof cgw0"]["expr"]
+        if isinstance(e.get("match", {}).get("right"), dict)
+    )
+
+
+def test_transit_only_for_the_pools_a_peer_was_given():
+    closed = rules_by_comment(filters())["transit"]
+    assert {"match": {"op": "==", "left": {"meta": {"key": "nfproto"}}, "right": "ipv4"}} in closed["expr"]
+    opened = rules_by_comment(filters(transit=(R("192.168.1.11-192.168.1.20"),)))["transit"]
+    assert opened["expr"][2]["match"]["op"] == "!="
 
 
 def test_listing_round_trip_gives_the_same_identity():
-    ruleset = build_ruleset(rules())
+    ruleset = build_ruleset(gateway_rules(filters()))
     listing = {
         "nftables": [
             {"metainfo": {}},
@@ -54,7 +119,6 @@ def test_listing_round_trip_gives_the_same_identity():
             {"counter": {"name": "lan_spoofed", "packets": 7}},
         ]
     }
-    # what nft lists back: rules grouped by chain (creation order), each with its comment
     for chain, comment in ruleset.rule_ids:
         listing["nftables"].append({"rule": {"chain": chain, "comment": comment, "handle": 9, "expr": []}})
     observed, counters = ruleset_from_listing(listing)
@@ -63,7 +127,7 @@ def test_listing_round_trip_gives_the_same_identity():
 
 
 def test_hand_deleted_rule_is_a_difference():
-    ruleset = build_ruleset(rules())
+    ruleset = build_ruleset(gateway_rules(filters()))
     listing = {"nftables": [{"rule": {"chain": c, "comment": m}} for c, m in ruleset.rule_ids if m != "mss"]}
     observed, _ = ruleset_from_listing(listing)
     assert observed is not None and observed != ruleset
@@ -72,7 +136,3 @@ def test_hand_deleted_rule_is_a_difference():
 
 def test_empty_listing_is_no_table():
     assert ruleset_from_listing({"nftables": [{"metainfo": {}}]}) == (None, {})
-
-
-def test_unused_import_guard():
-    assert IPv4Address("192.168.1.1") in R("192.168.1.1-192.168.1.10")

@@ -59,7 +59,7 @@ def test_no_reconcile_before_the_timer_when_nothing_changed():
 def test_hand_deleted_route_is_repaired_on_the_timer():
     agent, dataplane, clock, _ = make()
     agent.step()
-    dst = IPv4Network("192.168.1.11/32")
+    dst = (254, IPv4Network("192.168.1.11/32"))
     routes = dict(dataplane.state.routes)
     del routes[dst]
     from dataclasses import replace
@@ -81,7 +81,7 @@ def test_new_document_is_applied_immediately_and_prunes():
     result = agent.step()
     assert agent.applied.revision == 4
     assert {(a.op, a.kind) for a in result.actions} == {("delete", "route"), ("delete", "neighbour")}
-    assert IPv4Network("192.168.1.12/32") not in dataplane.state.routes
+    assert (254, IPv4Network("192.168.1.12/32")) not in dataplane.state.routes
 
 
 def test_unknown_interface_is_refused_and_nothing_changes():

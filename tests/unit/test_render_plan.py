@@ -36,9 +36,11 @@ def test_render_l3_objects():
         ProxyNeighbour(IPv4Address("192.168.1.11"), "lan0"),
         ProxyNeighbour(IPv4Address("192.168.1.12"), "lan0"),
     }
-    assert state.routes[N("192.168.1.11/32")] == Route(N("192.168.1.11/32"), "cgw0", IPv4Address("192.168.1.254"))
-    assert N("192.168.1.16/30") in state.routes  # pool prefix route
-    assert state.routes[N("192.168.1.253/32")].src == IPv4Address("192.168.1.254")
+    assert state.routes[(254, N("192.168.1.11/32"))] == Route(
+        N("192.168.1.11/32"), "cgw0", IPv4Address("192.168.1.254")
+    )
+    assert (254, N("192.168.1.16/30")) in state.routes  # pool prefix route
+    assert state.routes[(254, N("192.168.1.253/32"))].src == IPv4Address("192.168.1.254")
     assert state.sysctls["net/ipv4/ip_forward"] == "1"
     assert state.sysctls["net/ipv4/neigh/lan0/proxy_delay"] == "0"  # no random delay on proxy ARP
     assert state.nft is not None and ("forward", "lan-spoof lan0") in state.nft.rule_ids
@@ -109,7 +111,7 @@ def test_plan_deletes_run_in_reverse_order_before_adds():
 def test_plan_changes_a_moved_endpoint_route():
     wanted = render(doc(), KEY_A)
     moved = Route(N("192.168.1.11/32"), "cgw9", None)
-    observed = replace(wanted, routes={**wanted.routes, moved.dst: moved})
+    observed = replace(wanted, routes={**wanted.routes, moved.key: moved})
     actions = plan(observed, wanted)
     assert [(a.op, a.kind, a.key) for a in actions] == [("change", "route", "192.168.1.11/32")]
 
@@ -125,10 +127,10 @@ def test_roamed_endpoint_is_not_a_difference_when_none_configured():
 @pytest.mark.parametrize(
     ("change", "kind"),
     [
-        ({"gateway.tunnel": {"mtu": 1380}}, "link"),
-        ({"gateway.tunnel": {"listen_port": 51821}}, "device"),
-        ({"peers.0.endpoint": "203.0.113.21:51820"}, "peer"),
-        ({"networks.0.pools.0.range": "192.168.1.1-192.168.1.9"}, "nft"),
+        ({"gateway.tunnel": {"mtu": 1380}}, ["link"]),
+        ({"gateway.tunnel": {"listen_port": 51821}}, ["device", "nft"]),  # the WAN input rule opens the port
+        ({"peers.0.endpoint": "203.0.113.21:51820"}, ["peer"]),
+        ({"networks.0.pools.0.range": "192.168.1.1-192.168.1.9"}, ["nft"]),
     ],
     ids=["mtu", "port", "endpoint", "local-pool"],
 )
@@ -146,4 +148,28 @@ def test_one_field_change_gives_one_change(change, kind):
             target[parts[-1]] = value
     after = render(load_document(data), KEY_A)
     actions = plan(before, after)
-    assert [(a.op, a.kind) for a in actions] == [("change", kind)]
+    assert sorted(a.kind for a in actions) == sorted(kind) and {a.op for a in actions} == {"change"}
+
+
+def test_egress_via_peer_routes_the_pool_through_the_tunnel():
+    state = render(doc(**{"networks.0.egress": "via", "networks.0.egress_via": "gw-b"}), KEY_A)
+    from cloudgw.dataplane.desired import PolicyRule
+
+    assert PolicyRule(20700, 254, suppress_prefixlength=0) in state.rules
+    assert PolicyRule(20701, 207, src=N("192.168.1.8/31")) in state.rules
+    assert state.routes[(207, N("0.0.0.0/0"))].dev == "cgw0"
+    assert N("0.0.0.0/0") in state.peers[("cgw0", KEY_B)].allowed_ips
+    assert ("forward", "egress-via") in state.nft.rule_ids and ("postrouting", "napt") not in state.nft.rule_ids
+
+
+def test_transit_pools_are_masqueraded_here():
+    state = render(doc(**{"networks.0.transit": ["192.168.1.11-192.168.1.20"]}), KEY_A)
+    napt = next(c for c in state.nft.commands if c.get("add", {}).get("rule", {}).get("comment") == "napt")
+    sources = napt["add"]["rule"]["expr"][1]["match"]["right"]["set"]
+    assert {"range": ["192.168.1.11", "192.168.1.20"]} in sources
+
+
+def test_egress_none_has_no_masquerade():
+    state = render(doc(**{"networks.0.egress": "none"}), KEY_A)
+    assert ("forward", "egress-none") in state.nft.rule_ids and ("postrouting", "napt") not in state.nft.rule_ids
+    assert not state.rules

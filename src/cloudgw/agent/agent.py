@@ -166,14 +166,22 @@ class Agent:
                 result[endpoint.network].append({"ip": endpoint.ip, "mac": endpoint.mac})
         return result
 
+    def nat_sessions(self) -> tuple[int, list[Any]]:
+        reader = getattr(self.reconciler.dataplane, "nat_sessions", None)
+        result: tuple[int, list[Any]] = reader() if reader is not None else (0, [])
+        return result
+
     def heartbeat(self) -> dict[str, Any]:
         """The heartbeat body: applied revision, errors, fresh WireGuard statistics."""
         stats = getattr(self.reconciler.dataplane, "peer_stats", None)
         peers = [vars(p) for p in stats()] if stats is not None else self.status()["peers"]
         observation = self.last_result.observation if self.last_result else None
+        count, sessions = self.nat_sessions()
         return {
             "version": __version__,
             "revision": self.applied.revision if self.applied else None,
+            "nat_sessions": count,
+            "sessions": [s.as_dict() for s in sessions],
             "last_error": self.last_error or self.source.error,
             "peers": peers,
             "counters": observation.counters if observation else {},

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from cloudgw import __version__
-from cloudgw.cli import agent, controller, lab, operate, resources
+from cloudgw.cli import agent, controller, lab, nat, operate, resources
 from cloudgw.cli.common import admin_command
 
 app = typer.Typer(
@@ -26,6 +26,7 @@ for sub, name in (
     (resources.gateway, "gateway"),
     (resources.connection, "connection"),
     (operate.endpoint, "endpoint"),
+    (nat.app, "nat"),
     (operate.token, "token"),
     (operate.config, "config"),
     (agent.app, "agent"),

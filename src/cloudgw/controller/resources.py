@@ -14,15 +14,23 @@ from dataclasses import asdict, replace
 from ipaddress import IPv4Address
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete
 
 from cloudgw.controller import schemas
-from cloudgw.controller.db.models import ConnectionRow, GatewayRow, NetworkRow, PoolRow, SiteRow
+from cloudgw.controller.db.models import (
+    ConnectionRow,
+    EgressRow,
+    ForwardRow,
+    GatewayRow,
+    NetworkRow,
+    PoolRow,
+    SiteRow,
+)
 from cloudgw.controller.state import Change, State, refuse
 from cloudgw.errors import InvalidInput, NotFound, Problem
 from cloudgw.mapping.documents import touching_sites
 from cloudgw.model import rules
-from cloudgw.model.topology import Connection, Gateway, Network, Pool, Site, Topology
+from cloudgw.model.topology import Connection, Egress, Forward, Gateway, Network, Pool, Site, Topology
 from cloudgw.model.topologyfile import Step, TopologyFile, check_file, from_topology, plan
 
 
@@ -143,7 +151,10 @@ def pool_create(change: Change, data: schemas.PoolCreate) -> Pool:
 def pool_update(change: Change, name: str, data: schemas.PoolUpdate) -> Pool:
     old = _get(change.topo.pools, "pool", name)
     new = replace(old, **_patch(data))
-    refuse(rules.check_pool(change.topo, new, old_name=name), "pool")
+    refuse(
+        rules.check_pool(change.topo, new, old_name=name) + rules.check_pool_keeps_forwards(change.topo, old, new),
+        "pool",
+    )
     row = change.session.get(PoolRow, change.id_of("pool", name))
     assert row is not None
     row.name, row.first, row.last = new.name, str(new.range.first), str(new.range.last)
@@ -154,6 +165,7 @@ def pool_update(change: Change, name: str, data: schemas.PoolUpdate) -> Pool:
 
 def pool_delete(change: Change, name: str, cascade: bool = False) -> None:
     old = _get(change.topo.pools, "pool", name)
+    refuse(rules.check_pool_keeps_forwards(change.topo, old, None), "delete")
     change.affected |= _site_gateways(change.topo, {old.site}, old.network)
     change.session.execute(delete(PoolRow).where(PoolRow.id == change.id_of("pool", name)))
     change.record("delete", "pool", name, plain(old), None)
@@ -242,7 +254,11 @@ def connection_create(change: Change, data: schemas.ConnectionCreate) -> Connect
 def connection_update(change: Change, name: str, data: schemas.ConnectionUpdate) -> Connection:
     old = _get(change.topo.connections, "connection", name)
     new = replace(old, **_patch(data))
-    refuse(rules.check_connection(change.topo, new, old_name=name), "connection")
+    refuse(
+        rules.check_connection(change.topo, new, old_name=name)
+        + rules.check_connection_keeps_egress(change.topo, old, new),
+        "connection",
+    )
     row = change.session.get(ConnectionRow, change.id_of("connection", name))
     assert row is not None
     row.name, row.enabled, row.mtu, row.keepalive = new.name, new.enabled, new.mtu, new.keepalive
@@ -253,9 +269,93 @@ def connection_update(change: Change, name: str, data: schemas.ConnectionUpdate)
 
 def connection_delete(change: Change, name: str, cascade: bool = False) -> None:
     old = _get(change.topo.connections, "connection", name)
+    refuse(rules.check_connection_keeps_egress(change.topo, old, None), "delete")
     change.affected |= change.topo.gateways_for_sites({old.site_a, old.site_b})
     change.session.execute(delete(ConnectionRow).where(ConnectionRow.id == change.id_of("connection", name)))
     change.record("delete", "connection", name, plain(old), None)
+
+
+# egress -----------------------------------------------------------------------------------------
+def _egress_gateways(topo: Topology, egress: Egress) -> set[str]:
+    return topo.gateways_for_sites({egress.site} | ({egress.via} if egress.via else set()))
+
+
+def egress_create(change: Change, data: schemas.EgressCreate) -> Egress:
+    egress = Egress(f"{data.site}-{data.network}", data.site, data.network, data.mode, data.via)
+    refuse(rules.check_egress(change.topo, egress), "egress")
+    change.session.add(
+        EgressRow(
+            site_id=change.id_of("site", egress.site),
+            network_id=change.id_of("network", egress.network),
+            mode=egress.mode,
+            via_site_id=change.id_of("site", egress.via) if egress.via else None,
+        )
+    )
+    change.affected |= _egress_gateways(change.topo, egress)
+    change.record("create", "egress", egress.name, None, plain(egress))
+    return egress
+
+
+def egress_update(change: Change, name: str, data: schemas.EgressUpdate) -> Egress:
+    old = _get(change.topo.egress, "egress", name)
+    patch = _patch(data)
+    if patch.get("mode") in ("local", "none") and "via" not in patch:
+        patch["via"] = None
+    new = replace(old, **patch)
+    refuse(rules.check_egress(change.topo, new, old_name=name), "egress")
+    row = change.session.get(EgressRow, change.id_of("egress", name))
+    assert row is not None
+    row.mode = new.mode
+    row.via_site_id = change.id_of("site", new.via) if new.via else None
+    change.affected |= _egress_gateways(change.topo, old) | _egress_gateways(change.topo, new)
+    change.record("update", "egress", name, plain(old), plain(new))
+    return new
+
+
+def egress_delete(change: Change, name: str, cascade: bool = False) -> None:
+    old = _get(change.topo.egress, "egress", name)
+    change.affected |= _egress_gateways(change.topo, old)
+    change.session.execute(delete(EgressRow).where(EgressRow.id == change.id_of("egress", name)))
+    change.record("delete", "egress", name, plain(old), None)
+
+
+# port forwards ----------------------------------------------------------------------------------
+def forward_create(change: Change, data: schemas.ForwardCreate) -> Forward:
+    forward = Forward(data.name, data.gateway, data.protocol, data.public_port, data.target_ip, data.target_port)
+    refuse(rules.check_forward(change.topo, forward), "forward")
+    change.session.add(
+        ForwardRow(
+            name=forward.name,
+            gateway_id=change.id_of("gateway", forward.gateway),
+            protocol=forward.protocol,
+            public_port=forward.public_port,
+            target_ip=str(forward.target_ip),
+            target_port=forward.target_port,
+        )
+    )
+    change.affected.add(forward.gateway)
+    change.record("create", "forward", forward.name, None, plain(forward))
+    return forward
+
+
+def forward_update(change: Change, name: str, data: schemas.ForwardUpdate) -> Forward:
+    old = _get(change.topo.forwards, "forward", name)
+    new = replace(old, **_patch(data))
+    refuse(rules.check_forward(change.topo, new, old_name=name), "forward")
+    row = change.session.get(ForwardRow, change.id_of("forward", name))
+    assert row is not None
+    row.protocol, row.public_port, row.target_port = new.protocol, new.public_port, new.target_port
+    row.target_ip = str(new.target_ip)
+    change.affected.add(new.gateway)
+    change.record("update", "forward", name, plain(old), plain(new))
+    return new
+
+
+def forward_delete(change: Change, name: str, cascade: bool = False) -> None:
+    old = _get(change.topo.forwards, "forward", name)
+    change.affected.add(old.gateway)
+    change.session.execute(delete(ForwardRow).where(ForwardRow.id == change.id_of("forward", name)))
+    change.record("delete", "forward", name, plain(old), None)
 
 
 # one operation, one transaction -----------------------------------------------------------------
@@ -265,6 +365,8 @@ OPERATIONS: dict[str, dict[str, Callable[..., Any]]] = {
     "pools": {"create": pool_create, "update": pool_update, "delete": pool_delete},
     "gateways": {"create": gateway_create, "update": gateway_update, "delete": gateway_delete},
     "connections": {"create": connection_create, "update": connection_update, "delete": connection_delete},
+    "egress": {"create": egress_create, "update": egress_update, "delete": egress_delete},
+    "forwards": {"create": forward_create, "update": forward_update, "delete": forward_delete},
 }
 SCHEMAS: dict[str, tuple[Any, Any]] = {
     "sites": (schemas.SiteCreate, schemas.SiteUpdate),
@@ -272,6 +374,8 @@ SCHEMAS: dict[str, tuple[Any, Any]] = {
     "pools": (schemas.PoolCreate, schemas.PoolUpdate),
     "gateways": (schemas.GatewayCreate, schemas.GatewayUpdate),
     "connections": (schemas.ConnectionCreate, schemas.ConnectionUpdate),
+    "egress": (schemas.EgressCreate, schemas.EgressUpdate),
+    "forwards": (schemas.ForwardCreate, schemas.ForwardUpdate),
 }
 
 
@@ -327,8 +431,3 @@ def apply_topology(
                 work(change, step.name)
             change.refresh()
     return steps, change.revision
-
-
-def rows(state: State, model: Any) -> list[Any]:
-    with state.session() as session:
-        return list(session.scalars(select(model).order_by(model.name)))

@@ -10,7 +10,15 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from cloudgw.model.fields import IfName, IPv4, KeyField, MacField, Name, RangeField
-from cloudgw.model.topologyfile import ConnectionSpec, GatewaySpec, NetworkSpec, PoolSpec, SiteSpec
+from cloudgw.model.topologyfile import (
+    ConnectionSpec,
+    EgressSpec,
+    GatewaySpec,
+    NetworkSpec,
+    PoolSpec,
+    PortForwardSpec,
+    SiteSpec,
+)
 
 Provider = Literal["generic", "lab", "aws", "openstack"]
 
@@ -119,6 +127,7 @@ class GatewayPublic(GatewaySpec):
     doc_revision: int
     applied_revision: int | None
     last_error: str | None
+    nat_sessions: int | None = None
     created_at: Timestamp
     updated_at: Timestamp
 
@@ -156,6 +165,48 @@ class ConnectionPublic(ConnectionSpec):
 
 class ConnectionList(Page):
     items: list[ConnectionPublic]
+
+
+# egress and port forwards ----------------------------------------------------------------------
+class EgressCreate(EgressSpec):
+    pass
+
+
+class EgressUpdate(Schema):
+    mode: Literal["local", "via", "none"] | None = None
+    via: Name | None = None
+
+
+class EgressPublic(EgressSpec):
+    name: str
+    created_at: Timestamp
+    updated_at: Timestamp
+
+
+class EgressList(Page):
+    items: list[EgressPublic]
+
+
+class ForwardCreate(PortForwardSpec):
+    pass
+
+
+class ForwardUpdate(Schema):
+    protocol: Literal["tcp", "udp"] | None = None
+    public_port: int | None = Field(None, ge=1, le=65535)
+    target_ip: IPv4 | None = None
+    target_port: int | None = Field(None, ge=1, le=65535)
+
+
+class ForwardPublic(PortForwardSpec):
+    site: str
+    public_address: str | None  # where the Internet reaches it: the gateway's public address and this port
+    created_at: Timestamp
+    updated_at: Timestamp
+
+
+class ForwardList(Page):
+    items: list[ForwardPublic]
 
 
 # the whole topology -----------------------------------------------------------------------------
@@ -292,3 +343,5 @@ class Heartbeat(Schema):
     counters: dict[str, int] = {}
     reconcile_ms: float | None = None
     endpoints: int | None = None
+    nat_sessions: int | None = None  # how many connections the gateway NATs right now
+    sessions: list[dict[str, Any]] = Field([], max_length=1000)  # the first of them

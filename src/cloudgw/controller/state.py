@@ -24,7 +24,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from cloudgw.controller.db.models import (
     AuditRow,
     ConnectionRow,
+    EgressRow,
     EndpointRow,
+    ForwardRow,
     GatewayRow,
     MetaRow,
     NetworkRow,
@@ -36,7 +38,17 @@ from cloudgw.logs import log_event
 from cloudgw.mapping.documents import render_document
 from cloudgw.model.addr import AddressRange
 from cloudgw.model.document import GatewayDocument
-from cloudgw.model.topology import Announcement, Connection, Gateway, Network, Pool, Site, Topology
+from cloudgw.model.topology import (
+    Announcement,
+    Connection,
+    Egress,
+    Forward,
+    Gateway,
+    Network,
+    Pool,
+    Site,
+    Topology,
+)
 
 log = logging.getLogger("cloudgw.controller")
 
@@ -56,7 +68,15 @@ class Snapshot:
 def load_config(session: Session) -> tuple[Topology, dict[str, int], dict[str, dict[str, int]]]:
     """Everything but the announcements."""
     topo = Topology()
-    ids: dict[str, dict[str, int]] = {"site": {}, "network": {}, "gateway": {}, "pool": {}, "connection": {}}
+    ids: dict[str, dict[str, int]] = {
+        "site": {},
+        "network": {},
+        "gateway": {},
+        "pool": {},
+        "connection": {},
+        "egress": {},
+        "forward": {},
+    }
     site_names: dict[int, str] = {}
     for row in session.scalars(select(SiteRow)):
         topo.sites[row.name] = Site(row.name, row.provider, row.description)
@@ -100,6 +120,23 @@ def load_config(session: Session) -> tuple[Topology, dict[str, int], dict[str, d
             crow.keepalive,
         )
         ids["connection"][crow.name] = crow.id
+    for erow in session.scalars(select(EgressRow)):
+        site, network = site_names[erow.site_id], network_names[erow.network_id]
+        name = f"{site}-{network}"
+        via = site_names[erow.via_site_id] if erow.via_site_id is not None else None
+        topo.egress[name] = Egress(name, site, network, erow.mode, via)
+        ids["egress"][name] = erow.id
+    gateway_names = {v: k for k, v in ids["gateway"].items()}
+    for frow in session.scalars(select(ForwardRow)):
+        topo.forwards[frow.name] = Forward(
+            frow.name,
+            gateway_names[frow.gateway_id],
+            frow.protocol,
+            frow.public_port,
+            IPv4Address(frow.target_ip),
+            frow.target_port,
+        )
+        ids["forward"][frow.name] = frow.id
     return topo, doc_revisions, ids
 
 

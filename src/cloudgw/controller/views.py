@@ -87,6 +87,7 @@ def gateway_view(row: GatewayRow, snap: Snapshot, offline_after: float) -> Gatew
         doc_revision=row.doc_revision,
         applied_revision=status.get("revision"),
         last_error=status.get("last_error"),
+        nat_sessions=status.get("nat_sessions"),
         created_at=row.created_at,
         updated_at=row.updated_at,
     )

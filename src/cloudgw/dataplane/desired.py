@@ -11,7 +11,10 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network
 from typing import Any
 
-RT_PROTO = 207  # route/neighbour protocol number that marks cloudgw's own entries
+RT_PROTO = 207  # route/neighbour/rule protocol number that marks cloudgw's own entries
+MAIN_TABLE = 254
+EGRESS_TABLE = 207  # routing table of traffic that leaves to the Internet through another site
+RULE_PRIORITY = 20700  # cloudgw's policy rules sit at 20700 and up, before the main table (32766)
 NFT_TABLE = "cloudgw"
 NFT_FAMILY = "inet"
 
@@ -51,6 +54,23 @@ class Route:
     dst: IPv4Network
     dev: str
     src: IPv4Address | None = None  # preferred source, so the gateway's own packets use its LAN address
+    table: int = MAIN_TABLE
+
+    @property
+    def key(self) -> tuple[int, IPv4Network]:
+        return (self.table, self.dst)
+
+
+@dataclass(frozen=True, order=True)
+class PolicyRule:
+    """An `ip rule`: with suppress_prefixlength=0 on the main table ("use main, but not its default
+    route"), then `from POOL lookup 207`, a site's Internet traffic goes into the tunnel while
+    everything more specific still uses the main table."""
+
+    priority: int
+    table: int
+    src: IPv4Network | None = None
+    suppress_prefixlength: int | None = None
 
 
 @dataclass(frozen=True, order=True)
@@ -76,7 +96,8 @@ class KernelState:
     peers: dict[tuple[str, str], WgPeer] = field(default_factory=dict)  # by (link, public key)
     sysctls: dict[str, str] = field(default_factory=dict)
     neighbours: frozenset[ProxyNeighbour] = frozenset()
-    routes: dict[IPv4Network, Route] = field(default_factory=dict)
+    routes: dict[tuple[int, IPv4Network], Route] = field(default_factory=dict)  # by (table, dst)
+    rules: frozenset[PolicyRule] = frozenset()
     nft: NftRuleset | None = None
 
     def counts(self) -> dict[str, int]:
@@ -85,4 +106,5 @@ class KernelState:
             "peers": len(self.peers),
             "neighbours": len(self.neighbours),
             "routes": len(self.routes),
+            "rules": len(self.rules),
         }

@@ -30,7 +30,7 @@ class FakeDataplane:
     def apply(self, actions: list[Action]) -> None:
         links, devices = dict(self.state.links), dict(self.state.devices)
         peers, sysctls, routes = dict(self.state.peers), dict(self.state.sysctls), dict(self.state.routes)
-        neighbours, nft = set(self.state.neighbours), self.state.nft
+        neighbours, rules, nft = set(self.state.neighbours), set(self.state.rules), self.state.nft
         tables = {"link": links, "device": devices, "peer": peers, "sysctl": sysctls, "route": routes}
         for action in actions:
             if action.kind == self.fail_on:
@@ -38,8 +38,9 @@ class FakeDataplane:
             value = action.desired if action.op != "delete" else action.observed
             if action.kind == "nft":
                 nft = action.desired if action.op != "delete" else None  # type: ignore[assignment]
-            elif action.kind == "neighbour":
-                (neighbours.discard if action.op == "delete" else neighbours.add)(value)  # type: ignore[arg-type]
+            elif action.kind in ("neighbour", "rule"):
+                members: set[object] = neighbours if action.kind == "neighbour" else rules  # type: ignore[assignment]
+                (members.discard if action.op == "delete" else members.add)(value)
             else:
                 table = tables[action.kind]
                 key = _key(action.kind, value, action.key)
@@ -55,6 +56,7 @@ class FakeDataplane:
             sysctls=sysctls,
             neighbours=frozenset(neighbours),
             routes=routes,
+            rules=frozenset(rules),  # type: ignore[arg-type]
             nft=nft,
         )
 
@@ -63,7 +65,7 @@ def _key(kind: str, value: object, label: str) -> object:
     if kind == "peer":
         return (value.link, value.public_key)  # type: ignore[attr-defined]
     if kind == "route":
-        return value.dst  # type: ignore[attr-defined]
+        return value.key  # type: ignore[attr-defined]
     if kind in ("link", "device"):
         return getattr(value, "name", None) or value.link  # type: ignore[attr-defined]
     return label

@@ -8,9 +8,11 @@ from pathlib import Path
 
 from cloudgw.dataplane import nft
 from cloudgw.dataplane.base import Observation
+from cloudgw.dataplane.conntrack import Session, nat_sessions
 from cloudgw.dataplane.desired import (
     KernelState,
     NftRuleset,
+    PolicyRule,
     ProxyNeighbour,
     Route,
     TunnelLink,
@@ -69,7 +71,8 @@ class KernelDataplane:
                         devices[link.name] = device
                     peers.update({(peer.link, peer.public_key): peer for peer in wg_peers})
                     stats.extend(wg_stats)
-            routes = {route.dst: route for route in netlink.routes()}
+            routes = {route.key: route for route in netlink.routes()}
+            rules = frozenset(netlink.rules())
             neighbours = frozenset(netlink.proxy_neighbours())
         sysctls = {}
         for key in sysctl_keys:
@@ -87,9 +90,13 @@ class KernelDataplane:
             sysctls=sysctls,
             neighbours=neighbours,
             routes=routes,
+            rules=rules,
             nft=ruleset,
         )
         return Observation(state=state, interfaces=interfaces, addresses=addresses, peer_stats=stats, counters=counters)
+
+    def nat_sessions(self, limit: int = 100) -> tuple[int, list[Session]]:
+        return nat_sessions(limit)
 
     def peer_stats(self) -> list[PeerStats]:
         """WireGuard peer statistics only (cheap: one UAPI read per tunnel), for heartbeats."""
@@ -152,10 +159,17 @@ class KernelDataplane:
             else:
                 assert isinstance(action.desired, ProxyNeighbour)
                 netlink.add_proxy_neighbour(action.desired)
+        elif kind == "rule":
+            if op == "delete":
+                assert isinstance(action.observed, PolicyRule)
+                netlink.delete_rule(action.observed)
+            else:
+                assert isinstance(action.desired, PolicyRule)
+                netlink.add_rule(action.desired)
         elif kind == "route":
             if op == "delete":
                 assert isinstance(action.observed, Route)
-                netlink.delete_route(action.observed.dst)
+                netlink.delete_route(action.observed.dst, table=action.observed.table)
             else:
                 assert isinstance(action.desired, Route)
                 netlink.replace_route(action.desired)

@@ -23,11 +23,11 @@ from pyroute2.netlink.exceptions import NetlinkError
 from pyroute2.netlink.rtnl import RTM_GETNEIGH
 from pyroute2.netlink.rtnl.ndmsg import NTF_PROXY, ndmsg
 
-from cloudgw.dataplane.desired import RT_PROTO, ProxyNeighbour, Route
+from cloudgw.dataplane.desired import EGRESS_TABLE, MAIN_TABLE, RT_PROTO, PolicyRule, ProxyNeighbour, Route
 from cloudgw.errors import DataplaneError
 
 _GONE = {errno.ENOENT, errno.ESRCH, errno.EADDRNOTAVAIL, errno.ENODEV}
-MAIN_TABLE = 254
+
 NUD_STATES = {
     0x01: "incomplete",
     0x02: "reachable",
@@ -188,26 +188,28 @@ class Netlink:
         )
 
     # routes ------------------------------------------------------------------------------------
-    def routes(self, proto: int = RT_PROTO) -> list[Route]:
+    def routes(self, proto: int = RT_PROTO, tables: tuple[int, ...] = (MAIN_TABLE, EGRESS_TABLE)) -> list[Route]:
         result = []
-        msgs = self._call("dump routes", self._ipr.get_routes, family=socket.AF_INET, table=MAIN_TABLE)
-        for msg in msgs:
-            if msg["proto"] != proto or msg["type"] != 1:  # unicast only
-                continue
-            dst = _attr(msg, "RTA_DST", "0.0.0.0")
-            oif = msg.get_attr("RTA_OIF")
-            src = msg.get_attr("RTA_PREFSRC")
-            result.append(
-                Route(
-                    IPv4Network(f"{dst}/{msg['dst_len']}"),
-                    self.name_of(oif) if oif else "",
-                    IPv4Address(src) if src else None,
+        for table in tables:
+            msgs = self._call("dump routes", self._ipr.get_routes, family=socket.AF_INET, table=table)
+            for msg in msgs:
+                if msg["proto"] != proto or msg["type"] != 1 or _attr(msg, "RTA_TABLE", msg["table"]) != table:
+                    continue  # unicast routes of this table only
+                dst = _attr(msg, "RTA_DST", "0.0.0.0")
+                oif = msg.get_attr("RTA_OIF")
+                src = msg.get_attr("RTA_PREFSRC")
+                result.append(
+                    Route(
+                        IPv4Network(f"{dst}/{msg['dst_len']}"),
+                        self.name_of(oif) if oif else "",
+                        IPv4Address(src) if src else None,
+                        table,
+                    )
                 )
-            )
         return result
 
     def replace_route(self, route: Route, proto: int = RT_PROTO, gateway: str | None = None) -> None:
-        args: dict[str, Any] = {"dst": str(route.dst), "proto": proto, "table": MAIN_TABLE}
+        args: dict[str, Any] = {"dst": str(route.dst), "proto": proto, "table": route.table}
         if route.dev:
             args["oif"] = self.index(route.dev)
         if route.src is not None:
@@ -216,10 +218,48 @@ class Netlink:
             args["gateway"] = gateway
         self._call(f"replace route {route.dst}", self._ipr.route, "replace", **args)
 
-    def delete_route(self, dst: IPv4Network, proto: int = RT_PROTO) -> None:
+    def delete_route(self, dst: IPv4Network, proto: int = RT_PROTO, table: int = MAIN_TABLE) -> None:
         self._call(
-            f"delete route {dst}", self._ipr.route, "del", dst=str(dst), proto=proto, table=MAIN_TABLE, missing_ok=True
+            f"delete route {dst}", self._ipr.route, "del", dst=str(dst), proto=proto, table=table, missing_ok=True
         )
+
+    # policy rules ------------------------------------------------------------------------------
+    def rules(self, proto: int = RT_PROTO) -> set[PolicyRule]:
+        result = set()
+        for msg in self._call("dump rules", self._ipr.get_rules, family=socket.AF_INET):
+            if msg.get_attr("FRA_PROTOCOL") != proto:
+                continue
+            src = msg.get_attr("FRA_SRC")
+            suppress = msg.get_attr("FRA_SUPPRESS_PREFIXLEN")
+            result.add(
+                PolicyRule(
+                    int(msg.get_attr("FRA_PRIORITY") or 0),
+                    int(msg.get_attr("FRA_TABLE") or msg["table"]),
+                    IPv4Network(f"{src}/{msg['src_len']}") if src else None,
+                    None if suppress in (None, 0xFFFFFFFF) else int(suppress),
+                )
+            )
+        return result
+
+    def _rule_args(self, rule: PolicyRule, proto: int) -> dict[str, Any]:
+        args: dict[str, Any] = {
+            "priority": rule.priority,
+            "table": rule.table,
+            "protocol": proto,
+            "family": socket.AF_INET,
+        }
+        if rule.src is not None:
+            args["src"] = str(rule.src.network_address)
+            args["src_len"] = rule.src.prefixlen
+        if rule.suppress_prefixlength is not None:
+            args["FRA_SUPPRESS_PREFIXLEN"] = rule.suppress_prefixlength  # `suppress_prefixlength=0` is dropped
+        return args
+
+    def add_rule(self, rule: PolicyRule, proto: int = RT_PROTO) -> None:
+        self._call(f"add rule {rule}", self._ipr.rule, "add", **self._rule_args(rule, proto))
+
+    def delete_rule(self, rule: PolicyRule, proto: int = RT_PROTO) -> None:
+        self._call(f"delete rule {rule}", self._ipr.rule, "del", **self._rule_args(rule, proto), missing_ok=True)
 
     # neighbours --------------------------------------------------------------------------------
     def proxy_neighbours(self, proto: int | None = RT_PROTO) -> set[ProxyNeighbour]:

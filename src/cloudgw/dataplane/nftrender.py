@@ -10,8 +10,19 @@ Design notes
   * tunnel-spoof: a packet arriving from the tunnel whose source is not a remote site's address is
     dropped and counted (`tunnel_spoofed`). WireGuard's allowed-ips already drop a source that is not
     the *sending peer's*; this rule is the second lock and gives the count.
-  * mss: TCP SYNs get their MSS clamped to the route MTU, so 1500-MTU VMs move bulk TCP through the
-    1420-MTU tunnel with no PMTU black hole.
+  * mss: TCP SYNs (and SYN-ACKs: before the state rule) get their MSS clamped to the route MTU, so
+    1500-MTU VMs move bulk TCP through the 1420-MTU tunnel with no PMTU black hole.
+  * stateful: established/related traffic passes; from the WAN only port forwards (ct status dnat)
+    start a flow, everything else new is dropped and counted (`wan_dropped`), so unsolicited inbound
+    never reaches a VM. Egress `none` and `via` pools may not leave by the WAN, and a peer may leave by
+    our WAN only for the pools it was given as transit (`egress_blocked`).
+- Input chain: from the WAN the gateway itself accepts only its tunnel port, ping, established
+  traffic and its open TCP ports (ssh by default); the rest is dropped (`wan_dropped`), so a port
+  scan of the gateway's public address finds nothing.
+- NAT: port forwards are DNAT in prerouting; masquerade in postrouting for the pools that leave to
+  the Internet here, never for traffic to a stretched network.
+- IPv6 is not filtered by the drop rules (they match IPv4 only): cloudgw does not route IPv6 yet, and
+  dropping neighbour discovery on the WAN would cut the gateway off.
 - Chain `meta` has no hook; its single rule carries the fingerprint of the rendered table in its
   comment, which lets the agent see "already applied" without parsing rules back.
 """
@@ -22,25 +33,32 @@ import hashlib
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from ipaddress import IPv4Address, IPv4Network
 from typing import Any
 
 from cloudgw.dataplane.desired import NFT_FAMILY, NFT_TABLE, NftRuleset
 from cloudgw.model.addr import AddressRange
 
 FINGERPRINT_PREFIX = "cloudgw-fingerprint="
-COUNTERS = ("lan_spoofed", "tunnel_spoofed")
+COUNTERS = ("lan_spoofed", "tunnel_spoofed", "wan_dropped", "egress_blocked")
 
 
 @dataclass(frozen=True)
-class LanFilter:
-    interface: str
-    allowed_sources: tuple[AddressRange, ...]  # this site's pools (empty: nothing from here is forwarded)
+class Filters:
+    """Everything the ruleset depends on, extracted from the document."""
 
-
-@dataclass(frozen=True)
-class TunnelFilter:
-    interface: str
-    allowed_sources: tuple[AddressRange, ...]  # every remote site's pools and peer LAN addresses
+    wan: str
+    tunnel: str
+    listen_port: int
+    wan_open_ports: tuple[int, ...]  # TCP ports of the gateway itself open on the WAN
+    lan_sources: tuple[tuple[str, tuple[AddressRange, ...]], ...]  # (LAN interface, this site's pools)
+    remote_sources: tuple[AddressRange, ...]  # every remote site's pools and peer LAN addresses
+    internal: tuple[IPv4Network, ...]  # the stretched networks: never NAT traffic to them
+    masquerade: tuple[AddressRange, ...] = ()  # sources leaving to the Internet here (local + transit)
+    via_sources: tuple[AddressRange, ...] = ()  # local pools whose Internet traffic goes through a peer
+    blocked_sources: tuple[AddressRange, ...] = ()  # local pools with no Internet access
+    transit: tuple[AddressRange, ...] = ()  # peers' pools that may leave through our WAN
+    forwards: tuple[tuple[str, int, IPv4Address, int], ...] = ()  # (protocol, public port, target, port)
 
 
 def _obj(kind: str, **fields: Any) -> dict[str, Any]:
@@ -62,38 +80,48 @@ def _source_set(ranges: Sequence[AddressRange]) -> Any:
     return {"set": items}
 
 
+def _prefix_set(networks: Sequence[IPv4Network]) -> Any:
+    return {"set": [{"prefix": {"addr": str(n.network_address), "len": n.prefixlen}} for n in networks]}
+
+
 def _saddr() -> dict[str, Any]:
     return {"payload": {"protocol": "ip", "field": "saddr"}}
+
+
+def _daddr() -> dict[str, Any]:
+    return {"payload": {"protocol": "ip", "field": "daddr"}}
 
 
 def _iif(name: str) -> dict[str, Any]:
     return _match({"meta": {"key": "iifname"}}, name)
 
 
-def forward_rules(lan_filters: Sequence[LanFilter], tunnel: TunnelFilter | None) -> list[dict[str, Any]]:
+def _oif(name: str) -> dict[str, Any]:
+    return _match({"meta": {"key": "oifname"}}, name)
+
+
+IPV4 = _match({"meta": {"key": "nfproto"}}, "ipv4")
+ESTABLISHED = _match({"ct": {"key": "state"}}, ["established", "related"], "in")
+
+
+def _drop(counter: str) -> list[Any]:
+    return [{"counter": counter}, {"drop": None}]
+
+
+def _not_from(ranges: Sequence[AddressRange]) -> Any:
+    """Sources outside these ranges (all IPv4 if there are none)."""
+    return _match(_saddr(), _source_set(ranges), "!=") if ranges else IPV4
+
+
+def gateway_rules(f: Filters) -> list[dict[str, Any]]:
     rules: list[dict[str, Any]] = []
-    for lan in lan_filters:
-        drop_spoofed: list[Any] = [_iif(lan.interface)]
-        if lan.allowed_sources:
-            drop_spoofed.append(_match(_saddr(), _source_set(lan.allowed_sources), "!="))
-        else:
-            drop_spoofed.append(_match({"meta": {"key": "nfproto"}}, "ipv4"))
-        rules.append(
-            _rule("forward", f"lan-spoof {lan.interface}", [*drop_spoofed, {"counter": "lan_spoofed"}, {"drop": None}])
-        )
-    if tunnel is not None:
-        drop_spoofed = [_iif(tunnel.interface)]
-        if tunnel.allowed_sources:
-            drop_spoofed.append(_match(_saddr(), _source_set(tunnel.allowed_sources), "!="))
-        else:
-            drop_spoofed.append(_match({"meta": {"key": "nfproto"}}, "ipv4"))
-        rules.append(
-            _rule(
-                "forward",
-                f"tunnel-spoof {tunnel.interface}",
-                [*drop_spoofed, {"counter": "tunnel_spoofed"}, {"drop": None}],
-            )
-        )
+    # forward: anti-spoofing first, then MSS clamping (SYN-ACKs too), then state
+    for lan, pools in f.lan_sources:
+        rules.append(_rule("forward", f"lan-spoof {lan}", [_iif(lan), _not_from(pools), *_drop("lan_spoofed")]))
+    tunnel_spoof: list[Any] = [_iif(f.tunnel), _not_from(f.remote_sources)]
+    if f.via_sources and f.internal:  # the Internet answers through the tunnel; our own networks may not
+        tunnel_spoof.append(_match(_saddr(), _prefix_set(f.internal)))
+    rules.append(_rule("forward", f"tunnel-spoof {f.tunnel}", [*tunnel_spoof, *_drop("tunnel_spoofed")]))
     rules.append(
         _rule(
             "forward",
@@ -109,6 +137,78 @@ def forward_rules(lan_filters: Sequence[LanFilter], tunnel: TunnelFilter | None)
             ],
         )
     )
+    rules.append(_rule("forward", "established", [ESTABLISHED, {"accept": None}]))
+    if f.forwards:
+        rules.append(
+            _rule(
+                "forward", "forwarded", [_iif(f.wan), _match({"ct": {"key": "status"}}, "dnat", "in"), {"accept": None}]
+            )
+        )
+    rules.append(_rule("forward", "wan-inbound", [_iif(f.wan), IPV4, *_drop("wan_dropped")]))
+    if f.blocked_sources:
+        rules.append(
+            _rule(
+                "forward",
+                "egress-none",
+                [_oif(f.wan), _match(_saddr(), _source_set(f.blocked_sources)), *_drop("egress_blocked")],
+            )
+        )
+    if f.via_sources:
+        rules.append(
+            _rule(
+                "forward",
+                "egress-via",
+                [_oif(f.wan), _match(_saddr(), _source_set(f.via_sources)), *_drop("egress_blocked")],
+            )
+        )
+    rules.append(
+        _rule("forward", "transit", [_iif(f.tunnel), _oif(f.wan), _not_from(f.transit), *_drop("egress_blocked")])
+    )
+    # input: the gateway itself answers on its WAN only for the tunnel, ping and its open ports
+    rules.append(_rule("input", "wan-established", [_iif(f.wan), ESTABLISHED, {"accept": None}]))
+    rules.append(
+        _rule(
+            "input",
+            "wan-tunnel",
+            [_iif(f.wan), _match({"payload": {"protocol": "udp", "field": "dport"}}, f.listen_port), {"accept": None}],
+        )
+    )
+    rules.append(
+        _rule(
+            "input",
+            "wan-ping",
+            [_iif(f.wan), _match({"payload": {"protocol": "icmp", "field": "type"}}, "echo-request"), {"accept": None}],
+        )
+    )
+    if f.wan_open_ports:
+        ports: Any = f.wan_open_ports[0] if len(f.wan_open_ports) == 1 else {"set": list(f.wan_open_ports)}
+        rules.append(
+            _rule(
+                "input",
+                "wan-open",
+                [_iif(f.wan), _match({"payload": {"protocol": "tcp", "field": "dport"}}, ports), {"accept": None}],
+            )
+        )
+    rules.append(_rule("input", "wan-input", [_iif(f.wan), IPV4, *_drop("wan_dropped")]))
+    # NAT: port forwards in, masquerade out (never towards a stretched network)
+    for protocol, public_port, target, target_port in f.forwards:
+        rules.append(
+            _rule(
+                "prerouting",
+                f"forward {protocol}/{public_port}",
+                [
+                    _iif(f.wan),
+                    _match({"payload": {"protocol": protocol, "field": "dport"}}, public_port),
+                    {"counter": None},
+                    {"dnat": {"family": "ip", "addr": str(target), "port": target_port}},
+                ],
+            )
+        )
+    if f.masquerade:
+        napt: list[Any] = [_oif(f.wan), _match(_saddr(), _source_set(f.masquerade))]
+        if f.internal:
+            napt.append(_match(_daddr(), _prefix_set(f.internal), "!="))
+        rules.append(_rule("postrouting", "napt", [*napt, {"counter": None}, {"masquerade": None}]))
     return rules
 
 

@@ -1,10 +1,10 @@
 """Diff observed against desired kernel state into an ordered plan (pure).
 
 The order is fixed and safe: links, WireGuard device, filters (nft), peers, sysctls, neighbours,
-routes; deletes come first, in reverse. Filters go in before the peers and routes that open a path,
-so there is no moment when a new path is open and unfiltered (DESIGN.md puts nft last; this is the one
-deviation, for that reason). Routes go in last: a route into the tunnel before its peer exists would
-send packets nowhere.
+routes, policy rules; deletes come first, in reverse. Filters go in before the peers and routes that
+open a path, so there is no moment when a new path is open and unfiltered (DESIGN.md puts nft last;
+this is the one deviation, for that reason). Routes go in late: a route into the tunnel before its
+peer exists would send packets nowhere; policy rules last, once their table has its route.
 """
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
-from cloudgw.dataplane.desired import KernelState
+from cloudgw.dataplane.desired import MAIN_TABLE, KernelState
 
 Op = Literal["add", "change", "delete"]
-Kind = Literal["link", "device", "nft", "peer", "sysctl", "neighbour", "route"]
-ORDER: tuple[Kind, ...] = ("link", "device", "nft", "peer", "sysctl", "neighbour", "route")
+Kind = Literal["link", "device", "nft", "peer", "sysctl", "neighbour", "route", "rule"]
+ORDER: tuple[Kind, ...] = ("link", "device", "nft", "peer", "sysctl", "neighbour", "route", "rule")
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,8 @@ def _diff_map(kind: Kind, observed: Mapping[Any, Any], desired: Mapping[Any, Any
 
 
 def _label(key: object) -> str:
+    if isinstance(key, tuple) and len(key) == 2 and isinstance(key[0], int):  # a route: (table, dst)
+        return f"{key[1]}" if key[0] == MAIN_TABLE else f"{key[1]} table {key[0]}"
     if isinstance(key, tuple):
         return " ".join(str(part) for part in key)
     return str(key)
@@ -68,6 +70,7 @@ def plan(observed: KernelState, desired: KernelState) -> list[Action]:
         "peer": _diff_map("peer", _comparable_peers(observed, desired), desired.peers),
         "sysctl": [a for a in _diff_map("sysctl", observed.sysctls, desired.sysctls) if a.op != "delete"],
         "neighbour": _diff_map("neighbour", {n: n for n in observed.neighbours}, {n: n for n in desired.neighbours}),
+        "rule": _diff_map("rule", {r: r for r in observed.rules}, {r: r for r in desired.rules}),
         "route": _diff_map("route", observed.routes, desired.routes),
         "nft": [],
     }

@@ -13,6 +13,15 @@ Per remote endpoint (what the mapping service says lives behind a peer):
     by another device, which the /32 route guarantees.
 Scale: two kernel objects per remote endpoint and one per remote pool; 10,000 endpoints are 20,000
 netlink messages, applied as a diff, so a change touches only what changed.
+
+Internet egress (NAPT)
+  - local: the site's pools are masqueraded out of the WAN (never traffic to a stretched network).
+  - via PEER: policy rules send the pools' traffic that matches nothing more specific than a default
+    route (`lookup main suppress_prefixlength 0`, then `from POOL lookup 207`) into the tunnel, whose
+    table 207 holds a default route; PEER's allowed-ips gain 0.0.0.0/0 so the Internet's answers are
+    accepted from it (WireGuard's longest-prefix check still refuses other sites' addresses from it).
+    PEER lists our pools as `transit` and masquerades them out of its WAN.
+  - none: the pools' packets to the WAN are dropped and counted.
 """
 
 from __future__ import annotations
@@ -20,7 +29,11 @@ from __future__ import annotations
 from ipaddress import IPv4Address, IPv4Network
 
 from cloudgw.dataplane.desired import (
+    EGRESS_TABLE,
+    MAIN_TABLE,
+    RULE_PRIORITY,
     KernelState,
+    PolicyRule,
     ProxyNeighbour,
     Route,
     Secret,
@@ -28,9 +41,11 @@ from cloudgw.dataplane.desired import (
     WgDevice,
     WgPeer,
 )
-from cloudgw.dataplane.nftrender import LanFilter, TunnelFilter, build_ruleset, forward_rules
+from cloudgw.dataplane.nftrender import Filters, build_ruleset, gateway_rules
 from cloudgw.model.addr import AddressRange, collapse, host_network
 from cloudgw.model.document import GatewayDocument
+
+DEFAULT = IPv4Network("0.0.0.0/0")
 
 
 def peer_allowed_ips(doc: GatewayDocument) -> dict[str, list[IPv4Network]]:
@@ -44,9 +59,40 @@ def peer_allowed_ips(doc: GatewayDocument) -> dict[str, list[IPv4Network]]:
                 allowed[owner].extend(pool.range.cidrs())
         for endpoint in net.remote_endpoints:
             allowed[endpoint.gateway].append(host_network(endpoint.ip))
+        if net.egress == "via" and net.egress_via in allowed:
+            allowed[net.egress_via].append(DEFAULT)  # the Internet's answers come back through it
     for peer in doc.peers:
         allowed[peer.name].extend(host_network(address) for address in peer.lan_addresses)
     return {name: collapse(nets) for name, nets in allowed.items()}
+
+
+def filters(doc: GatewayDocument) -> Filters:
+    peer_sites = {peer.site for peer in doc.peers}
+    local: dict[str, tuple[AddressRange, ...]] = {}
+    remote: list[AddressRange] = []
+    by_egress: dict[str, list[AddressRange]] = {"local": [], "via": [], "none": []}
+    transit: list[AddressRange] = []
+    for net in doc.networks:
+        pools = doc.local_pools(net)
+        local[net.lan_interface] = local.get(net.lan_interface, ()) + tuple(pools)
+        remote.extend(pool.range for pool in net.pools if pool.site in peer_sites)
+        by_egress[net.egress].extend(pools)
+        transit.extend(net.transit)
+    remote.extend(AddressRange(a, a) for peer in doc.peers for a in peer.lan_addresses)
+    return Filters(
+        wan=doc.gateway.wan_interface,
+        tunnel=doc.gateway.tunnel.interface,
+        listen_port=doc.gateway.tunnel.listen_port,
+        wan_open_ports=tuple(doc.gateway.wan_open_ports),
+        lan_sources=tuple(sorted(local.items())),
+        remote_sources=tuple(sorted(set(remote))),
+        internal=tuple(collapse(net.cidr for net in doc.networks)),
+        masquerade=tuple(sorted(set(by_egress["local"] + transit))),
+        via_sources=tuple(sorted(set(by_egress["via"]))),
+        blocked_sources=tuple(sorted(set(by_egress["none"]))),
+        transit=tuple(sorted(set(transit))),
+        forwards=tuple((f.protocol, f.public_port, f.target_ip, f.target_port) for f in doc.forwards),
+    )
 
 
 def render(doc: GatewayDocument, private_key: str, resolved_endpoints: dict[str, str] | None = None) -> KernelState:
@@ -65,40 +111,49 @@ def render(doc: GatewayDocument, private_key: str, resolved_endpoints: dict[str,
         address = resolved.get(peer.endpoint, peer.endpoint) if peer.endpoint else None
         peers[(dev, peer.public_key)] = WgPeer(dev, peer.public_key, address, tuple(allowed[peer.name]), peer.keepalive)
 
-    routes: dict[IPv4Network, Route] = {}
+    routes: dict[tuple[int, IPv4Network], Route] = {}
     neighbours: set[ProxyNeighbour] = set()
-    remote_sources: list[AddressRange] = []
-    lan_filters: list[LanFilter] = []
+    rules: set[PolicyRule] = set()
     peer_sites = {peer.site for peer in doc.peers}
+
+    def add_route(route: Route) -> None:
+        routes[route.key] = route
+
     for net in doc.networks:
         src: IPv4Address | None = net.lan_address
         for pool in net.pools:
             if pool.site in peer_sites:
-                remote_sources.append(pool.range)
                 for prefix in pool.range.cidrs():
-                    routes[prefix] = Route(prefix, dev, src)
+                    add_route(Route(prefix, dev, src))
         for endpoint in net.remote_endpoints:
-            routes[host_network(endpoint.ip)] = Route(host_network(endpoint.ip), dev, src)
+            add_route(Route(host_network(endpoint.ip), dev, src))
             neighbours.add(ProxyNeighbour(endpoint.ip, net.lan_interface))
-        lan_filters.append(LanFilter(net.lan_interface, tuple(doc.local_pools(net))))
+        if net.egress == "via":
+            for prefix in (c for pool in doc.local_pools(net) for c in pool.cidrs()):
+                rules.add(PolicyRule(RULE_PRIORITY + 1, EGRESS_TABLE, src=prefix))
+    if rules:
+        rules.add(PolicyRule(RULE_PRIORITY, MAIN_TABLE, suppress_prefixlength=0))
+        add_route(Route(DEFAULT, dev, None, EGRESS_TABLE))
     for peer in doc.peers:
         for lan_address in peer.lan_addresses:
             # The gateway's own packets must leave with an address the peer accepts: its LAN address.
             own = next((net.lan_address for net in doc.networks if lan_address in net.cidr), None)
-            routes[host_network(lan_address)] = Route(host_network(lan_address), dev, own)
-            remote_sources.append(AddressRange(lan_address, lan_address))
+            add_route(Route(host_network(lan_address), dev, own))
 
     # send_redirects is effective if "all" OR the device says so, hence both.
-    sysctls = {"net/ipv4/ip_forward": "1", "net/ipv4/conf/all/send_redirects": "0"}
+    sysctls = {
+        "net/ipv4/ip_forward": "1",
+        "net/ipv4/conf/all/send_redirects": "0",
+        # loose reverse-path check on the tunnel: the Internet's answers arrive there when a
+        # site's egress goes through a peer
+        f"net/ipv4/conf/{dev}/rp_filter": "2",
+    }
     for net in doc.networks:
-        # The gateway forwards LAN traffic back out of the LAN only by mistake; never tell VMs so.
         sysctls[f"net/ipv4/conf/{net.lan_interface}/send_redirects"] = "0"
         # Answer proxy ARP at once: Linux otherwise delays each answer by a random 0-800 ms, which
         # every first packet to a remote VM would wait for.
         sysctls[f"net/ipv4/neigh/{net.lan_interface}/proxy_delay"] = "0"
 
-    tunnel_filter = TunnelFilter(dev, tuple(sorted(set(remote_sources))))
-    nft = build_ruleset(forward_rules(lan_filters, tunnel_filter))
     return KernelState(
         links={dev: TunnelLink(dev, tunnel.mtu)},
         devices={dev: WgDevice(dev, tunnel.listen_port, Secret(private_key))},
@@ -106,5 +161,6 @@ def render(doc: GatewayDocument, private_key: str, resolved_endpoints: dict[str,
         sysctls=sysctls,
         neighbours=frozenset(neighbours),
         routes=routes,
-        nft=nft,
+        rules=frozenset(rules),
+        nft=build_ruleset(gateway_rules(filters(doc))),
     )

@@ -104,6 +104,16 @@ def controller_service(paths: LabPaths, scenario: Scenario) -> dict[str, Any]:
     }
 
 
+def internet_service(paths: LabPaths) -> dict[str, Any]:
+    from cloudgw.lab.topology import INTERNET
+
+    return {
+        "node": INTERNET,
+        "namespace": paths.namespace(INTERNET),
+        "command": [sys.executable, "-m", "cloudgw.lab.internet", "--http", "80", "--udp", "7"],
+    }
+
+
 def agent_service(paths: LabPaths, scenario: Scenario, gateway: str, join_token: str) -> dict[str, Any]:
     node_dir = paths.node_dir(gateway)
     return {

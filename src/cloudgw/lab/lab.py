@@ -112,7 +112,7 @@ def _up(scenario: Scenario, paths: LabPaths, progress: Progress, timeout: float)
 
     progress("initialising the controller (CA, certificate, database, admin token)")
     info = controlplane.init_controller(paths, scenario)
-    services = [controlplane.controller_service(paths, scenario)]
+    services = [controlplane.controller_service(paths, scenario), controlplane.internet_service(paths)]
     record = {
         "name": paths.name,
         "scenario": scenario.name,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from cloudgw.mapping.core import effective
 from cloudgw.model.document import (
+    ForwardSpec,
     GatewayDocument,
     GatewaySpec,
     NetworkSpec,
@@ -44,6 +45,21 @@ def render_document(topo: Topology, gateway_name: str, revision: int) -> Gateway
             if owner.site in peers_here and owner.public_key:
                 remote.append(RemoteEndpoint(ip=ip, gateway=owner.name, mac=announcement.mac))
         lan_address = next((a for a in gateway.lan_addresses if a in network.cidr), None)
+        egress = topo.egress_of(site, network.name)
+        mode, via = egress.mode, None
+        if mode == "via":
+            # Until the site it leaves through has a joined gateway, the traffic stays in (never leaks
+            # out locally against the admin's choice).
+            via = next((g.name for g in topo.gateways_of(egress.via or "") if g.public_key), None)
+            if via is None or egress.via not in peers_here:
+                mode, via = "none", None
+        transit = [
+            p.range
+            for p in sorted(topo.pools_in(network.name), key=lambda p: p.range)
+            if p.site in peers_here
+            and topo.egress_of(p.site, network.name).mode == "via"
+            and topo.egress_of(p.site, network.name).via == site
+        ]
         networks.append(
             NetworkSpec(
                 name=network.name,
@@ -52,6 +68,9 @@ def render_document(topo: Topology, gateway_name: str, revision: int) -> Gateway
                 lan_address=lan_address,
                 pools=pools,
                 remote_endpoints=remote,
+                egress=mode,
+                egress_via=via,
+                transit=transit,
             )
         )
 
@@ -83,6 +102,17 @@ def render_document(topo: Topology, gateway_name: str, revision: int) -> Gateway
         ),
         networks=networks,
         peers=peers,
+        forwards=[
+            ForwardSpec(
+                name=f.name,
+                protocol=f.protocol,
+                public_port=f.public_port,
+                target_ip=f.target_ip,
+                target_port=f.target_port,
+            )
+            for f in sorted(topo.forwards.values(), key=lambda f: f.name)
+            if f.gateway == gateway_name
+        ],
     )
 
 

@@ -37,6 +37,7 @@ class GatewaySpec(StrictModel):
     site: Name
     wan_interface: IfName  # the interface towards the Internet: tunnel packets and NAPT leave here
     tunnel: TunnelSpec = TunnelSpec()
+    wan_open_ports: list[Port] = [22]  # TCP ports of the gateway itself reachable from the WAN (ssh)
 
 
 class PoolSpec(StrictModel):
@@ -58,6 +59,9 @@ class NetworkSpec(StrictModel):
     lan_address: IPv4 | None = None  # the gateway's own address on that LAN (source of ARP probes)
     pools: list[PoolSpec] = []  # every site's pool in this network, this gateway's own included
     remote_endpoints: list[RemoteEndpoint] = []  # the effective mapping for other sites
+    egress: Literal["local", "via", "none"] = "local"  # where this site's Internet traffic leaves
+    egress_via: Name | None = None  # the peer gateway it leaves through, when egress is "via"
+    transit: list[RangeField] = []  # other sites' pools whose Internet traffic leaves through us
 
 
 class PeerSpec(StrictModel):
@@ -69,12 +73,21 @@ class PeerSpec(StrictModel):
     lan_addresses: list[IPv4] = []  # the peer gateway's own LAN addresses, accepted as sources
 
 
+class ForwardSpec(StrictModel):
+    name: Name
+    protocol: Literal["tcp", "udp"]
+    public_port: Port  # on the gateway's WAN (behind 1:1 NAT: the same port on its public address)
+    target_ip: IPv4  # a VM of this gateway's site
+    target_port: Port
+
+
 class GatewayDocument(StrictModel):
     version: Literal[1] = 1
     revision: int = Field(0, ge=0)  # bumped by the controller on every change that affects this gateway
     gateway: GatewaySpec
     networks: list[NetworkSpec] = []
     peers: list[PeerSpec] = []
+    forwards: list[ForwardSpec] = []  # port forwards from the WAN to local VMs
 
     def local_pools(self, network: NetworkSpec) -> list[AddressRange]:
         return [p.range for p in network.pools if p.site == self.gateway.site]
@@ -153,6 +166,24 @@ def _check_network(doc: GatewayDocument, n: int, net: NetworkSpec) -> list[Probl
                     "give each pool a disjoint range",
                 )
             )
+
+    if net.egress == "via":
+        if net.egress_via is None or net.egress_via not in peers:
+            problems.append(
+                Problem(
+                    f"{where}.egress_via",
+                    f"'{net.egress_via}' is not a peer gateway",
+                    "name the peer whose site's gateway the traffic should leave through",
+                )
+            )
+    elif net.egress_via is not None:
+        problems.append(
+            Problem(f"{where}.egress_via", f"only used with egress: via (egress is {net.egress})", "remove it")
+        )
+    peer_ranges = [p.range for p in net.pools if p.site != gw.site]
+    for t, transit in enumerate(net.transit):
+        if not any(transit == r for r in peer_ranges):
+            problems.append(Problem(f"{where}.transit[{t}]", f"{transit} is not a pool of a peer site in {net.name}"))
 
     seen: dict[IPv4Address, int] = {}
     for e, endpoint in enumerate(net.remote_endpoints):
@@ -239,6 +270,28 @@ def check_document(doc: GatewayDocument) -> list[Problem]:
                     f"peers[{j}].site",
                     f"site '{right.site}' already has gateway '{left.name}'",
                     "one gateway per site (active/standby is not yet supported)",
+                )
+            )
+    used: dict[tuple[str, int], int] = {}
+    for f, forward in enumerate(doc.forwards):
+        key = (forward.protocol, forward.public_port)
+        if key in used:
+            problems.append(
+                Problem(
+                    f"forwards[{f}].public_port",
+                    f"{forward.protocol}/{forward.public_port} is already forwarded by forwards[{used[key]}]",
+                    "use another public port",
+                )
+            )
+        used[key] = f
+        if forward.protocol == "udp" and forward.public_port == gw.tunnel.listen_port:
+            problems.append(Problem(f"forwards[{f}].public_port", f"udp/{forward.public_port} is the tunnel port"))
+        if not any(forward.target_ip in r for r in local_ranges):
+            problems.append(
+                Problem(
+                    f"forwards[{f}].target_ip",
+                    f"{forward.target_ip} is not in a pool of this site",
+                    "forward to a VM of this gateway's site",
                 )
             )
     for p, peer in enumerate(doc.peers):

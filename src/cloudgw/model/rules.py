@@ -9,7 +9,7 @@ from ipaddress import IPv4Address, IPv4Network
 from cloudgw.errors import Problem
 from cloudgw.model.addr import parse_host_port
 from cloudgw.model.keys import check_key
-from cloudgw.model.topology import PROVIDERS, Connection, Gateway, Network, Pool, Site, Topology
+from cloudgw.model.topology import PROVIDERS, Connection, Egress, Forward, Gateway, Network, Pool, Site, Topology
 
 MTU_RANGE = (1280, 9000)
 
@@ -163,6 +163,17 @@ def check_gateway(topo: Topology, gateway: Gateway, old_name: str | None = None)
             problems.append(Problem("public_key", f"already used by gateway '{clash[0]}'", conflict=True))
     if not 1 <= gateway.listen_port <= 65535:
         problems.append(Problem("listen_port", f"{gateway.listen_port} is outside 1-65535"))
+    if old_name is not None and old_name in topo.gateways and topo.gateways[old_name].site != gateway.site:
+        moving = [f.name for f in topo.forwards.values() if f.gateway == old_name]
+        if moving:
+            problems.append(
+                Problem(
+                    "site",
+                    f"port forward '{moving[0]}' targets a VM of site '{topo.gateways[old_name].site}'",
+                    "delete the gateway's forwards first",
+                    conflict=True,
+                )
+            )
     if gateway.lan_interface == gateway.wan_interface:
         problems.append(Problem("lan_interface", "is the same as wan_interface", "name the LAN and WAN interfaces"))
     for index, address in enumerate(gateway.lan_addresses):
@@ -244,6 +255,162 @@ def check_network_delete(topo: Topology, name: str, cascade: bool) -> list[Probl
                 "name",
                 f"network '{name}' is still used by: {', '.join(used)}",
                 "delete those first, or delete with cascade=true",
+                conflict=True,
+            )
+        ]
+    return []
+
+
+def check_egress(topo: Topology, egress: Egress, old_name: str | None = None) -> list[Problem]:
+    problems = []
+    if egress.name != old_name and egress.name in topo.egress:
+        problems.append(
+            Problem(
+                "name",
+                f"site '{egress.site}' already has an egress rule in '{egress.network}'",
+                "update it instead",
+                conflict=True,
+            )
+        )
+    if egress.site not in topo.sites:
+        problems.append(Problem("site", f"unknown site '{egress.site}'", "create the site first"))
+    if egress.network not in topo.networks:
+        problems.append(Problem("network", f"unknown network '{egress.network}'", "create the network first"))
+    if egress.mode not in ("local", "via", "none"):
+        problems.append(Problem("mode", f"'{egress.mode}' is not an egress mode", "use local, via or none"))
+    if egress.mode == "via":
+        if not egress.via:
+            problems.append(Problem("via", "egress via which site?", "name the site whose gateway it leaves through"))
+        elif egress.via == egress.site:
+            problems.append(Problem("via", "a site cannot leave through itself", "use mode local"))
+        elif egress.via not in topo.connected_sites(egress.site, egress.network):
+            problems.append(
+                Problem(
+                    "via",
+                    f"site '{egress.via}' has no enabled connection with '{egress.site}' in '{egress.network}'",
+                    "connect the two sites first",
+                )
+            )
+        elif not topo.gateways_of(egress.via):
+            problems.append(Problem("via", f"site '{egress.via}' has no gateway", "add its gateway first"))
+        elif topo.egress_of(egress.via, egress.network).mode != "local":
+            problems.append(
+                Problem(
+                    "via",
+                    f"site '{egress.via}' does not leave locally itself",
+                    "egress via a site whose own egress is local (no chains)",
+                )
+            )
+    elif egress.via is not None:
+        problems.append(Problem("via", f"only used with mode via (mode is {egress.mode})", "leave it out"))
+    if egress.mode != "local" and any(
+        e.via == egress.site and e.network == egress.network
+        for e in topo.egress.values()
+        if e.name != (old_name or egress.name)
+    ):
+        problems.append(
+            Problem(
+                "mode", f"other sites leave through '{egress.site}' in '{egress.network}'", "change their egress first"
+            )
+        )
+    return problems
+
+
+def check_forward(topo: Topology, forward: Forward, old_name: str | None = None) -> list[Problem]:
+    problems = []
+    if forward.name != old_name and forward.name in topo.forwards:
+        problems.append(
+            Problem("name", f"forward '{forward.name}' already exists", "choose another name", conflict=True)
+        )
+    if forward.protocol not in ("tcp", "udp"):
+        problems.append(Problem("protocol", f"'{forward.protocol}' is not tcp or udp"))
+    for field_name, port in (("public_port", forward.public_port), ("target_port", forward.target_port)):
+        if not 1 <= port <= 65535:
+            problems.append(Problem(field_name, f"port {port} is outside 1-65535"))
+    gateway = topo.gateways.get(forward.gateway)
+    if gateway is None:
+        problems.append(Problem("gateway", f"unknown gateway '{forward.gateway}'", "create the gateway first"))
+        return problems
+    for other in topo.forwards.values():
+        if (
+            other.name != (old_name or forward.name)
+            and other.gateway == forward.gateway
+            and (other.protocol, other.public_port) == (forward.protocol, forward.public_port)
+        ):
+            problems.append(
+                Problem(
+                    "public_port",
+                    f"{forward.protocol}/{forward.public_port} on '{forward.gateway}' is "
+                    f"already forwarded by '{other.name}'",
+                    "use another public port",
+                    conflict=True,
+                )
+            )
+    if forward.protocol == "udp" and forward.public_port == gateway.listen_port:
+        problems.append(
+            Problem(
+                "public_port",
+                f"udp/{forward.public_port} is the gateway's tunnel port",
+                "use another public port",
+                conflict=True,
+            )
+        )
+    if forward.protocol == "tcp" and forward.public_port == 22:
+        problems.append(
+            Problem("public_port", "tcp/22 is the gateway's own ssh port", "use another public port", conflict=True)
+        )
+    pools = [p for p in topo.pools.values() if p.site == gateway.site]
+    if not any(forward.target_ip in p.range for p in pools):
+        problems.append(
+            Problem(
+                "target_ip",
+                f"unknown endpoint: {forward.target_ip} is not in a pool of site "
+                f"'{gateway.site}' (gateway '{forward.gateway}')",
+                "forwards reach a VM of the gateway's own site",
+            )
+        )
+    return problems
+
+
+def check_pool_keeps_forwards(topo: Topology, pool: Pool, new: Pool | None) -> list[Problem]:
+    """A pool may not shrink or go away under a port forward's target."""
+    problems = []
+    others = [p for p in topo.pools.values() if p.site == pool.site and p.name != pool.name]
+    for forward in topo.forwards.values():
+        gateway = topo.gateways.get(forward.gateway)
+        if gateway is None or gateway.site != pool.site or forward.target_ip not in pool.range:
+            continue
+        if (new is None or forward.target_ip not in new.range) and not any(
+            forward.target_ip in p.range for p in others
+        ):
+            problems.append(
+                Problem(
+                    "range",
+                    f"forward '{forward.name}' targets {forward.target_ip}, which would leave the site's pools",
+                    f"delete or change forward '{forward.name}' first",
+                    conflict=True,
+                )
+            )
+    return problems
+
+
+def check_connection_keeps_egress(topo: Topology, connection: Connection, new: Connection | None) -> list[Problem]:
+    """A connection an egress rule leaves through may not be deleted or disabled."""
+    if new is not None and new.enabled:
+        return []
+    users = [
+        e.name
+        for e in topo.egress.values()
+        if e.network == connection.network
+        and e.mode == "via"
+        and {e.site, e.via} == {connection.site_a, connection.site_b}
+    ]
+    if users:
+        return [
+            Problem(
+                "name",
+                f"egress '{users[0]}' leaves to the Internet over this connection",
+                "change that egress first",
                 conflict=True,
             )
         ]

@@ -69,6 +69,30 @@ class Connection:
 
 
 @dataclass(frozen=True)
+class Egress:
+    """Where a site's Internet traffic in one network leaves: at its own gateway (local, the default
+    when there is no Egress), through another site's gateway (via), or not at all (none)."""
+
+    name: str  # <site>-<network>
+    site: str
+    network: str
+    mode: str = "local"
+    via: str | None = None  # a site, when mode is "via"
+
+
+@dataclass(frozen=True)
+class Forward:
+    """A port on a gateway's public address forwarded to a VM of its site."""
+
+    name: str
+    gateway: str
+    protocol: str  # tcp or udp
+    public_port: int
+    target_ip: IPv4Address
+    target_port: int
+
+
+@dataclass(frozen=True)
 class Announcement:
     """One gateway saying "I see this address on my LAN"."""
 
@@ -87,6 +111,8 @@ class Topology:
     networks: dict[str, Network] = field(default_factory=dict)
     pools: dict[str, Pool] = field(default_factory=dict)
     connections: dict[str, Connection] = field(default_factory=dict)
+    egress: dict[str, Egress] = field(default_factory=dict)
+    forwards: dict[str, Forward] = field(default_factory=dict)
     announcements: dict[tuple[str, IPv4Address, str], Announcement] = field(default_factory=dict)
     revision: int = 0
 
@@ -124,6 +150,10 @@ class Topology:
         """Gateways whose documents mention this one (they peer with it)."""
         site = self.gateways[gateway].site
         return {g.name for s in self.connected_sites(site) for g in self.gateways_of(s)}
+
+    def egress_of(self, site: str, network: str) -> Egress:
+        found = self.egress.get(f"{site}-{network}")
+        return found if found is not None else Egress(f"{site}-{network}", site, network)
 
     def gateways_for_sites(self, sites: Iterable[str]) -> set[str]:
         wanted = set(sites)

@@ -24,9 +24,9 @@ from cloudgw.errors import InvalidInput, Problem
 from cloudgw.model import rules
 from cloudgw.model.fields import IfName, IPv4, Name, RangeField
 from cloudgw.model.textio import line_of, parse_yaml, pydantic_problems
-from cloudgw.model.topology import Connection, Gateway, Network, Pool, Site, Topology
+from cloudgw.model.topology import Connection, Egress, Forward, Gateway, Network, Pool, Site, Topology
 
-KINDS = ("sites", "networks", "pools", "gateways", "connections")  # in dependency order
+KINDS = ("sites", "networks", "pools", "gateways", "connections", "egress", "forwards")  # in dependency order
 
 
 class Spec(BaseModel):
@@ -82,6 +82,26 @@ class ConnectionSpec(Spec):
         return self.name or f"{self.site_a}-{self.site_b}-{self.network}"
 
 
+class EgressSpec(Spec):
+    site: Name
+    network: Name
+    mode: Literal["local", "via", "none"] = "local"
+    via: Name | None = None  # the site whose gateway the traffic leaves through, with mode via
+
+    @property
+    def key(self) -> str:
+        return f"{self.site}-{self.network}"
+
+
+class PortForwardSpec(Spec):
+    name: Name
+    gateway: Name
+    protocol: Literal["tcp", "udp"] = "tcp"
+    public_port: int = Field(ge=1, le=65535)
+    target_ip: IPv4
+    target_port: int = Field(ge=1, le=65535)
+
+
 class TopologyFile(Spec):
     version: Literal[1] = 1
     sites: list[SiteSpec] = []
@@ -89,6 +109,8 @@ class TopologyFile(Spec):
     pools: list[PoolSpec] = []
     gateways: list[GatewaySpec] = []
     connections: list[ConnectionSpec] = []
+    egress: list[EgressSpec] = []  # sites that do not leave to the Internet locally
+    forwards: list[PortForwardSpec] = []
 
 
 def item_key(item: Spec) -> str:
@@ -119,6 +141,12 @@ def to_topology(spec: TopologyFile) -> Topology:
     for conn in spec.connections:
         topo.connections[conn.key] = Connection(
             conn.key, conn.network, conn.site_a, conn.site_b, conn.enabled, conn.mtu, conn.keepalive
+        )
+    for egress in spec.egress:
+        topo.egress[egress.key] = Egress(egress.key, egress.site, egress.network, egress.mode, egress.via)
+    for fwd in spec.forwards:
+        topo.forwards[fwd.name] = Forward(
+            fwd.name, fwd.gateway, fwd.protocol, fwd.public_port, fwd.target_ip, fwd.target_port
         )
     return topo
 
@@ -167,6 +195,21 @@ def from_topology(topo: Topology) -> TopologyFile:
             for g in sorted(topo.gateways.values(), key=lambda g: g.name)
         ],
         connections=connections,
+        egress=[
+            EgressSpec(site=e.site, network=e.network, mode=e.mode, via=e.via)
+            for e in sorted(topo.egress.values(), key=lambda e: e.name)
+        ],
+        forwards=[
+            PortForwardSpec(
+                name=f.name,
+                gateway=f.gateway,
+                protocol=f.protocol,
+                public_port=f.public_port,
+                target_ip=f.target_ip,
+                target_port=f.target_port,
+            )
+            for f in sorted(topo.forwards.values(), key=lambda f: f.name)
+        ],
     )
 
 
@@ -174,7 +217,9 @@ def dump_file(spec: TopologyFile) -> dict[str, Any]:
     """Plain data for YAML/JSON, defaults left out for readability."""
     data: dict[str, Any] = {"version": 1}
     for kind in KINDS:
-        data[kind] = [item.model_dump(mode="json", exclude_defaults=True) for item in getattr(spec, kind)]
+        items = [item.model_dump(mode="json", exclude_defaults=True) for item in getattr(spec, kind)]
+        if items or kind not in ("egress", "forwards"):  # the optional sections only when used
+            data[kind] = items
     return data
 
 
@@ -203,6 +248,12 @@ def check_file(spec: TopologyFile) -> list[Problem]:
         ),
         "connections": lambda item: rules.check_connection(
             built, Connection(item.key, item.network, item.site_a, item.site_b, item.enabled, item.mtu, item.keepalive)
+        ),
+        "egress": lambda item: rules.check_egress(
+            built, Egress(item.key, item.site, item.network, item.mode, item.via)
+        ),
+        "forwards": lambda item: rules.check_forward(
+            built, Forward(item.name, item.gateway, item.protocol, item.public_port, item.target_ip, item.target_port)
         ),
     }
     full = to_topology(spec)
@@ -263,7 +314,12 @@ class Step:
 
 
 # Fields that cannot change in place: a different value means delete and create.
-IDENTITY = {"pools": ("network", "site"), "connections": ("network", "site_a", "site_b")}
+IDENTITY = {
+    "pools": ("network", "site"),
+    "connections": ("network", "site_a", "site_b"),
+    "egress": ("site", "network"),
+    "forwards": ("gateway",),
+}
 
 
 def plan(desired: TopologyFile, live: TopologyFile) -> list[Step]:

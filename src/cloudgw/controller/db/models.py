@@ -128,3 +128,29 @@ class AuditRow(Base):
     before: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     after: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     revision: Mapped[int] = mapped_column(BigInteger)
+
+
+class EgressRow(Timestamps, Base):
+    """Where a site's Internet traffic in a network leaves, when not at its own gateway."""
+
+    __tablename__ = "egress"
+    __table_args__ = (UniqueConstraint("site_id", "network_id", name="uq_egress_site_network"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), index=True)
+    network_id: Mapped[int] = mapped_column(ForeignKey("networks.id", ondelete="CASCADE"), index=True)
+    mode: Mapped[str] = mapped_column(String(8), default="local")
+    via_site_id: Mapped[int | None] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), nullable=True)
+
+
+class ForwardRow(Timestamps, Base):
+    """A port on a gateway's public address forwarded to a VM of its site."""
+
+    __tablename__ = "forwards"
+    __table_args__ = (UniqueConstraint("gateway_id", "protocol", "public_port", name="uq_forward_public_port"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(63), unique=True)
+    gateway_id: Mapped[int] = mapped_column(ForeignKey("gateways.id", ondelete="CASCADE"), index=True)
+    protocol: Mapped[str] = mapped_column(String(3))
+    public_port: Mapped[int] = mapped_column(Integer)
+    target_ip: Mapped[str] = mapped_column(String(15))
+    target_port: Mapped[int] = mapped_column(Integer)

@@ -6,9 +6,24 @@ from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
+from sqlalchemy import select
 
-from cloudgw.controller import auth, resources
+from cloudgw.controller import auth
 from cloudgw.controller.state import State
+from cloudgw.errors import NotFound
+
+
+def rows_by_name(row_model: Any) -> Callable[[State, str | None], list[Any]]:
+    """Fetch rows of a table with a `name` column: all of them, or the one with that name."""
+
+    def fetch(state: State, name: str | None) -> list[Any]:
+        query = select(row_model).order_by(row_model.name)
+        if name is not None:
+            query = query.where(row_model.name == name)
+        with state.session() as session:
+            return list(session.scalars(query))
+
+    return fetch
 
 
 def crud_router(
@@ -24,25 +39,22 @@ def crud_router(
     delete: Callable[..., Any],
     view: Callable[[Request, State, list[Any]], list[Any]],
     cascade: bool = False,
+    fetch: Callable[[State, str | None], list[Any]] | None = None,
 ) -> APIRouter:
     router = APIRouter(prefix=f"/api/v1/{path}", tags=[path])
+    fetch_items = fetch or rows_by_name(row_model)
 
     def one(request: Request, state: State, name: str) -> Any:
-        with state.session() as session:
-            from sqlalchemy import select
-
-            row = session.scalar(select(row_model).where(row_model.name == name))
-        if row is None:
-            from cloudgw.errors import NotFound
-
+        found = view(request, state, fetch_items(state, name))
+        if not found:
             raise NotFound(kind, name)
-        return view(request, state, [row])[0]
+        return found[0]
 
     @router.get("", response_model=list_schema, summary=f"List {path}")
     def list_items(
         request: Request, state: State = Depends(auth.get_state), _who: auth.Principal = Depends(auth.reader)
     ) -> Any:
-        items = view(request, state, resources.rows(state, row_model))
+        items = view(request, state, fetch_items(state, None))
         return list_schema(items=items, total=len(items))
 
     @router.get("/{name}", response_model=public_schema, summary=f"Show one {kind}")

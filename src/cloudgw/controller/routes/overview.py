@@ -10,6 +10,7 @@ from sqlalchemy import select
 from cloudgw.controller import auth, views
 from cloudgw.controller.db.models import ConnectionRow, GatewayRow
 from cloudgw.controller.state import State
+from cloudgw.errors import NotFound
 
 router = APIRouter(prefix="/api/v1", tags=["status"])
 
@@ -41,3 +42,27 @@ def status(
         "gateways": gateways,
         "connections": connections,
     }
+
+
+@router.get("/nat/sessions", summary="NAT sessions of a site's gateway, as of its last heartbeat")
+def nat_sessions(
+    site: str, request: Request, state: State = Depends(auth.get_state), _who: auth.Principal = Depends(auth.reader)
+) -> Any:
+    snap = state.snapshot()
+    if site not in snap.topo.sites:
+        raise NotFound("site", site)
+    gateways = snap.topo.gateways_of(site)
+    with state.session() as session:
+        rows = {g.name: g for g in session.scalars(select(GatewayRow)) if g.name in {x.name for x in gateways}}
+    result = []
+    for name, row in sorted(rows.items()):
+        status = row.status or {}
+        result.append(
+            {
+                "gateway": name,
+                "count": status.get("nat_sessions"),
+                "sessions": status.get("sessions", []),
+                "as_of": status.get("received_at"),
+            }
+        )
+    return {"site": site, "gateways": result}

@@ -9,7 +9,15 @@ from sqlalchemy import select
 
 from cloudgw.controller import resources as ops
 from cloudgw.controller import schemas, views
-from cloudgw.controller.db.models import ConnectionRow, GatewayRow, NetworkRow, PoolRow, SiteRow
+from cloudgw.controller.db.models import (
+    ConnectionRow,
+    EgressRow,
+    ForwardRow,
+    GatewayRow,
+    NetworkRow,
+    PoolRow,
+    SiteRow,
+)
 from cloudgw.controller.routes.crud import crud_router
 from cloudgw.controller.state import State
 
@@ -46,6 +54,61 @@ def _connections(request: Request, state: State, rows: list[Any]) -> list[Any]:
         for row in rows
         if row.name in snap.topo.connections
     ]
+
+
+def _egress_rows(state: State, name: str | None) -> list[Any]:
+    """Egress rules are named <site>-<network>, from the topology; their rows give the timestamps."""
+    snap = state.snapshot()
+    names = [name] if name is not None else sorted(snap.topo.egress)
+    found = []
+    with state.session() as session:
+        for key in names:
+            if key in snap.topo.egress:
+                row = session.get(EgressRow, snap.ids["egress"][key])
+                if row is not None:
+                    found.append((snap.topo.egress[key], row))
+    return found
+
+
+def _egress(request: Request, state: State, rows: list[Any]) -> list[Any]:
+    return [
+        schemas.EgressPublic(
+            name=e.name,
+            site=e.site,
+            network=e.network,
+            mode=e.mode,
+            via=e.via,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+        )
+        for e, row in rows
+    ]
+
+
+def _forwards(request: Request, state: State, rows: list[Any]) -> list[Any]:
+    snap = state.snapshot()
+    items = []
+    for row in rows:
+        forward = snap.topo.forwards.get(row.name)
+        if forward is None:
+            continue
+        gateway = snap.topo.gateways[forward.gateway]
+        host = gateway.endpoint.rsplit(":", 1)[0] if gateway.endpoint else None
+        items.append(
+            schemas.ForwardPublic(
+                name=forward.name,
+                gateway=forward.gateway,
+                protocol=forward.protocol,
+                public_port=forward.public_port,
+                target_ip=forward.target_ip,
+                target_port=forward.target_port,
+                site=gateway.site,
+                public_address=f"{host}:{forward.public_port}" if host else None,
+                created_at=row.created_at,
+                updated_at=row.updated_at,
+            )
+        )
+    return items
 
 
 routers = [
@@ -115,5 +178,32 @@ routers = [
         ops.operation("connections", "update"),
         ops.operation("connections", "delete"),
         _connections,
+    ),
+    crud_router(
+        "egress rule",
+        "egress",
+        EgressRow,
+        schemas.EgressCreate,
+        schemas.EgressUpdate,
+        schemas.EgressPublic,
+        schemas.EgressList,
+        ops.operation("egress", "create"),
+        ops.operation("egress", "update"),
+        ops.operation("egress", "delete"),
+        _egress,
+        fetch=_egress_rows,
+    ),
+    crud_router(
+        "forward",
+        "forwards",
+        ForwardRow,
+        schemas.ForwardCreate,
+        schemas.ForwardUpdate,
+        schemas.ForwardPublic,
+        schemas.ForwardList,
+        ops.operation("forwards", "create"),
+        ops.operation("forwards", "update"),
+        ops.operation("forwards", "delete"),
+        _forwards,
     ),
 ]
