@@ -206,6 +206,27 @@ def test_status_reports_agents_and_tunnels(seed_lab):
     assert learned
 
 
+def test_agent_metrics(seed_lab):
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from tests.contract.test_metrics import dashboard_metrics
+
+    text = run(["curl", "-s", "http://127.0.0.1:9108/metrics"], netns=seed_lab.ns("private-gw")).stdout
+    samples = {s.name: s for f in text_string_to_metric_families(text) for s in f.samples}
+    assert samples["cloudgw_agent_endpoints"].value == 10 and samples["cloudgw_agent_reconciles_total"].value >= 1
+    assert samples["cloudgw_agent_peer_rx_bytes_total"].labels == {"peer": "public-gw"}
+    assert dashboard_metrics("cloudgw_agent_") <= set(samples)
+    # only on the gateway's loopback: not reachable from its LAN
+    assert (
+        run(
+            ["curl", "-s", "-m", "2", "http://192.168.1.254:9108/metrics"],
+            netns=seed_lab.ns("private-vm1"),
+            check=False,
+        ).returncode
+        != 0
+    )
+
+
 def test_exec_unknown_node_is_a_usage_error(seed_lab):
     result = run(
         [sys.executable, "-m", "cloudgw", "lab", "exec", "--name", seed_lab.name, "nosuch-vm", "--", "true"],

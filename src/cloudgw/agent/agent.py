@@ -66,6 +66,7 @@ class Agent:
         self.last_result: ReconcileResult | None = None
         self.last_error: str | None = None
         self.reconciles = 0
+        self.errors = 0  # reconciles that failed or were refused
         self._next_due = 0.0
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -94,6 +95,7 @@ class Agent:
         try:
             result = self.reconciler.reconcile(doc)
         except InvalidInput as exc:
+            self.errors += 1
             self.last_error = str(exc)
             log_event(
                 log,
@@ -104,6 +106,7 @@ class Agent:
             )
             return None
         except CloudgwError as exc:
+            self.errors += 1
             self.last_error = str(exc)
             log_event(log, "reconcile.failed", logging.ERROR, rev=doc.revision, error=exc)
             return None

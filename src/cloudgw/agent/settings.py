@@ -19,6 +19,7 @@ class AgentSettings(BaseSettings):
     probe_rate: float = Field(10.0, ge=0, description="ARP probes per second over the local pools; 0 = off")
     expire_after: float = Field(300.0, gt=0, description="forget an endpoint not seen for this many seconds")
     log_level: str = Field("info", description="debug, info, warning or error")
+    metrics: str = Field("127.0.0.1:9108", description="HOST:PORT for Prometheus /metrics; empty = off")
 
     def describe(self) -> list[tuple[str, str, str]]:
         """(name, effective value, help) for --print-config."""

@@ -69,6 +69,9 @@ def run(
     interval: Annotated[float | None, typer.Option(help="Seconds between full reconciles [default: 10]")] = None,
     learn: Annotated[bool | None, typer.Option("--learn/--no-learn", help="Learn local endpoints")] = None,
     probe_rate: Annotated[float | None, typer.Option(help="ARP probes per second; 0 = off [default: 10]")] = None,
+    metrics: Annotated[
+        str | None, typer.Option(help="HOST:PORT for Prometheus /metrics; '' = off [default: 127.0.0.1:9108]")
+    ] = None,
     once: Annotated[bool, typer.Option("--once", help="Reconcile once and exit")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan; change nothing")] = False,
     print_config: Annotated[bool, typer.Option("--print-config", help="Show effective settings and exit")] = False,
@@ -93,6 +96,7 @@ def run(
         learn=learn,
         probe_rate=probe_rate,
         log_level=log_level,
+        metrics=metrics,
     )
     if print_config:
         for name, value, help_text in settings.describe():
@@ -141,7 +145,27 @@ def run(
         public_key=keys.public_key_of(private),
         interval=settings.interval,
     )
+    _metrics(agent, settings)
     agent.run()
+
+
+def _metrics(agent: Agent, settings: AgentSettings) -> None:
+    if not settings.metrics:
+        return
+    from cloudgw.agent.metrics import serve_metrics
+
+    try:
+        port = serve_metrics(agent, settings.metrics)
+    except OSError as exc:  # a busy port must not stop the data plane
+        logs.log_event(
+            logging.getLogger("cloudgw.agent"),
+            "metrics.unavailable",
+            logging.WARNING,
+            listen=settings.metrics,
+            error=exc.strerror,
+        )
+        return
+    logs.log_event(logging.getLogger("cloudgw.agent"), "metrics.serving", listen=settings.metrics, port=port)
 
 
 def _handle_signals(agent: Agent) -> None:
@@ -197,6 +221,7 @@ def _run_with_controller(
     )
     source.start()
     reporter.start()
+    _metrics(agent, settings)
     try:
         agent.run()
     finally:

@@ -11,14 +11,17 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
 
 from cloudgw import __version__
 from cloudgw.controller.bus import RevisionBus
 from cloudgw.controller.db.engine import make_engine, migrate
-from cloudgw.controller.routes import agent, mapping, overview, topology
+from cloudgw.controller.metrics import registry
+from cloudgw.controller.routes import agent, mapping, overview, topology, web
 from cloudgw.controller.routes.resources import routers
 from cloudgw.controller.settings import ControllerSettings
 from cloudgw.controller.state import State
+from cloudgw.controller.telemetry import Telemetry
 from cloudgw.controller.tls import CA_CERT, fingerprint
 from cloudgw.errors import InvalidInput, NotFound, Problem, Unauthorized
 from cloudgw.model.textio import pydantic_problems
@@ -83,6 +86,9 @@ def create_app(settings: ControllerSettings, state: State | None = None) -> Fast
     def healthz() -> dict[str, bool]:
         return {"ok": True}
 
-    for router in [*routers, mapping.router, agent.router, overview.router, topology.router]:
+    app.state.telemetry = Telemetry()
+    app.state.metrics = registry(state, settings.offline_after)
+    for router in [*routers, mapping.router, agent.router, overview.router, topology.router, web.router]:
         app.include_router(router)
+    app.mount("/static", StaticFiles(directory=web.STATIC), name="static")
     return app

@@ -128,6 +128,7 @@ class GatewayPublic(GatewaySpec):
     applied_revision: int | None
     last_error: str | None
     nat_sessions: int | None = None
+    tunnels: list[dict[str, Any]] = []  # per peer: name, endpoint, handshake age, bytes (from heartbeats)
     created_at: Timestamp
     updated_at: Timestamp
 

@@ -71,6 +71,18 @@ def pool_view(row: PoolRow, snap: Snapshot) -> PoolPublic:
 def gateway_view(row: GatewayRow, snap: Snapshot, offline_after: float) -> GatewayPublic:
     gateway = snap.topo.gateways[row.name]
     status = row.status or {}
+    names = {g.public_key: g.name for g in snap.topo.gateways.values() if g.public_key}
+    now = time.time()
+    tunnels = [
+        {
+            "peer": names.get(p.get("public_key"), str(p.get("public_key", ""))[:8] + "…"),
+            "endpoint": p.get("endpoint"),
+            "rx_bytes": p.get("rx_bytes"),
+            "tx_bytes": p.get("tx_bytes"),
+            "handshake_age_s": round(now - p["last_handshake"], 1) if p.get("last_handshake") else None,
+        }
+        for p in status.get("peers", []) or []
+    ]
     return GatewayPublic(
         name=row.name,
         site=gateway.site,
@@ -88,6 +100,7 @@ def gateway_view(row: GatewayRow, snap: Snapshot, offline_after: float) -> Gatew
         applied_revision=status.get("revision"),
         last_error=status.get("last_error"),
         nat_sessions=status.get("nat_sessions"),
+        tunnels=tunnels,
         created_at=row.created_at,
         updated_at=row.updated_at,
     )

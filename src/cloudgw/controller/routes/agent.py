@@ -70,8 +70,12 @@ def announce(
 
 @router.post("/heartbeat", status_code=204, response_class=Response, summary="Health and statistics of this gateway")
 def heartbeat(
-    body: schemas.Heartbeat, state: State = Depends(auth.get_state), who: auth.Principal = Depends(auth.gateway)
+    request: Request,
+    body: schemas.Heartbeat,
+    state: State = Depends(auth.get_state),
+    who: auth.Principal = Depends(auth.gateway),
 ) -> Response:
     assert who.gateway is not None
     agents.heartbeat(state, who.gateway, body)
+    request.app.state.telemetry.record(who.gateway, body.peers, time.time())
     return Response(status_code=204)
