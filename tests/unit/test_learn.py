@@ -41,3 +41,33 @@ def test_table_learns_moves_and_expires():
     assert [e.ip for e in gone] == ["192.168.1.3"]
     assert events[-1][0] == "expired"
     assert table.snapshot() == []
+
+
+def test_restore_keeps_fresh_endpoints_and_skips_stale_or_malformed_ones():
+    saved = EndpointTable()
+    saved.seen("n", IPv4Address("192.168.1.3"), "02:00:00:00:00:03", "arp", now=1000)
+    saved.seen("n", IPv4Address("192.168.1.4"), "02:00:00:00:00:04", "arp", now=600)
+    items = [*saved.dump(), {"network": "n", "ip": "not-an-ip"}, "junk", {"network": "n"}]
+    table = EndpointTable()
+    assert table.restore(items, now=1010, max_age=300) == 1
+    [endpoint] = table.snapshot()
+    assert (endpoint.ip, endpoint.mac, endpoint.via, endpoint.last_seen) == (
+        "192.168.1.3",
+        "02:00:00:00:00:03",
+        "restored",
+        1000,
+    )
+    assert table.restore(None, now=1010, max_age=300) == 0  # no file yet
+    assert table.restore({"not": "a list"}, now=1010, max_age=300) == 0
+
+
+def test_restored_endpoint_is_refreshed_by_the_learner_and_expires_like_any_other():
+    table = EndpointTable()
+    table.restore(
+        [{"network": "n", "ip": "192.168.1.3", "mac": "02:00:00:00:00:03", "first_seen": 900, "last_seen": 1000}],
+        1000,
+        300,
+    )
+    table.seen("n", IPv4Address("192.168.1.3"), "02:00:00:00:00:03", "probe", now=1200)
+    assert table.expire(now=1400, max_age=300) == []
+    assert [e.ip for e in table.expire(now=1501, max_age=300)] == ["192.168.1.3"]

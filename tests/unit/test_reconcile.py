@@ -110,3 +110,78 @@ def test_remove_all_prunes_everything_owned():
     agent.reconciler.remove_all()
     state = dataplane.state
     assert not state.routes and not state.neighbours and not state.peers and not state.links and state.nft is None
+
+
+class CountingDataplane(FakeDataplane):
+    def __init__(self):
+        super().__init__()
+        self.observed = 0
+
+    def observe(self, sysctl_keys=()):
+        self.observed += 1
+        return super().observe(sysctl_keys)
+
+
+def test_a_new_document_takes_the_fast_path_and_the_timer_reads_the_kernel():
+    dataplane = CountingDataplane()
+    reconciler = Reconciler(dataplane, KEY_A, resolver=lambda e: e)
+    reconciler.reconcile(load_document(sample_document()))
+    assert dataplane.observed == 1
+    data = sample_document()
+    data["networks"][0]["remote_endpoints"].append({"ip": "192.168.1.13", "gateway": "gw-b"})
+    fast = reconciler.reconcile(load_document(data), full=False)
+    assert dataplane.observed == 1  # no kernel read
+    assert {(a.op, a.kind) for a in fast.actions} == {("add", "route"), ("add", "neighbour")}
+    assert reconciler.reconcile(load_document(data), full=True).actions == []
+    assert dataplane.observed == 2
+
+
+def test_after_a_failure_the_fast_path_reads_the_kernel_again():
+    dataplane = CountingDataplane()
+    reconciler = Reconciler(dataplane, KEY_A, resolver=lambda e: e)
+    reconciler.reconcile(load_document(sample_document()))
+    data = sample_document()
+    data["networks"][0]["remote_endpoints"].append({"ip": "192.168.1.13", "gateway": "gw-b"})
+    dataplane.fail_on = "route"
+    with pytest.raises(Exception, match="fake failure"):
+        reconciler.reconcile(load_document(data), full=False)
+    dataplane.fail_on = None
+    before = dataplane.observed
+    reconciler.reconcile(load_document(data), full=False)
+    assert dataplane.observed == before + 1
+
+
+def test_agent_uses_the_fast_path_for_changes_and_the_full_one_on_the_timer():
+    agent, _, clock, source = make()
+    counting = CountingDataplane()
+    agent.reconciler.dataplane = counting
+    agent.step()
+    data = sample_document()
+    data["revision"] = 9
+    source.doc = load_document(data)
+    clock.now += 1
+    agent.step()
+    assert counting.observed == 1
+    clock.now += 11
+    agent.step()
+    assert counting.observed == 2
+
+
+def test_learned_endpoints_survive_an_agent_restart(tmp_path):
+    """A restarted agent must announce what it knew, not withdraw it (the mapping would flap)."""
+    from ipaddress import IPv4Address
+
+    from cloudgw.agent.learn import EndpointTable
+    from cloudgw.agent.status import read_json
+
+    agent, _dataplane, clock, source = make()
+    agent.endpoints_path = tmp_path / "endpoints.json"
+    agent.table.seen("net1", IPv4Address("192.168.1.3"), "02:00:00:00:00:03", "arp", now=5000)
+    agent.step()
+    assert (tmp_path / "endpoints.json").stat().st_mode & 0o777 == 0o600
+    restarted = EndpointTable()
+    assert restarted.restore(read_json(tmp_path / "endpoints.json"), now=5010, max_age=300) == 1
+    second = Agent(source=source, reconciler=agent.reconciler, interval=10, clock=clock, table=restarted)
+    second.step()
+    assert second.endpoints_by_network() == agent.endpoints_by_network()
+    assert [e["ip"] for e in second.endpoints_by_network()["net1"]] == ["192.168.1.3"]

@@ -48,6 +48,7 @@ class Agent:
         interval: float = 10.0,
         status_path: str | Path | None = None,
         document_path: str | Path | None = None,
+        endpoints_path: str | Path | None = None,
         learner: Learner | None = None,
         table: EndpointTable | None = None,
         clock: Callable[[], float] = time.monotonic,
@@ -59,6 +60,7 @@ class Agent:
         self.poll_interval = poll
         self.status_path = Path(status_path) if status_path else None
         self.document_path = Path(document_path) if document_path else None
+        self.endpoints_path = Path(endpoints_path) if endpoints_path else None
         self.learner = learner
         self.table = table or (learner.table if learner else EndpointTable())
         self.clock = clock
@@ -84,16 +86,22 @@ class Agent:
         doc = self.source.poll()
         now = self.clock()
         result = None
-        if doc is not None and (doc != self.applied or now >= self._next_due):
-            result = self._reconcile(doc)
-            self._next_due = self.clock() + (self.interval if self.last_error is None else min(self.interval, 2.0))
+        due = now >= self._next_due
+        if doc is not None and (doc != self.applied or due):
+            # A new document takes the fast path; the timer's reconcile reads the kernel back and
+            # repairs it, and a stream of new documents never postpones it.
+            result = self._reconcile(doc, full=due)
+            if due or self.last_error is not None:
+                self._next_due = self.clock() + (self.interval if self.last_error is None else min(self.interval, 2.0))
         if self.table.version != self._status_version or result is not None:
+            if self.table.version != self._status_version or due:
+                self.save_endpoints()
             self.write_status()
         return result
 
-    def _reconcile(self, doc: GatewayDocument) -> ReconcileResult | None:
+    def _reconcile(self, doc: GatewayDocument, full: bool = True) -> ReconcileResult | None:
         try:
-            result = self.reconciler.reconcile(doc)
+            result = self.reconciler.reconcile(doc, full=full)
         except InvalidInput as exc:
             self.errors += 1
             self.last_error = str(exc)
@@ -140,6 +148,7 @@ class Agent:
         finally:
             if self.learner is not None:
                 self.learner.stop()
+            self.save_endpoints()
             self.write_status(stopping=True)
 
     def status(self) -> dict[str, Any]:
@@ -191,6 +200,12 @@ class Agent:
             "reconcile_ms": round(self.last_result.duration_s * 1000, 2) if self.last_result else None,
             "endpoints": len(self.table.snapshot()),
         }
+
+    def save_endpoints(self) -> None:
+        """Keep the learned endpoints on disk (on change, on every timer reconcile, at stop), so a
+        restarted agent announces them again instead of withdrawing them from the mapping."""
+        if self.endpoints_path is not None:
+            write_json_atomic(self.endpoints_path, self.table.dump(), mode=0o600)
 
     def write_status(self, stopping: bool = False) -> None:
         self._status_version = self.table.version

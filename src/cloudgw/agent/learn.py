@@ -102,6 +102,37 @@ class EndpointTable:
                 self.on_change(item, "expired")
         return gone
 
+    def restore(self, items: Any, now: float, max_age: float) -> int:
+        """Load endpoints saved by an earlier run (see `dump`), keeping those seen within max_age.
+
+        An agent restart must not withdraw what the gateway announced: the restored endpoints are
+        announced again at once and expire as usual if no VM answers for them any more. Anything
+        malformed is skipped, never fatal: the learner finds the VMs again anyway."""
+        restored = 0
+        for item in items if isinstance(items, list) else []:
+            try:
+                endpoint = LearnedEndpoint(
+                    network=str(item["network"]),
+                    ip=str(IPv4Address(item["ip"])),
+                    mac=str(item["mac"]),
+                    first_seen=float(item["first_seen"]),
+                    last_seen=float(item["last_seen"]),
+                    via="restored",
+                )
+            except (KeyError, TypeError, ValueError):
+                continue
+            if not 0 <= now - endpoint.last_seen <= max_age:
+                continue
+            with self._lock:
+                if (endpoint.network, endpoint.ip) not in self._items:
+                    self._items[(endpoint.network, endpoint.ip)] = endpoint
+                    self.version += 1
+                    restored += 1
+        return restored
+
+    def dump(self) -> list[dict[str, Any]]:
+        return [endpoint.as_dict() for endpoint in self.snapshot()]
+
     def snapshot(self) -> list[LearnedEndpoint]:
         with self._lock:
             return [

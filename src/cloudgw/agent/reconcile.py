@@ -10,6 +10,7 @@ import time
 from dataclasses import dataclass, field
 
 from cloudgw.dataplane.base import Dataplane, Observation
+from cloudgw.dataplane.delta import endpoint_delta
 from cloudgw.dataplane.desired import KernelState
 from cloudgw.dataplane.plan import Action, plan, summary
 from cloudgw.dataplane.render import render
@@ -67,10 +68,22 @@ def interface_problems(doc: GatewayDocument, observation: Observation) -> list[P
 
 
 class Reconciler:
+    """observe -> render -> diff -> apply.
+
+    A full reconcile reads the kernel back (every owned object), so it also repairs hand edits; the
+    agent runs one on its timer. When a new document arrives right after a clean reconcile, the fast
+    path diffs against what that reconcile left instead of reading the kernel again, which is what
+    keeps a one-endpoint change on a gateway with 10,000 endpoints in milliseconds. Any failure
+    forgets that memory, so the next reconcile reads the kernel again.
+    """
+
     def __init__(self, dataplane: Dataplane, private_key: str, resolver=resolve_endpoint) -> None:  # type: ignore[no-untyped-def]
         self.dataplane = dataplane
         self._private_key = private_key
         self.resolver = resolver
+        self._applied: KernelState | None = None  # what the kernel holds after the last clean reconcile
+        self._applied_doc: GatewayDocument | None = None  # the document that produced it
+        self._observation: Observation | None = None  # the last full observation
 
     def desired(self, doc: GatewayDocument) -> KernelState:
         resolved = {}
@@ -82,19 +95,31 @@ class Reconciler:
                     log_event(log, "endpoint.unresolved", logging.WARNING, peer=peer.name, error=exc)
         return render(doc, self._private_key, resolved)
 
-    def plan(self, doc: GatewayDocument) -> tuple[list[Action], Observation]:
+    def plan(self, doc: GatewayDocument, full: bool = True) -> tuple[list[Action], Observation, KernelState]:
+        known = self._observation
+        if not full and self._applied is not None and known is not None and not interface_problems(doc, known):
+            if self._applied_doc is not None:
+                delta = endpoint_delta(self._applied_doc, doc, self._applied)
+                if delta is not None:
+                    return delta[0], known, delta[1]
+            desired = self.desired(doc)
+            return plan(self._applied, desired), known, desired
         desired = self.desired(doc)
         observation = self.dataplane.observe(desired.sysctls.keys())
         problems = interface_problems(doc, observation)
         if problems:
             raise InvalidInput(problems, what=f"document revision {doc.revision}")
-        return plan(observation.state, desired), observation
+        self._observation = observation
+        return plan(observation.state, desired), observation, desired
 
-    def reconcile(self, doc: GatewayDocument, dry_run: bool = False) -> ReconcileResult:
+    def reconcile(self, doc: GatewayDocument, dry_run: bool = False, full: bool = True) -> ReconcileResult:
         started = time.monotonic()
-        actions, observation = self.plan(doc)
+        actions, observation, desired = self.plan(doc, full=full and not dry_run)
         if actions and not dry_run:
+            self._applied = None
             self.dataplane.apply(actions)
+        if not dry_run:
+            self._applied, self._applied_doc = desired, doc
         duration = time.monotonic() - started
         counts = summary(actions)
         if actions:
@@ -105,11 +130,13 @@ class Reconciler:
                 rev=doc.revision,
                 **counts,
                 ms=round(duration * 1000, 1),
+                path="full" if full else "fast",
             )
         return ReconcileResult(doc.revision, actions, duration, observation, counts)
 
     def remove_all(self) -> list[Action]:
         """Prune everything cloudgw owns (used by `cloudgw agent teardown`)."""
+        self._applied = None
         observation = self.dataplane.observe()
         actions = plan(observation.state, KernelState())
         self.dataplane.apply(actions)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -15,7 +16,8 @@ from cloudgw.agent.agent import Agent
 from cloudgw.agent.learn import EndpointTable, Learner
 from cloudgw.agent.reconcile import Reconciler
 from cloudgw.agent.settings import AgentSettings
-from cloudgw.agent.sources import FileSource
+from cloudgw.agent.sources import DocumentSource, FileSource
+from cloudgw.agent.status import read_json
 from cloudgw.cli.common import console, fail, handle_errors, need_root
 from cloudgw.dataplane.kernel import KernelDataplane
 
@@ -73,6 +75,13 @@ def run(
         str | None, typer.Option(help="HOST:PORT for Prometheus /metrics; '' = off [default: 127.0.0.1:9108]")
     ] = None,
     once: Annotated[bool, typer.Option("--once", help="Reconcile once and exit")] = False,
+    teardown_on_exit: Annotated[
+        bool,
+        typer.Option(
+            "--teardown-on-exit",
+            help="Remove the data plane when stopped (ephemeral gateways, benchmarks); by default it keeps running",
+        ),
+    ] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan; change nothing")] = False,
     print_config: Annotated[bool, typer.Option("--print-config", help="Show effective settings and exit")] = False,
     log_level: Annotated[str | None, typer.Option(help="debug, info, warning, error")] = None,
@@ -122,20 +131,7 @@ def run(
         verb = "would apply" if dry_run else "applied"
         console.print(f"{verb} {len(result.actions)} change(s) for revision {document.revision}", highlight=False)
         return
-    table = EndpointTable()
-    learner = (
-        Learner(table, probe_rate=settings.probe_rate, expire_after=settings.expire_after) if settings.learn else None
-    )
-    agent = Agent(
-        source=source,
-        reconciler=reconciler,
-        interval=settings.interval,
-        learner=learner,
-        table=table,
-        status_path=Path(settings.run_dir) / "status.json",
-        document_path=Path(settings.state_dir) / "document.json",
-        poll=settings.poll,
-    )
+    agent = _build_agent(settings, source, reconciler)
 
     _handle_signals(agent)
     logs.log_event(
@@ -146,7 +142,35 @@ def run(
         interval=settings.interval,
     )
     _metrics(agent, settings)
-    agent.run()
+    try:
+        agent.run()
+    finally:
+        if teardown_on_exit:
+            removed = reconciler.remove_all()
+            logs.log_event(logging.getLogger("cloudgw.agent"), "agent.teardown", objects=len(removed))
+
+
+def _build_agent(settings: AgentSettings, source: DocumentSource, reconciler: Reconciler) -> Agent:
+    """The agent with its learner; endpoints learned by an earlier run are restored first."""
+    table = EndpointTable()
+    endpoints_path = Path(settings.state_dir) / "endpoints.json"
+    restored = table.restore(read_json(endpoints_path), time.time(), settings.expire_after)
+    if restored:
+        logs.log_event(logging.getLogger("cloudgw.agent"), "endpoints.restored", count=restored)
+    learner = (
+        Learner(table, probe_rate=settings.probe_rate, expire_after=settings.expire_after) if settings.learn else None
+    )
+    return Agent(
+        source=source,
+        reconciler=reconciler,
+        interval=settings.interval,
+        learner=learner,
+        table=table,
+        status_path=Path(settings.run_dir) / "status.json",
+        document_path=Path(settings.state_dir) / "document.json",
+        endpoints_path=endpoints_path,
+        poll=settings.poll,
+    )
 
 
 def _metrics(agent: Agent, settings: AgentSettings) -> None:
@@ -190,26 +214,12 @@ def _run_with_controller(
 
     public = keys.public_key_of(private)
     link = ControllerLink(url, settings.state_dir, join_token=token, endpoint=endpoint)
-    saved = Path(settings.state_dir) / "document.json"
     link.join(public)
-    table = EndpointTable()
-    learner = (
-        Learner(table, probe_rate=settings.probe_rate, expire_after=settings.expire_after) if settings.learn else None
-    )
-    source = ControllerSource(link, saved)
-    agent = Agent(
-        source=source,
-        reconciler=reconciler,
-        interval=settings.interval,
-        learner=learner,
-        table=table,
-        status_path=Path(settings.run_dir) / "status.json",
-        document_path=saved,
-        poll=settings.poll,
-    )
+    source = ControllerSource(link, Path(settings.state_dir) / "document.json")
+    agent = _build_agent(settings, source, reconciler)
     reporter = Reporter(link, agent.heartbeat, agent.endpoints_by_network, interval=heartbeat)
     source.on_change = agent.wake
-    table.on_change = lambda _endpoint, _event: reporter.wake()
+    agent.table.on_change = lambda _endpoint, _event: reporter.wake()
     _handle_signals(agent)
     logs.log_event(
         logging.getLogger("cloudgw.agent"),

@@ -72,11 +72,18 @@ class PolicyRule:
     src: IPv4Network | None = None
     suppress_prefixlength: int | None = None
 
+    def __str__(self) -> str:
+        suppress = "" if self.suppress_prefixlength is None else f" suppress_prefixlength {self.suppress_prefixlength}"
+        return f"{self.priority}: from {self.src or 'all'} lookup {self.table}{suppress}"
+
 
 @dataclass(frozen=True, order=True)
 class ProxyNeighbour:
     ip: IPv4Address
     dev: str
+
+    def __str__(self) -> str:
+        return f"{self.ip} {self.dev}"
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,8 @@ from cloudgw.dataplane import nft
 from cloudgw.dataplane.base import Observation
 from cloudgw.dataplane.conntrack import Session, nat_sessions
 from cloudgw.dataplane.desired import (
+    EGRESS_TABLE,
+    MAIN_TABLE,
     KernelState,
     NftRuleset,
     PolicyRule,
@@ -20,6 +22,7 @@ from cloudgw.dataplane.desired import (
     WgPeer,
 )
 from cloudgw.dataplane.netlink import Netlink, read_sysctl, write_sysctl
+from cloudgw.dataplane.netlink.bulk import BulkNetlink, Request
 from cloudgw.dataplane.nftrender import delete_table_batch, ruleset_from_listing
 from cloudgw.dataplane.plan import Action
 from cloudgw.dataplane.wireguard import (
@@ -71,9 +74,10 @@ class KernelDataplane:
                         devices[link.name] = device
                     peers.update({(peer.link, peer.public_key): peer for peer in wg_peers})
                     stats.extend(wg_stats)
-            routes = {route.key: route for route in netlink.routes()}
             rules = frozenset(netlink.rules())
-            neighbours = frozenset(netlink.proxy_neighbours())
+        with BulkNetlink({link.name: link.index for link in all_links}) as bulk:
+            routes = {route.key: route for table in (MAIN_TABLE, EGRESS_TABLE) for route in bulk.routes(table)}
+            neighbours = frozenset(bulk.proxy_neighbours())
         sysctls = {}
         for key in sysctl_keys:
             value = read_sysctl(key)
@@ -113,19 +117,41 @@ class KernelDataplane:
         return stats
 
     def apply(self, actions: list[Action]) -> None:
+        """In plan order; consecutive peer actions go to WireGuard as one transaction, consecutive
+        route and neighbour actions to the kernel as pipelined netlink batches."""
         with Netlink() as netlink:
             index = 0
             while index < len(actions):
-                action = actions[index]
-                if action.kind == "peer":
-                    batch = [action]
-                    while index + 1 < len(actions) and actions[index + 1].kind == "peer":
-                        index += 1
-                        batch.append(actions[index])
-                    self._apply_peers(batch)
+                kind = actions[index].kind
+                end = index + 1
+                if kind in ("peer", "route", "neighbour"):
+                    while end < len(actions) and actions[end].kind == kind:
+                        end += 1
+                if kind == "peer":
+                    self._apply_peers(actions[index:end])
+                elif kind in ("route", "neighbour"):
+                    self._apply_bulk(netlink, actions[index:end])
                 else:
-                    self._apply_one(netlink, action)
-                index += 1
+                    self._apply_one(netlink, actions[index])
+                index = end
+
+    def _apply_bulk(self, netlink: Netlink, actions: list[Action]) -> None:
+        with BulkNetlink({link.name: link.index for link in netlink.links()}) as bulk:
+            requests: list[Request | None] = []
+            for action in actions:
+                if action.kind == "route":
+                    route = action.observed if action.op == "delete" else action.desired
+                    assert isinstance(route, Route)
+                    requests.append(bulk.delete_route(route) if action.op == "delete" else bulk.replace_route(route))
+                else:
+                    neighbour = action.observed if action.op == "delete" else action.desired
+                    assert isinstance(neighbour, ProxyNeighbour)
+                    requests.append(
+                        bulk.delete_proxy_neighbour(neighbour)
+                        if action.op == "delete"
+                        else bulk.add_proxy_neighbour(neighbour)
+                    )
+            bulk.run(requests)
 
     def _apply_one(self, netlink: Netlink, action: Action) -> None:
         kind, op = action.kind, action.op
@@ -152,27 +178,16 @@ class KernelDataplane:
         elif kind == "sysctl":
             assert isinstance(action.desired, str)
             write_sysctl(action.key, action.desired)
-        elif kind == "neighbour":
-            if op == "delete":
-                assert isinstance(action.observed, ProxyNeighbour)
-                netlink.delete_proxy_neighbour(action.observed)
-            else:
-                assert isinstance(action.desired, ProxyNeighbour)
-                netlink.add_proxy_neighbour(action.desired)
         elif kind == "rule":
-            if op == "delete":
-                assert isinstance(action.observed, PolicyRule)
-                netlink.delete_rule(action.observed)
-            else:
-                assert isinstance(action.desired, PolicyRule)
-                netlink.add_rule(action.desired)
-        elif kind == "route":
-            if op == "delete":
-                assert isinstance(action.observed, Route)
-                netlink.delete_route(action.observed.dst, table=action.observed.table)
-            else:
-                assert isinstance(action.desired, Route)
-                netlink.replace_route(action.desired)
+            self._apply_rule(netlink, action)
+
+    def _apply_rule(self, netlink: Netlink, action: Action) -> None:
+        if action.op == "delete":
+            assert isinstance(action.observed, PolicyRule)
+            netlink.delete_rule(action.observed)
+        else:
+            assert isinstance(action.desired, PolicyRule)
+            netlink.add_rule(action.desired)
 
     def _ensure_link(self, netlink: Netlink, link: TunnelLink) -> None:
         wireguard = self.wireguard(link.name)

@@ -1,4 +1,4 @@
-"""The one module that talks netlink (pyroute2). Everything else asks it.
+"""pyroute2 behind the project's own interface (see the package docstring).
 
 It turns pyroute2's NetlinkError into DataplaneError naming the operation, and a delete that finds
 nothing counts as success. `Netlink(netns=None)` works on the caller's own namespace (how the agent
@@ -11,19 +11,15 @@ from __future__ import annotations
 import errno
 import os
 import socket
-from collections.abc import Iterable
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from types import TracebackType
 from typing import Any
 
 from pyroute2 import IPRoute
-from pyroute2.netlink import NLM_F_DUMP, NLM_F_REQUEST
 from pyroute2.netlink.exceptions import NetlinkError
-from pyroute2.netlink.rtnl import RTM_GETNEIGH
-from pyroute2.netlink.rtnl.ndmsg import NTF_PROXY, ndmsg
 
-from cloudgw.dataplane.desired import EGRESS_TABLE, MAIN_TABLE, RT_PROTO, PolicyRule, ProxyNeighbour, Route
+from cloudgw.dataplane.desired import RT_PROTO, PolicyRule, Route
 from cloudgw.errors import DataplaneError
 
 _GONE = {errno.ENOENT, errno.ESRCH, errno.EADDRNOTAVAIL, errno.ENODEV}
@@ -188,26 +184,6 @@ class Netlink:
         )
 
     # routes ------------------------------------------------------------------------------------
-    def routes(self, proto: int = RT_PROTO, tables: tuple[int, ...] = (MAIN_TABLE, EGRESS_TABLE)) -> list[Route]:
-        result = []
-        for table in tables:
-            msgs = self._call("dump routes", self._ipr.get_routes, family=socket.AF_INET, table=table)
-            for msg in msgs:
-                if msg["proto"] != proto or msg["type"] != 1 or _attr(msg, "RTA_TABLE", msg["table"]) != table:
-                    continue  # unicast routes of this table only
-                dst = _attr(msg, "RTA_DST", "0.0.0.0")
-                oif = msg.get_attr("RTA_OIF")
-                src = msg.get_attr("RTA_PREFSRC")
-                result.append(
-                    Route(
-                        IPv4Network(f"{dst}/{msg['dst_len']}"),
-                        self.name_of(oif) if oif else "",
-                        IPv4Address(src) if src else None,
-                        table,
-                    )
-                )
-        return result
-
     def replace_route(self, route: Route, proto: int = RT_PROTO, gateway: str | None = None) -> None:
         args: dict[str, Any] = {"dst": str(route.dst), "proto": proto, "table": route.table}
         if route.dev:
@@ -217,11 +193,6 @@ class Netlink:
         if gateway is not None:
             args["gateway"] = gateway
         self._call(f"replace route {route.dst}", self._ipr.route, "replace", **args)
-
-    def delete_route(self, dst: IPv4Network, proto: int = RT_PROTO, table: int = MAIN_TABLE) -> None:
-        self._call(
-            f"delete route {dst}", self._ipr.route, "del", dst=str(dst), proto=proto, table=table, missing_ok=True
-        )
 
     # policy rules ------------------------------------------------------------------------------
     def rules(self, proto: int = RT_PROTO) -> set[PolicyRule]:
@@ -262,52 +233,6 @@ class Netlink:
         self._call(f"delete rule {rule}", self._ipr.rule, "del", **self._rule_args(rule, proto), missing_ok=True)
 
     # neighbours --------------------------------------------------------------------------------
-    def proxy_neighbours(self, proto: int | None = RT_PROTO) -> set[ProxyNeighbour]:
-        """pyroute2's neigh('dump', flags=NTF_PROXY) filters client-side and returns nothing; the
-        kernel dumps proxy entries only when the request itself carries NTF_PROXY."""
-        request = ndmsg()
-        request["family"] = socket.AF_INET
-        request["flags"] = NTF_PROXY
-        try:
-            msgs = list(
-                self._ipr._generate_with_cleanup(
-                    self._ipr.asyncore.nlm_request, request, RTM_GETNEIGH, NLM_F_REQUEST | NLM_F_DUMP
-                )
-            )
-        except NetlinkError as exc:
-            raise DataplaneError(f"dump proxy neighbours: {os.strerror(exc.code)}") from None
-        result = set()
-        for msg in msgs:
-            if proto is not None and msg.get_attr("NDA_PROTOCOL") != proto:
-                continue
-            result.add(ProxyNeighbour(IPv4Address(msg.get_attr("NDA_DST")), self.name_of(msg["ifindex"])))
-        return result
-
-    def add_proxy_neighbour(self, neighbour: ProxyNeighbour, proto: int = RT_PROTO) -> None:
-        self._call(
-            f"add proxy neighbour {neighbour.ip} on {neighbour.dev}",
-            self._ipr.neigh,
-            "replace",
-            dst=str(neighbour.ip),
-            ifindex=self.index(neighbour.dev),
-            flags=NTF_PROXY,
-            NDA_PROTOCOL=proto,
-        )
-
-    def delete_proxy_neighbour(self, neighbour: ProxyNeighbour) -> None:
-        found = self._ipr.link_lookup(ifname=neighbour.dev)
-        if not found:
-            return  # the device is gone, and its proxy entries with it
-        self._call(
-            f"delete proxy neighbour {neighbour.ip}",
-            self._ipr.neigh,
-            "del",
-            dst=str(neighbour.ip),
-            ifindex=found[0],
-            flags=NTF_PROXY,
-            missing_ok=True,
-        )
-
     def neighbours(self, dev: str | None = None) -> list[Neighbour]:
         kwargs = {"ifindex": self.index(dev)} if dev else {}
         result = []
@@ -324,11 +249,6 @@ class Netlink:
                 )
             )
         return result
-
-    # bulk helpers ------------------------------------------------------------------------------
-    def replace_routes(self, routes: Iterable[Route], proto: int = RT_PROTO) -> None:
-        for route in routes:
-            self.replace_route(route, proto)
 
 
 def read_sysctl(key: str) -> str | None:
@@ -408,7 +328,7 @@ def listening_socket(host: str, port: int, namespace: str | None = None) -> sock
     if namespace:
         netns.pushns(namespace)
     try:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))
         sock.listen(128)
