@@ -7,14 +7,16 @@ import ssl
 
 import httpx
 import pytest
-from sqlalchemy import update
+from sqlalchemy import delete, update
 
 from cloudgw.agent.controller import ControllerLink, JoinRefused
 from cloudgw.agent.keys import generate_private_key, public_key_of
 from cloudgw.client import ApiError
+from cloudgw.controller.auth import AUTH_CACHE_SECONDS
 from cloudgw.controller.db.engine import make_engine
 from cloudgw.controller.db.models import TokenRow
 from tests.contract.world import join, make_world
+from tests.helpers import wait_for
 
 
 def _join_token(api, gateway, name=None, **extra):
@@ -148,3 +150,24 @@ def test_ca_is_public_but_nothing_else_is(controller):
     assert "BEGIN CERTIFICATE" in httpx.get(f"{controller.url}/api/v1/agent/ca", verify=context).text
     assert httpx.get(f"{controller.url}/healthz", verify=context).json() == {"ok": True}
     assert httpx.get(f"{controller.url}/api/v1/agent/document", verify=context).status_code == 401
+
+
+def test_token_deleted_behind_the_controllers_back_stops_working_within_the_cache_time(api, controller, uid):
+    """As when another controller replica revokes it: this one remembers the credential at most
+    AUTH_CACHE_SECONDS."""
+    created = api.create("tokens", {"name": f"elsewhere-{uid}", "role": "admin"})
+    with controller.client(created["token"]) as temporary:
+        assert temporary.list("sites") is not None  # now remembered
+        engine = make_engine(controller.settings.db)
+        with engine.begin() as connection:
+            connection.execute(delete(TokenRow).where(TokenRow.id == created["id"]))
+        engine.dispose()
+
+        def refused() -> bool:
+            try:
+                temporary.list("sites")
+            except ApiError as exc:
+                return exc.status == 401
+            return False
+
+        wait_for(refused, timeout=AUTH_CACHE_SECONDS + 5, what="the deleted token to be refused")

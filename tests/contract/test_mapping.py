@@ -6,6 +6,8 @@ from __future__ import annotations
 import threading
 import time
 
+from prometheus_client.parser import text_string_to_metric_families
+
 from tests.contract.world import join, make_world
 
 
@@ -46,7 +48,14 @@ def test_unjoined_peer_and_disabled_connection_are_left_out(api, controller, uid
     assert doc["peers"] == [] and doc["networks"] == []
 
 
+def delivery_count(api) -> float:
+    text = api.request("GET", "/metrics").text
+    samples = {s.name: s.value for f in text_string_to_metric_families(text) for s in f.samples}
+    return samples["cloudgw_watch_delivery_seconds_count"]
+
+
 def test_watch_waits_then_returns_at_once_on_change(api, controller, uid):
+    delivered_before = delivery_count(api)
     world = make_world(api, uid, gateways=True, connect=True)
     credential_a, _ = join(api, controller, world.gw_a)
     credential_b, _ = join(api, controller, world.gw_b)
@@ -71,6 +80,7 @@ def test_watch_waits_then_returns_at_once_on_change(api, controller, uid):
     assert result["doc"]["revision"] > current
     assert result["seconds"] < 5
     assert [e["ip"] for e in result["doc"]["networks"][0]["remote_endpoints"]] == ["192.168.1.15"]
+    assert delivery_count(api) > delivered_before  # the woken watch was timed for the metric
 
 
 def test_announcing_the_same_list_changes_nothing(api, controller, uid):

@@ -76,3 +76,26 @@ def test_bad_scenarios_refused(text, field):
 def test_unknown_scenario_lists_builtins():
     with pytest.raises(InvalidInput, match="seed"):
         find_scenario("nope")
+
+
+def test_controller_sockets_are_tcp_so_asyncio_disables_nagle(tmp_path):
+    """asyncio sets TCP_NODELAY only when a socket's proto is IPPROTO_TCP; with proto 0 every small
+    response waited ~40 ms for a delayed ACK (bench/scale.py found it)."""
+    import socket
+
+    from cloudgw.controller.serve import bound_sockets
+    from cloudgw.controller.settings import ControllerSettings
+    from cloudgw.dataplane.netlink.pyroute import listening_socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    settings = ControllerSettings(data_dir=str(tmp_path), listen=f"127.0.0.1:{port}")
+    [own] = bound_sockets(settings, [])
+    handed = listening_socket("127.0.0.1", 0)  # how the lab hands sockets in (--listen-fd)
+    [adopted] = bound_sockets(settings, [handed.fileno()])
+    try:
+        assert own.proto == socket.IPPROTO_TCP and adopted.proto == socket.IPPROTO_TCP
+    finally:
+        own.close()
+        adopted.close()

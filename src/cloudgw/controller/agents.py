@@ -15,7 +15,6 @@ from cloudgw.controller.schemas import Announce, Heartbeat, JoinRequest, TokenCr
 from cloudgw.controller.state import State, refuse
 from cloudgw.errors import NotFound, Problem, Unauthorized
 from cloudgw.logs import log_event
-from cloudgw.mapping.core import is_effective
 from cloudgw.model import rules
 from cloudgw.model.tokens import format_token, hash_secret, new_secret
 from cloudgw.model.topology import Announcement
@@ -125,18 +124,23 @@ def announce(state: State, gateway: str, data: Announce) -> tuple[int, int, int,
     topo = snapshot.topo
     if data.network not in topo.networks:
         raise NotFound("network", data.network)
-    current = {ip: a for (n, ip, g), a in topo.announcements.items() if n == data.network and g == gateway}
     wanted = {IPv4Address(str(e.ip)): e.mac for e in data.endpoints}
-    added = [ip for ip in wanted if ip not in current]
-    removed = [ip for ip in current if ip not in wanted]
-    changed = [ip for ip in wanted if ip in current and current[ip].mac != wanted[ip]]
-    if not (added or removed or changed):
+
+    def difference(current: dict[IPv4Address, Announcement]) -> tuple[list[IPv4Address], ...]:
+        added = [ip for ip in wanted if ip not in current]
+        removed = [ip for ip in current if ip not in wanted]
+        changed = [ip for ip in wanted if ip in current and current[ip].mac != wanted[ip]]
+        return added, removed, changed
+
+    if not any(difference(snapshot.index.announced.get((data.network, gateway), {}))):
         return 0, 0, 0, snapshot.revision
     now = state.clock()
     with state.write(f"gateway:{gateway}") as change:
+        # against the state this write starts from (another write may have landed since the check)
+        current = change.before.index.announced.get((data.network, gateway), {})
+        added, removed, changed = difference(current)
         network_id = change.id_of("network", data.network)
         gateway_id = change.id_of("gateway", gateway)
-        announcements = dict(change.topo.announcements)
         if removed:
             change.session.execute(
                 delete(EndpointRow).where(
@@ -170,16 +174,14 @@ def announce(state: State, gateway: str, data: Announce) -> tuple[int, int, int,
                     for ip in added
                 ],
             )
-        effective_change = False
-        for ip in removed:
-            old = announcements.pop((data.network, ip, gateway))
-            effective_change |= is_effective(change.topo, old)
+        index = change.before.index
+        group = {ip: a for ip, a in current.items() if ip in wanted}
+        effective_change = any(index.is_effective(current[ip]) for ip in removed)
         for ip in added + changed:
             first = current[ip].first_seen if ip in current else now
-            new = Announcement(data.network, ip, gateway, wanted[ip], first, now)
-            announcements[(data.network, ip, gateway)] = new
-            effective_change |= is_effective(change.topo, new)
-        change.announcements = announcements
+            group[ip] = new = Announcement(data.network, ip, gateway, wanted[ip], first, now)
+            effective_change |= index.would_be_effective(new)
+        change.replace_announcements(data.network, gateway, group)
         if effective_change:
             site = change.topo.gateways[gateway].site
             change.affected |= change.topo.gateways_for_sites(change.topo.connected_sites(site, data.network))

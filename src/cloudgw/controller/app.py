@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from cloudgw import __version__
+from cloudgw.controller.auth import PrincipalCache
 from cloudgw.controller.bus import RevisionBus
 from cloudgw.controller.db.engine import make_engine, migrate
 from cloudgw.controller.metrics import registry
@@ -55,6 +56,7 @@ def create_app(settings: ControllerSettings, state: State | None = None) -> Fast
         "gateways' watch feed. Every call needs `Authorization: Bearer <token>`.",
     )
     app.state.cloudgw = state
+    app.state.auth_cache = PrincipalCache()
     app.state.bus = bus
     app.state.settings = settings
     app.state.ca_path = ca_path if ca_path.exists() else None
@@ -87,7 +89,7 @@ def create_app(settings: ControllerSettings, state: State | None = None) -> Fast
         return {"ok": True}
 
     app.state.telemetry = Telemetry()
-    app.state.metrics = registry(state, settings.offline_after)
+    app.state.metrics, app.state.watch_delivery = registry(state, settings.offline_after)
     for router in [*routers, mapping.router, agent.router, overview.router, topology.router, web.router]:
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=web.STATIC), name="static")

@@ -3,10 +3,19 @@
 Roles: admin (everything), readonly (GET only), join (only POST /agent/join, once, before it
 expires), gateway (only its own /agent/* calls: the gateway is taken from the credential, so there is
 no way to even name another gateway).
+
+A verified credential is remembered for a moment (AUTH_CACHE_SECONDS) so that a thousand gateways'
+watch calls do not cost a thousand database lookups per change. Any write this controller makes or
+sees (a revocation, a gateway deleted, a join) forgets every remembered credential at once; a
+revocation made through another controller replica takes effect here within AUTH_CACHE_SECONDS.
+Join tokens are never remembered.
 """
 
 from __future__ import annotations
 
+import hashlib
+import threading
+import time
 from dataclasses import dataclass
 
 from fastapi import Depends, Request
@@ -26,6 +35,35 @@ class Principal:
     gateway: str | None  # join and gateway credentials
 
 
+AUTH_CACHE_SECONDS = 2.0
+
+
+class PrincipalCache:
+    """sha256(credential) -> (principal, state revision when checked, monotonic deadline)."""
+
+    def __init__(self, seconds: float = AUTH_CACHE_SECONDS, size: int = 20_000) -> None:
+        self.seconds = seconds
+        self.size = size
+        self._entries: dict[bytes, tuple[Principal, int, float]] = {}
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def key(credential: str) -> bytes:
+        return hashlib.sha256(credential.encode()).digest()
+
+    def get(self, key: bytes, revision: int) -> Principal | None:
+        entry = self._entries.get(key)
+        if entry is None or entry[1] != revision or entry[2] < time.monotonic():
+            return None
+        return entry[0]
+
+    def put(self, key: bytes, who: Principal, revision: int, seconds: float | None = None) -> None:
+        with self._lock:
+            if len(self._entries) >= self.size:
+                self._entries.clear()
+            self._entries[key] = (who, revision, time.monotonic() + min(self.seconds, seconds or self.seconds))
+
+
 def get_state(request: Request) -> State:
     state: State = request.app.state.cloudgw
     return state
@@ -36,9 +74,15 @@ def principal(request: Request, state: State = Depends(get_state)) -> Principal:
     scheme, _, text = header.partition(" ")
     if scheme.lower() != "bearer" or not text:
         raise Unauthorized("missing credential: send 'Authorization: Bearer <token>'")
+    cache: PrincipalCache = request.app.state.auth_cache
+    key, revision = cache.key(text), state.known_revision
+    remembered = cache.get(key, revision)
+    if remembered is not None:
+        return remembered
     parsed = parse_token(text)
     if parsed is None:
         raise Unauthorized("malformed token")
+    lifetime = None
     with state.session() as session:
         row = session.get(TokenRow, parsed.id)
         if row is None or row.revoked or not secret_matches(parsed.secret, row.secret_hash):
@@ -49,6 +93,7 @@ def principal(request: Request, state: State = Depends(get_state)) -> Principal:
                 expires = expires.replace(tzinfo=utcnow().tzinfo)
             if expires < utcnow():
                 raise Unauthorized("token expired")
+            lifetime = (expires - utcnow()).total_seconds()
         if row.role == "join" and row.used_at is not None:
             raise Unauthorized("join token already used")
         gateway = None
@@ -56,7 +101,10 @@ def principal(request: Request, state: State = Depends(get_state)) -> Principal:
             gateway = session.scalar(select(GatewayRow.name).where(GatewayRow.id == row.gateway_id))
             if gateway is None:
                 raise Unauthorized("invalid token")
-    return Principal(row.id, row.name, row.role, gateway)
+    who = Principal(row.id, row.name, row.role, gateway)
+    if who.role != "join":
+        cache.put(key, who, revision, lifetime)
+    return who
 
 
 def reader(who: Principal = Depends(principal)) -> Principal:

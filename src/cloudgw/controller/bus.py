@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
+from collections import OrderedDict
+
+KEEP_PUBLISHED = 256  # revisions whose publish time is remembered (for the delivery histogram)
 
 
 class RevisionBus:
@@ -12,6 +16,7 @@ class RevisionBus:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._event: asyncio.Event | None = None
         self.revision = 0
+        self._published: OrderedDict[int, float] = OrderedDict()
 
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
@@ -20,9 +25,16 @@ class RevisionBus:
     def publish(self, revision: int) -> None:
         """Thread-safe: called after a commit."""
         self.revision = max(self.revision, revision)
+        self._published[revision] = time.monotonic()
+        while len(self._published) > KEEP_PUBLISHED:
+            self._published.popitem(last=False)
         if self._loop is not None and not self._loop.is_closed():
             with contextlib.suppress(RuntimeError):
                 self._loop.call_soon_threadsafe(self._wake)
+
+    def published_at(self, revision: int) -> float | None:
+        """When `revision` was published in this process (monotonic clock), if it was recently."""
+        return self._published.get(revision)
 
     def _wake(self) -> None:
         if self._event is not None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 
+from prometheus_client import Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector, CollectorRegistry
 from sqlalchemy import select
@@ -13,7 +14,7 @@ from sqlalchemy import select
 from cloudgw.controller import views
 from cloudgw.controller.db.models import ConnectionRow, GatewayRow
 from cloudgw.controller.state import State
-from cloudgw.mapping.core import conflicts, is_effective
+from cloudgw.mapping.core import conflicts
 
 HEALTH = ("up", "degraded", "down", "pending", "disabled")
 
@@ -78,7 +79,7 @@ class ControllerCollector(Collector):
         counts: dict[tuple[str, str], int] = {}
         for announcement in topo.announcements.values():
             site = topo.gateways[announcement.gateway].site if announcement.gateway in topo.gateways else ""
-            key = (site, "true" if is_effective(topo, announcement) else "false")
+            key = (site, "true" if snap.index.is_effective(announcement) else "false")
             counts[key] = counts.get(key, 0) + 1
         for (site, effective), count in sorted(counts.items()):
             endpoints.add_metric([site, effective], float(count))
@@ -88,7 +89,18 @@ class ControllerCollector(Collector):
         )
 
 
-def registry(state: State, offline_after: float) -> CollectorRegistry:
+DELIVERY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+
+def registry(state: State, offline_after: float) -> tuple[CollectorRegistry, Histogram]:
+    """The controller's registry, and the histogram the watch route feeds: time from a commit to
+    a waiting gateway's response carrying the new document (the controller's part of convergence)."""
     reg = CollectorRegistry(auto_describe=False)
     reg.register(ControllerCollector(state, offline_after))
-    return reg
+    delivery = Histogram(
+        "cloudgw_watch_delivery_seconds",
+        "Time from a commit to the watch response that carries it to a waiting gateway",
+        buckets=DELIVERY_BUCKETS,
+        registry=reg,
+    )
+    return reg, delivery

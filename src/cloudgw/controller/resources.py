@@ -74,7 +74,7 @@ def _network_gateways(topo: Topology, network: str) -> set[str]:
 def site_create(change: Change, data: schemas.SiteCreate) -> Site:
     site = Site(data.name, data.provider, data.description)
     refuse(rules.check_site(change.topo, site), "site")
-    change.session.add(SiteRow(name=site.name, provider=site.provider, description=site.description))
+    change.add("site", site.name, site, SiteRow(name=site.name, provider=site.provider, description=site.description))
     change.record("create", "site", site.name, None, plain(site))
     return site
 
@@ -103,8 +103,11 @@ def site_delete(change: Change, name: str, cascade: bool = False) -> None:
 def network_create(change: Change, data: schemas.NetworkCreate) -> Network:
     network = Network(data.name, data.cidr, data.mode, data.description)
     refuse(rules.check_network(change.topo, network), "network")
-    change.session.add(
-        NetworkRow(name=network.name, cidr=str(network.cidr), mode=network.mode, description=network.description)
+    change.add(
+        "network",
+        network.name,
+        network,
+        NetworkRow(name=network.name, cidr=str(network.cidr), mode=network.mode, description=network.description),
     )
     change.record("create", "network", network.name, None, plain(network))
     return network
@@ -134,14 +137,17 @@ def network_delete(change: Change, name: str, cascade: bool = False) -> None:
 def pool_create(change: Change, data: schemas.PoolCreate) -> Pool:
     pool = Pool(data.name or f"{data.site}-{data.network}", data.network, data.site, data.range)
     refuse(rules.check_pool(change.topo, pool), "pool")
-    change.session.add(
+    change.add(
+        "pool",
+        pool.name,
+        pool,
         PoolRow(
             name=pool.name,
             network_id=change.id_of("network", pool.network),
             site_id=change.id_of("site", pool.site),
             first=str(pool.range.first),
             last=str(pool.range.last),
-        )
+        ),
     )
     change.affected |= _site_gateways(change.topo, {pool.site}, pool.network)
     change.record("create", "pool", pool.name, None, plain(pool))
@@ -184,7 +190,10 @@ def gateway_create(change: Change, data: schemas.GatewayCreate) -> Gateway:
         data.listen_port,
     )
     refuse(rules.check_gateway(change.topo, gateway), "gateway")
-    change.session.add(
+    change.add(
+        "gateway",
+        gateway.name,
+        gateway,
         GatewayRow(
             name=gateway.name,
             site_id=change.id_of("site", gateway.site),
@@ -194,7 +203,7 @@ def gateway_create(change: Change, data: schemas.GatewayCreate) -> Gateway:
             lan_addresses=[str(a) for a in gateway.lan_addresses],
             listen_port=gateway.listen_port,
             doc_revision=change.revision,
-        )
+        ),
     )
     change.record("create", "gateway", gateway.name, None, plain(gateway))
     return gateway
@@ -235,7 +244,10 @@ def connection_create(change: Change, data: schemas.ConnectionCreate) -> Connect
     name = data.name or f"{data.site_a}-{data.site_b}-{data.network}"
     connection = Connection(name, data.network, data.site_a, data.site_b, data.enabled, data.mtu, data.keepalive)
     refuse(rules.check_connection(change.topo, connection), "connection")
-    change.session.add(
+    change.add(
+        "connection",
+        name,
+        connection,
         ConnectionRow(
             name=name,
             network_id=change.id_of("network", connection.network),
@@ -244,7 +256,7 @@ def connection_create(change: Change, data: schemas.ConnectionCreate) -> Connect
             enabled=connection.enabled,
             mtu=connection.mtu,
             keepalive=connection.keepalive,
-        )
+        ),
     )
     change.affected |= change.topo.gateways_for_sites({connection.site_a, connection.site_b})
     change.record("create", "connection", name, None, plain(connection))
@@ -283,13 +295,16 @@ def _egress_gateways(topo: Topology, egress: Egress) -> set[str]:
 def egress_create(change: Change, data: schemas.EgressCreate) -> Egress:
     egress = Egress(f"{data.site}-{data.network}", data.site, data.network, data.mode, data.via)
     refuse(rules.check_egress(change.topo, egress), "egress")
-    change.session.add(
+    change.add(
+        "egress",
+        egress.name,
+        egress,
         EgressRow(
             site_id=change.id_of("site", egress.site),
             network_id=change.id_of("network", egress.network),
             mode=egress.mode,
             via_site_id=change.id_of("site", egress.via) if egress.via else None,
-        )
+        ),
     )
     change.affected |= _egress_gateways(change.topo, egress)
     change.record("create", "egress", egress.name, None, plain(egress))
@@ -323,7 +338,10 @@ def egress_delete(change: Change, name: str, cascade: bool = False) -> None:
 def forward_create(change: Change, data: schemas.ForwardCreate) -> Forward:
     forward = Forward(data.name, data.gateway, data.protocol, data.public_port, data.target_ip, data.target_port)
     refuse(rules.check_forward(change.topo, forward), "forward")
-    change.session.add(
+    change.add(
+        "forward",
+        forward.name,
+        forward,
         ForwardRow(
             name=forward.name,
             gateway_id=change.id_of("gateway", forward.gateway),
@@ -331,7 +349,7 @@ def forward_create(change: Change, data: schemas.ForwardCreate) -> Forward:
             public_port=forward.public_port,
             target_ip=str(forward.target_ip),
             target_port=forward.target_port,
-        )
+        ),
     )
     change.affected.add(forward.gateway)
     change.record("create", "forward", forward.name, None, plain(forward))

@@ -49,7 +49,9 @@ def bound_sockets(settings: ControllerSettings, fds: list[int]) -> list[socket.s
     if fds:
         return [socket.socket(fileno=fd) for fd in fds]
     host, port = parse_host_port(settings.listen)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # proto must say TCP: asyncio sets TCP_NODELAY only on sockets whose proto is IPPROTO_TCP, and
+    # without it every small response waited ~40 ms for a delayed ACK (Nagle), found by bench/scale.py
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     return [sock]

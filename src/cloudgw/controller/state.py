@@ -36,6 +36,7 @@ from cloudgw.controller.db.models import (
 from cloudgw.errors import InvalidInput, NotFound, Problem
 from cloudgw.logs import log_event
 from cloudgw.mapping.documents import render_document
+from cloudgw.mapping.index import TopologyIndex
 from cloudgw.model.addr import AddressRange
 from cloudgw.model.document import GatewayDocument
 from cloudgw.model.topology import (
@@ -60,9 +61,22 @@ class Snapshot:
     ids: dict[str, dict[str, int]] = field(default_factory=dict)  # kind -> name -> row id
     names: dict[str, dict[int, str]] = field(default_factory=dict)  # kind -> row id -> name
 
+    _index: TopologyIndex | None = field(default=None, repr=False, compare=False)
+    _index_lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
     @property
     def revision(self) -> int:
         return self.topo.revision
+
+    @property
+    def index(self) -> TopologyIndex:
+        """Built on first use, once (every watcher woken by a change asks at the same moment); a
+        snapshot never changes, so neither does its index."""
+        if self._index is None:
+            with self._index_lock:
+                if self._index is None:
+                    self._index = TopologyIndex.build(self.topo)
+        return self._index
 
 
 def load_config(session: Session) -> tuple[Topology, dict[str, int], dict[str, dict[str, int]]]:
@@ -163,6 +177,16 @@ def load_announcements(session: Session, ids: dict[str, dict[str, int]]) -> dict
 class Change:
     """What one write did: passed to the code inside State.write()."""
 
+    COLLECTIONS = {
+        "site": "sites",
+        "network": "networks",
+        "pool": "pools",
+        "gateway": "gateways",
+        "connection": "connections",
+        "egress": "egress",
+        "forward": "forwards",
+    }
+
     def __init__(self, session: Session, snapshot: Snapshot, revision: int) -> None:
         self.session = session
         self.before = snapshot
@@ -170,29 +194,63 @@ class Change:
         self.affected: set[str] = set()  # gateway names whose document changed
         self.audit: list[tuple[str, str, str, dict[str, Any] | None, dict[str, Any] | None]] = []
         self.announcements: dict[Any, Announcement] | None = None  # set when they changed
+        # (network, gateway) -> what it now announces, when replace_announcements() made the change
+        self.groups: dict[tuple[str, str], dict[IPv4Address, Announcement]] = {}
         self.config_changed = False
+        self.stale = False  # an update or delete happened: refresh() must reload from the database
+        # A private working copy: the snapshot is shared with readers and must not change.
+        self.working = Topology(
+            **{**vars(snapshot.topo), **{c: dict(getattr(snapshot.topo, c)) for c in self.COLLECTIONS.values()}}
+        )
+        self.ids = {kind: dict(names) for kind, names in snapshot.ids.items()}
 
     def record(self, action: str, kind: str, name: str, before: Any = None, after: Any = None) -> None:
         self.audit.append((action, kind, name, before, after))
+        if action in ("update", "delete"):
+            self.stale = True
 
     @property
     def topo(self) -> Topology:
-        return self.before.topo
+        return self.working
+
+    def add(self, kind: str, name: str, obj: Any, row: Any) -> None:
+        self.session.add(row)
+        self.created(kind, name, row, obj)
+
+    def created(self, kind: str, name: str, row: Any, obj: Any) -> None:
+        """A create: its row gets an id, and the working topology holds it, with no reload."""
+        self.session.flush()
+        self.ids.setdefault(kind, {})[name] = row.id
+        getattr(self.working, self.COLLECTIONS[kind])[name] = obj
+
+    def replace_announcements(self, network: str, gateway: str, group: dict[IPv4Address, Announcement]) -> None:
+        """This gateway now announces exactly `group` in this network. (The next snapshot's index is
+        then derived from this one's, not rebuilt.)"""
+        announcements = dict(self.announcements if self.announcements is not None else self.topo.announcements)
+        previous = self.groups.get((network, gateway), self.before.index.announced.get((network, gateway), {}))
+        for ip in previous:
+            announcements.pop((network, ip, gateway), None)
+        for ip, announcement in group.items():
+            announcements[(network, ip, gateway)] = announcement
+        self.announcements = announcements
+        self.groups[(network, gateway)] = group
 
     def refresh(self) -> None:
-        """After one step of a multi-step change: write it out and see the topology as it now is, so
-        the next step is validated against it."""
+        """Between the steps of a multi-step change: after an update or delete (renames ripple through
+        references) reload the working topology, so the next step is validated against it."""
         self.session.flush()
-        topo, doc_revisions, ids = load_config(self.session)
+        if not self.stale:
+            return
+        topo, _doc_revisions, ids = load_config(self.session)
         announcements = self.announcements if self.announcements is not None else self.before.topo.announcements
         topo.announcements = {
             k: a for k, a in announcements.items() if a.network in topo.networks and a.gateway in topo.gateways
         }
         topo.revision = self.before.revision
-        self.before = Snapshot(topo, doc_revisions, ids)
+        self.working, self.ids, self.stale = topo, ids, False
 
     def id_of(self, kind: str, name: str) -> int:
-        row_id = self.before.ids.get(kind, {}).get(name)
+        row_id = self.ids.get(kind, {}).get(name)
         if row_id is None:
             raise NotFound(kind, name)
         return row_id
@@ -219,6 +277,7 @@ class State:
         self._lock = threading.RLock()
         self._snapshot: Snapshot | None = None
         self._documents: dict[tuple[str, int], GatewayDocument] = {}
+        self._document_json: dict[tuple[str, int], bytes] = {}
 
     # reads ------------------------------------------------------------------------------------
     @contextmanager
@@ -250,17 +309,41 @@ class State:
         topo.revision = revision
         return Snapshot(topo, doc_revisions, ids)
 
-    def document(self, gateway: str) -> GatewayDocument:
-        snap = self.snapshot()
+    @property
+    def known_revision(self) -> int:
+        """The newest revision this process has written or read (no database round trip)."""
+        cached = self._snapshot
+        return cached.revision if cached is not None else -1
+
+    def cached_snapshot(self, at_least: int) -> Snapshot | None:
+        """The in-memory snapshot if it is at least this revision (no database round trip; safe on
+        the event loop), else None. Watchers woken by a local change use this."""
+        cached = self._snapshot
+        return cached if cached is not None and cached.revision >= at_least else None
+
+    def document(self, gateway: str, snap: Snapshot | None = None) -> GatewayDocument:
+        snap = snap or self.snapshot()
         if gateway not in snap.topo.gateways:
             raise NotFound("gateway", gateway)
         key = (gateway, snap.doc_revisions.get(gateway, 0))
         cached = self._documents.get(key)
         if cached is None:
-            cached = render_document(snap.topo, gateway, key[1])
-            if len(self._documents) > 4096:
+            cached = render_document(snap.topo, gateway, key[1], snap.index)
+            if len(self._documents) > 8192:
                 self._documents.clear()
             self._documents[key] = cached
+        return cached
+
+    def document_json(self, gateway: str, snap: Snapshot | None = None) -> bytes:
+        """The document as JSON, serialised once per revision."""
+        snap = snap or self.snapshot()
+        key = (gateway, snap.doc_revisions.get(gateway, 0))
+        cached = self._document_json.get(key)
+        if cached is None:
+            cached = self.document(gateway, snap).model_dump_json(exclude_none=True).encode()
+            if len(self._document_json) > 8192:
+                self._document_json.clear()
+            self._document_json[key] = cached
         return cached
 
     # the write path ---------------------------------------------------------------------------
@@ -314,6 +397,11 @@ class State:
                     )
                 )
             new_snapshot = Snapshot(topo, doc_revisions, ids)
+            if not change.config_changed and change.groups:
+                index = snapshot.index
+                for (network, gateway), group in change.groups.items():
+                    index = index.with_announcements(network, gateway, group)
+                new_snapshot._index = index
         self._snapshot = new_snapshot
         self.publish(revision)
         for action, kind, name, _, _ in change.audit:

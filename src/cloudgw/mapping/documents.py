@@ -3,7 +3,7 @@ change touches."""
 
 from __future__ import annotations
 
-from cloudgw.mapping.core import effective
+from cloudgw.mapping.index import TopologyIndex
 from cloudgw.model.document import (
     ForwardSpec,
     GatewayDocument,
@@ -11,7 +11,6 @@ from cloudgw.model.document import (
     NetworkSpec,
     PeerSpec,
     PoolSpec,
-    RemoteEndpoint,
     TunnelSpec,
 )
 from cloudgw.model.topology import Topology
@@ -20,49 +19,58 @@ TUNNEL_INTERFACE = "cgw0"
 DEFAULT_MTU = 1420
 
 
-def active_peer_sites(topo: Topology, site: str, network: str | None = None) -> set[str]:
+def active_peer_sites(
+    topo: Topology, site: str, network: str | None = None, index: TopologyIndex | None = None
+) -> set[str]:
     """Connected sites that have a joined gateway (one with a public key)."""
-    return {s for s in topo.connected_sites(site, network) if any(g.public_key for g in topo.gateways_of(s))}
+    idx = index or TopologyIndex.build(topo)
+    return {s for s in idx.connected_sites(site, network) if any(g.public_key for g in idx.gateways_by_site.get(s, []))}
 
 
-def render_document(topo: Topology, gateway_name: str, revision: int) -> GatewayDocument:
+def render_document(
+    topo: Topology, gateway_name: str, revision: int, index: TopologyIndex | None = None
+) -> GatewayDocument:
+    idx = index or TopologyIndex.build(topo)
     gateway = topo.gateways[gateway_name]
     site = gateway.site
-    connections = topo.connections_of(site)
+    connections = idx.connections_of(site)
     mtu = min((c.mtu for c in connections), default=DEFAULT_MTU)
 
     networks = []
-    for network in topo.networks_of(site):
-        peers_here = active_peer_sites(topo, site, network.name)
-        pools = [
-            PoolSpec(site=p.site, range=p.range)
-            for p in sorted(topo.pools_in(network.name), key=lambda p: p.range)
-            if p.site == site or p.site in peers_here
-        ]
-        remote = []
-        for ip, announcement in sorted(effective(topo, network.name).items()):
-            owner = topo.gateways[announcement.gateway]
-            if owner.site in peers_here and owner.public_key:
-                remote.append(RemoteEndpoint(ip=ip, gateway=owner.name, mac=announcement.mac))
+    for name in sorted({c.network for c in connections}):
+        network = topo.networks.get(name)
+        if network is None:
+            continue
+        peers_here = active_peer_sites(topo, site, name, idx)
+        pools = sorted(
+            (
+                PoolSpec(site=p.site, range=p.range)
+                for s in peers_here | {site}
+                for p in idx.pools_by_site.get((name, s), [])
+            ),
+            key=lambda p: p.range,
+        )
+        remote = [e for peer_site in peers_here for e in idx.remote_endpoints(name, peer_site)]
+        if len(peers_here) > 1:  # each site's list is sorted already
+            remote.sort(key=lambda e: (int(e.ip), e.gateway))
         lan_address = next((a for a in gateway.lan_addresses if a in network.cidr), None)
-        egress = topo.egress_of(site, network.name)
+        egress = topo.egress_of(site, name)
         mode, via = egress.mode, None
         if mode == "via":
             # Until the site it leaves through has a joined gateway, the traffic stays in (never leaks
             # out locally against the admin's choice).
-            via = next((g.name for g in topo.gateways_of(egress.via or "") if g.public_key), None)
+            via = next((g.name for g in idx.gateways_by_site.get(egress.via or "", []) if g.public_key), None)
             if via is None or egress.via not in peers_here:
                 mode, via = "none", None
-        transit = [
+        transit = sorted(
             p.range
-            for p in sorted(topo.pools_in(network.name), key=lambda p: p.range)
-            if p.site in peers_here
-            and topo.egress_of(p.site, network.name).mode == "via"
-            and topo.egress_of(p.site, network.name).via == site
-        ]
+            for s in peers_here
+            if topo.egress_of(s, name).mode == "via" and topo.egress_of(s, name).via == site
+            for p in idx.pools_by_site.get((name, s), [])
+        )
         networks.append(
             NetworkSpec(
-                name=network.name,
+                name=name,
                 cidr=network.cidr,
                 lan_interface=gateway.lan_interface,
                 lan_address=lan_address,
@@ -75,10 +83,10 @@ def render_document(topo: Topology, gateway_name: str, revision: int) -> Gateway
         )
 
     peers = []
-    for peer_site in sorted(active_peer_sites(topo, site)):
+    for peer_site in sorted(active_peer_sites(topo, site, None, idx)):
         shared = [c for c in connections if c.other(site) == peer_site]
         cidrs = [topo.networks[c.network].cidr for c in shared if c.network in topo.networks]
-        for peer in topo.gateways_of(peer_site):
+        for peer in idx.gateways_by_site.get(peer_site, []):
             if not peer.public_key:
                 continue
             peers.append(

@@ -12,7 +12,7 @@ from cloudgw.controller import agents, auth, schemas
 from cloudgw.controller.db.models import AuditRow, GatewayRow, TokenRow
 from cloudgw.controller.state import State
 from cloudgw.errors import InvalidInput, NotFound, Problem
-from cloudgw.mapping.core import conflicts, is_effective, resolve, validate_source
+from cloudgw.mapping.core import conflicts, resolve, validate_source
 from cloudgw.model.document import dump_document
 
 router = APIRouter(prefix="/api/v1", tags=["mapping"])
@@ -39,7 +39,8 @@ def list_endpoints(
     state: State = Depends(auth.get_state),
     _who: auth.Principal = Depends(auth.reader),
 ) -> Any:
-    topo = state.snapshot().topo
+    snap = state.snapshot()
+    topo = snap.topo
     items = []
     for (net, ip, gw), announcement in sorted(
         topo.announcements.items(), key=lambda i: (i[0][0], int(i[0][1]), i[0][2])
@@ -58,7 +59,7 @@ def list_endpoints(
                 site=owner_site,
                 first_seen=announcement.first_seen,
                 last_seen=announcement.last_seen,
-                effective=is_effective(topo, announcement),
+                effective=snap.index.is_effective(announcement),
             )
         )
     found = [

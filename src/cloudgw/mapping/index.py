@@ -1,0 +1,130 @@
+"""Lookups for rendering many documents from one topology snapshot (pure). Built once per snapshot,
+so rendering a gateway's document costs what that document holds, not the size of the whole
+topology: at 1,000 gateways and 100,000 endpoints, the per-document scans of every gateway,
+connection and announcement cost seconds per change. When only one gateway's announcements
+change (the common case: an agent reports its endpoints), `with_announcements` derives the next
+index from the last one in time proportional to that site's endpoints."""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass, field, replace
+from ipaddress import IPv4Address
+
+from cloudgw.model.document import RemoteEndpoint
+from cloudgw.model.topology import Announcement, Connection, Gateway, Pool, Topology
+
+Group = dict[IPv4Address, Announcement]  # what one gateway announces in one network
+
+
+@dataclass
+class TopologyIndex:
+    gateways_by_site: dict[str, list[Gateway]] = field(default_factory=dict)
+    site_of: dict[str, str] = field(default_factory=dict)  # gateway -> site
+    joined: set[str] = field(default_factory=set)  # gateways with a public key
+    connections_by_site: dict[str, list[Connection]] = field(default_factory=dict)  # enabled only
+    pools_by_network: dict[str, list[Pool]] = field(default_factory=dict)  # sorted by range
+    pools_by_site: dict[tuple[str, str], list[Pool]] = field(default_factory=dict)  # (network, site)
+    announced: dict[tuple[str, str], Group] = field(default_factory=dict)  # (network, gateway) -> group
+    effective: dict[tuple[str, str], list[tuple[IPv4Address, Announcement]]] = field(default_factory=dict)
+    effective_keys: set[tuple[str, int, str]] = field(default_factory=set)  # (network, ip, gateway)
+    # per network: pools sorted by first address, and those first addresses, for bisection (pools are
+    # disjoint, so the owner of an address is the last pool starting at or before it)
+    owners: dict[str, tuple[list[int], list[Pool]]] = field(default_factory=dict)
+    # (network, site) -> that site's effective endpoints as documents list them, made on first use:
+    # every gateway connected to the site gets the same list (1,000 spokes of one hub: one list)
+    _remote: dict[tuple[str, str], list[RemoteEndpoint]] = field(default_factory=dict, repr=False, compare=False)
+
+    def owner(self, network: str, ip: IPv4Address) -> Pool | None:
+        starts, pools = self.owners.get(network, ([], []))
+        position = bisect.bisect_right(starts, int(ip)) - 1
+        if position >= 0 and int(ip) <= int(pools[position].range.last):
+            return pools[position]
+        return None
+
+    def is_effective(self, announcement: Announcement) -> bool:
+        return (announcement.network, int(announcement.ip), announcement.gateway) in self.effective_keys
+
+    def remote_endpoints(self, network: str, site: str) -> list[RemoteEndpoint]:
+        """The site's effective endpoints in this network that sit behind a joined gateway, sorted."""
+        cached = self._remote.get((network, site))
+        if cached is None:
+            cached = [
+                RemoteEndpoint.model_construct(ip=ip, gateway=a.gateway, mac=a.mac)  # valid: from the topology
+                for ip, a in self.effective.get((network, site), [])
+                if a.gateway in self.joined
+            ]
+            self._remote[(network, site)] = cached
+        return cached
+
+    def would_be_effective(self, announcement: Announcement) -> bool:
+        """Whether this announcement takes effect: its gateway exists and a pool of that gateway's
+        site holds the address."""
+        site = self.site_of.get(announcement.gateway)
+        owner = self.owner(announcement.network, announcement.ip) if site is not None else None
+        return owner is not None and owner.site == site
+
+    @classmethod
+    def build(cls, topo: Topology) -> TopologyIndex:
+        index = cls()
+        for gateway in topo.gateways.values():
+            index.gateways_by_site.setdefault(gateway.site, []).append(gateway)
+            index.site_of[gateway.name] = gateway.site
+            if gateway.public_key:
+                index.joined.add(gateway.name)
+        for connection in topo.connections.values():
+            if connection.enabled:
+                index.connections_by_site.setdefault(connection.site_a, []).append(connection)
+                index.connections_by_site.setdefault(connection.site_b, []).append(connection)
+        for pool in topo.pools.values():
+            index.pools_by_network.setdefault(pool.network, []).append(pool)
+            index.pools_by_site.setdefault((pool.network, pool.site), []).append(pool)
+        for network, pools in index.pools_by_network.items():
+            pools.sort(key=lambda p: p.range)
+            ordered = sorted(pools, key=lambda p: int(p.range.first))
+            index.owners[network] = ([int(p.range.first) for p in ordered], ordered)
+        for (network, ip, gateway_name), announcement in topo.announcements.items():
+            index.announced.setdefault((network, gateway_name), {})[ip] = announcement
+        for (network, gateway_name), group in index.announced.items():
+            index._add_effective(network, gateway_name, group)
+        for items in index.effective.values():
+            items.sort(key=lambda item: (int(item[0]), item[1].gateway))
+        return index
+
+    def _add_effective(self, network: str, gateway: str, group: Group) -> None:
+        site = self.site_of.get(gateway)
+        if site is None:
+            return
+        items = self.effective.setdefault((network, site), [])
+        for ip, announcement in group.items():
+            owner = self.owner(network, ip)
+            if owner is not None and owner.site == site:
+                items.append((ip, announcement))
+                self.effective_keys.add((network, int(ip), gateway))
+
+    def with_announcements(self, network: str, gateway: str, group: Group) -> TopologyIndex:
+        """The index of the same topology in which this gateway now announces exactly `group` in this
+        network. Shares everything that did not change with this index (which stays valid)."""
+        site = self.site_of[gateway]
+        old = self.announced.get((network, gateway), {})
+        index = replace(
+            self, announced=dict(self.announced), effective=dict(self.effective), _remote=dict(self._remote)
+        )
+        index._remote.pop((network, site), None)
+        index.effective_keys = self.effective_keys - {(network, int(ip), gateway) for ip in old}
+        if group:
+            index.announced[(network, gateway)] = group
+        else:
+            index.announced.pop((network, gateway), None)
+        # The site's effective list is rebuilt from its gateways' groups: the others keep theirs.
+        index.effective[(network, site)] = []
+        for member in self.gateways_by_site.get(site, []):
+            index._add_effective(network, member.name, index.announced.get((network, member.name), {}))
+        index.effective[(network, site)].sort(key=lambda item: (int(item[0]), item[1].gateway))
+        return index
+
+    def connections_of(self, site: str, network: str | None = None) -> list[Connection]:
+        return [c for c in self.connections_by_site.get(site, []) if network is None or c.network == network]
+
+    def connected_sites(self, site: str, network: str | None = None) -> set[str]:
+        return {c.other(site) for c in self.connections_of(site, network)}
