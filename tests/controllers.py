@@ -37,12 +37,16 @@ class RunningController:
         self.thread.join(timeout=10)
 
 
-def start_controller(data_dir: Path, db: str, offline_after: float = 30.0) -> RunningController:
+def start_controller(
+    data_dir: Path, db: str, offline_after: float = 30.0, admin_token: str | None = None
+) -> RunningController:
+    """A controller; `admin_token` for a replica of one whose database already has an admin."""
     settings = ControllerSettings(db=db, data_dir=str(data_dir), offline_after=offline_after, log_level="warning")
     boot = initialise(settings)
-    assert boot.admin_token is not None
+    token = boot.admin_token or admin_token
+    assert token is not None
     server = build_server(settings, tls_files(settings))
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)  # TCP_NODELAY, as serve.py
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])), daemon=True)
@@ -50,7 +54,7 @@ def start_controller(data_dir: Path, db: str, offline_after: float = 30.0) -> Ru
     wait_for(lambda: server.started, 20, what="the controller to start")
     return RunningController(
         f"https://127.0.0.1:{port}",
-        boot.admin_token,
+        token,
         str(data_dir / "ca.pem"),
         boot.ca_fingerprint,
         settings,

@@ -170,3 +170,37 @@ def test_heartbeat_feeds_gateway_and_connection_health(api, controller, uid):
     assert gateway["online"] is True and gateway["applied_revision"] == 5
     health = api.get("connections", f"c-{uid}")["health"]
     assert health["state"] == "up" and 6 <= health["handshake_age_s"] < 30 and health["rx_bytes"] == 300
+
+
+def test_a_change_through_another_replica_reaches_a_waiting_gateway(api, controller, uid, tmp_path):
+    """Two controllers on one database (as replicas behind a load balancer share PostgreSQL): a
+    gateway watching replica B learns of an announcement committed by replica A."""
+    import shutil
+
+    from tests.controllers import start_controller
+
+    shutil.copytree(controller.settings.data_dir, tmp_path / "replica")  # replicas share the CA
+    replica = start_controller(tmp_path / "replica", controller.settings.db, admin_token=controller.admin_token)
+    try:
+        world = make_world(api, uid, gateways=True, connect=True)
+        credential_a, _ = join(api, controller, world.gw_a)
+        credential_b, _ = join(api, controller, world.gw_b)
+        with replica.agent(credential_a) as agent_a:
+            current = agent_a.watch(-1, wait=0)["revision"]
+            result: dict = {}
+
+            def watcher() -> None:
+                began = time.monotonic()
+                result["doc"] = agent_a.watch(current, wait=20)
+                result["seconds"] = time.monotonic() - began
+
+            thread = threading.Thread(target=watcher)
+            thread.start()
+            with controller.agent(credential_b) as agent_b:
+                agent_b.announce(world.network, [{"ip": "192.168.1.16"}])
+            thread.join(timeout=25)
+        assert result["doc"]["revision"] > current
+        assert result["seconds"] < 5  # the replica polls the database once a second, not at the 20 s timeout
+        assert [e["ip"] for e in result["doc"]["networks"][0]["remote_endpoints"]] == ["192.168.1.16"]
+    finally:
+        replica.stop()

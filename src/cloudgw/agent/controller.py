@@ -44,6 +44,9 @@ def _write_private(path: Path, text: str) -> None:
         handle.write(text)
 
 
+JOIN_TIMEOUT_S = 60.0
+
+
 class ControllerLink:
     def __init__(
         self, url: str, state_dir: str | Path, join_token: str | None = None, endpoint: str | None = None
@@ -81,21 +84,32 @@ class ControllerLink:
                 "by `cloudgw token add --join GATEWAY`)"
             )
         deadline, delay = time.monotonic() + retry_for, 1.0
+        attempted = False  # a request may have reached the controller and its answer been lost
         while True:
             try:
                 ca = fetch_ca(self.url, parsed.ca_fingerprint)
-                client = AgentClient(self.url, token=self.join_token, ca=ca)
+                # A join is done once and its token works once: wait long for the answer, since a
+                # retry after a lost answer finds the token used (a busy controller at 1,000 joins
+                # took over the usual 10 s)
+                client = AgentClient(self.url, token=self.join_token, ca=ca, timeout=JOIN_TIMEOUT_S)
                 with client:
                     answer = client.join(public_key, endpoint=self.endpoint, version=__version__)
                 break
             except Unreachable as exc:
                 if time.monotonic() + delay > deadline:
                     raise
+                attempted = attempted or "did not answer in time" in str(exc)
                 log_event(log, "join.retrying", logging.WARNING, error=exc, in_s=delay)
                 sleep(delay)
                 delay = min(delay * 2, 30.0)
             except ApiError as exc:
-                raise JoinRefused(f"join refused: {exc}") from None
+                hint = (
+                    "; an earlier attempt timed out and may have used the token: create a new one with "
+                    "`cloudgw gateway join-token NAME`"
+                    if attempted and "already used" in str(exc)
+                    else ""
+                )
+                raise JoinRefused(f"join refused: {exc}{hint}") from None
             except InvalidInput as exc:
                 raise JoinRefused("join refused: " + "; ".join(str(p) for p in exc.problems)) from None
         self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)

@@ -105,7 +105,8 @@ def join(state: State, token_id: str, request: JoinRequest) -> tuple[str, str]:
                 created_by=f"join:{token_id}",
             )
         )
-        change.config_changed = True
+        change.working.gateways[old.name] = new
+        change.gateways_changed = True  # nothing else changed: no reload of the configuration
         change.affected |= change.topo.peers_of_gateway(old.name) | {old.name}
         change.record(
             "join",
@@ -136,6 +137,7 @@ def announce(state: State, gateway: str, data: Announce) -> tuple[int, int, int,
         return 0, 0, 0, snapshot.revision
     now = state.clock()
     with state.write(f"gateway:{gateway}") as change:
+        change.auth_neutral = True  # endpoints only: remembered credentials stay valid
         # against the state this write starts from (another write may have landed since the check)
         current = change.before.index.announced.get((data.network, gateway), {})
         added, removed, changed = difference(current)

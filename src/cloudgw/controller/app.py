@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
@@ -25,7 +27,11 @@ from cloudgw.controller.state import State
 from cloudgw.controller.telemetry import Telemetry
 from cloudgw.controller.tls import CA_CERT, fingerprint
 from cloudgw.errors import InvalidInput, NotFound, Problem, Unauthorized
+from cloudgw.logs import log_event
 from cloudgw.model.textio import pydantic_problems
+
+log = logging.getLogger("cloudgw.controller")
+REPLICA_POLL_S = 1.0  # how soon a change committed by another replica reaches this one's watchers
 
 
 def _problems_body(error: str, problems: list[Problem]) -> dict[str, Any]:
@@ -43,10 +49,28 @@ def create_app(settings: ControllerSettings, state: State | None = None) -> Fast
     else:
         state.publish = bus.publish
 
+    async def follow_database() -> None:
+        """Commits by another replica sharing the database: one read of the revision a second for
+        the whole process, published on the bus, instead of one per waiting gateway."""
+        while True:
+            await asyncio.sleep(REPLICA_POLL_S)
+            try:
+                revision = await run_in_threadpool(state.db_revision)
+            except Exception as exc:  # the database may be briefly away; the next second retries
+                log_event(log, "controller.db_poll_failed", logging.WARNING, error=exc)
+                continue
+            if revision > bus.revision:
+                bus.publish(revision)
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         bus.bind(asyncio.get_running_loop())
-        yield
+        bus.revision = await run_in_threadpool(state.db_revision)
+        follower = asyncio.create_task(follow_database())
+        try:
+            yield
+        finally:
+            follower.cancel()
 
     app = FastAPI(
         title="cloudgw controller",

@@ -6,8 +6,9 @@ no way to even name another gateway).
 
 A verified credential is remembered for a moment (AUTH_CACHE_SECONDS) so that a thousand gateways'
 watch calls do not cost a thousand database lookups per change. Any write this controller makes or
-sees (a revocation, a gateway deleted, a join) forgets every remembered credential at once; a
-revocation made through another controller replica takes effect here within AUTH_CACHE_SECONDS.
+sees (a revocation, a gateway deleted, a join), except an announcement of endpoints (which cannot
+change who is who), forgets every remembered credential at once; a revocation made through another
+controller replica takes effect here within AUTH_CACHE_SECONDS.
 Join tokens are never remembered.
 """
 
@@ -19,6 +20,7 @@ import time
 from dataclasses import dataclass
 
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import select
 
 from cloudgw.controller.db.models import GatewayRow, TokenRow, utcnow
@@ -64,21 +66,31 @@ class PrincipalCache:
             self._entries[key] = (who, revision, time.monotonic() + min(self.seconds, seconds or self.seconds))
 
 
-def get_state(request: Request) -> State:
+async def get_state(request: Request) -> State:
     state: State = request.app.state.cloudgw
     return state
 
 
-def principal(request: Request, state: State = Depends(get_state)) -> Principal:
+async def principal(request: Request, state: State = Depends(get_state)) -> Principal:
+    """Who is calling. A remembered credential is answered on the event loop; only a new one costs
+    a worker thread and a database query (1,000 gateways re-polling after every change used to
+    queue behind those)."""
     header = request.headers.get("authorization", "")
     scheme, _, text = header.partition(" ")
     if scheme.lower() != "bearer" or not text:
         raise Unauthorized("missing credential: send 'Authorization: Bearer <token>'")
     cache: PrincipalCache = request.app.state.auth_cache
-    key, revision = cache.key(text), state.known_revision
-    remembered = cache.get(key, revision)
+    key, generation = cache.key(text), state.auth_generation
+    remembered = cache.get(key, generation)
     if remembered is not None:
         return remembered
+    who, lifetime = await run_in_threadpool(_verify, state, text)
+    if who.role != "join":
+        cache.put(key, who, generation, lifetime)
+    return who
+
+
+def _verify(state: State, text: str) -> tuple[Principal, float | None]:
     parsed = parse_token(text)
     if parsed is None:
         raise Unauthorized("malformed token")
@@ -101,31 +113,28 @@ def principal(request: Request, state: State = Depends(get_state)) -> Principal:
             gateway = session.scalar(select(GatewayRow.name).where(GatewayRow.id == row.gateway_id))
             if gateway is None:
                 raise Unauthorized("invalid token")
-    who = Principal(row.id, row.name, row.role, gateway)
-    if who.role != "join":
-        cache.put(key, who, revision, lifetime)
-    return who
+    return Principal(row.id, row.name, row.role, gateway), lifetime
 
 
-def reader(who: Principal = Depends(principal)) -> Principal:
+async def reader(who: Principal = Depends(principal)) -> Principal:
     if who.role not in ("admin", "readonly"):
         raise Unauthorized("this credential may not use the admin API", status=403)
     return who
 
 
-def admin(who: Principal = Depends(principal)) -> Principal:
+async def admin(who: Principal = Depends(principal)) -> Principal:
     if who.role != "admin":
         raise Unauthorized("read-only token: changes need an admin token", status=403)
     return who
 
 
-def gateway(who: Principal = Depends(principal)) -> Principal:
+async def gateway(who: Principal = Depends(principal)) -> Principal:
     if who.role != "gateway" or who.gateway is None:
         raise Unauthorized("only a gateway credential may use this endpoint", status=403)
     return who
 
 
-def joiner(who: Principal = Depends(principal)) -> Principal:
+async def joiner(who: Principal = Depends(principal)) -> Principal:
     if who.role != "join" or who.gateway is None:
         raise Unauthorized("only a join token may join", status=403)
     return who

@@ -89,7 +89,7 @@ class ControllerCollector(Collector):
         )
 
 
-DELIVERY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+DELIVERY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.5, 5.0, 10.0)
 
 
 def registry(state: State, offline_after: float) -> tuple[CollectorRegistry, Histogram]:

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -197,6 +197,10 @@ class Change:
         # (network, gateway) -> what it now announces, when replace_announcements() made the change
         self.groups: dict[tuple[str, str], dict[IPv4Address, Announcement]] = {}
         self.config_changed = False
+        self.auth_neutral = False  # set by writes that cannot touch tokens or gateways (announcements)
+        # only attributes of gateways changed, and the working copy holds them (a join): the next
+        # snapshot is built from it instead of reloading the whole configuration
+        self.gateways_changed = False
         self.stale = False  # an update or delete happened: refresh() must reload from the database
         # A private working copy: the snapshot is shared with readers and must not change.
         self.working = Topology(
@@ -261,6 +265,23 @@ def refuse(problems: list[Problem], what: str) -> None:
         raise InvalidInput(problems, what=what)
 
 
+T = TypeVar("T")
+
+
+def _latest(cache: dict[str, tuple[int, T]], snap: Snapshot, gateway: str, revision: int, make: Callable[[], T]) -> T:
+    """One cached value per gateway, for its newest revision (bounded by the number of gateways)."""
+    entry = cache.get(gateway)
+    if entry is not None and entry[0] == revision:
+        return entry[1]
+    value = make()
+    if entry is None or entry[0] < revision:
+        cache[gateway] = (revision, value)
+        if len(cache) > len(snap.topo.gateways) + 64:  # forget deleted gateways
+            for name in [name for name in cache if name not in snap.topo.gateways]:
+                cache.pop(name, None)
+    return value
+
+
 class State:
     def __init__(
         self,
@@ -276,8 +297,12 @@ class State:
         self.clock = clock
         self._lock = threading.RLock()
         self._snapshot: Snapshot | None = None
-        self._documents: dict[tuple[str, int], GatewayDocument] = {}
-        self._document_json: dict[tuple[str, int], bytes] = {}
+        # the newest document of each gateway only: an older revision is never asked for again
+        # bumped by every write that may change who is who (all but announcements) and whenever a
+        # snapshot is reloaded after another process wrote: remembered credentials are dropped
+        self.auth_generation = 0
+        self._documents: dict[str, tuple[int, GatewayDocument]] = {}
+        self._document_json: dict[str, tuple[int, bytes]] = {}
 
     # reads ------------------------------------------------------------------------------------
     @contextmanager
@@ -295,12 +320,16 @@ class State:
         cached = self._snapshot
         with self.session() as session:
             revision = self.db_revision(session)
-            if cached is not None and cached.revision == revision:
+            if cached is not None and cached.revision >= revision:
                 return cached
             with self._lock:
-                if self._snapshot is not None and self._snapshot.revision == revision:
+                # A write may have landed since this session read the revision: its snapshot is
+                # newer and stays. Replacing it with this older one made every later write and
+                # reader rebuild everything from the database (seen at 1,000 gateways).
+                if self._snapshot is not None and self._snapshot.revision >= revision:
                     return self._snapshot
                 self._snapshot = self._load(session, revision)
+                self.auth_generation += 1  # another process wrote: it may have changed tokens
                 return self._snapshot
 
     def _load(self, session: Session, revision: int) -> Snapshot:
@@ -325,84 +354,100 @@ class State:
         snap = snap or self.snapshot()
         if gateway not in snap.topo.gateways:
             raise NotFound("gateway", gateway)
-        key = (gateway, snap.doc_revisions.get(gateway, 0))
-        cached = self._documents.get(key)
-        if cached is None:
-            cached = render_document(snap.topo, gateway, key[1], snap.index)
-            if len(self._documents) > 8192:
-                self._documents.clear()
-            self._documents[key] = cached
-        return cached
+        revision = snap.doc_revisions.get(gateway, 0)
+        return _latest(
+            self._documents, snap, gateway, revision, lambda: render_document(snap.topo, gateway, revision, snap.index)
+        )
 
     def document_json(self, gateway: str, snap: Snapshot | None = None) -> bytes:
-        """The document as JSON, serialised once per revision."""
+        """The document as JSON, serialised once per revision (the watch feed's body)."""
         snap = snap or self.snapshot()
-        key = (gateway, snap.doc_revisions.get(gateway, 0))
-        cached = self._document_json.get(key)
-        if cached is None:
-            cached = self.document(gateway, snap).model_dump_json(exclude_none=True).encode()
-            if len(self._document_json) > 8192:
-                self._document_json.clear()
-            self._document_json[key] = cached
-        return cached
+        if gateway not in snap.topo.gateways:
+            raise NotFound("gateway", gateway)
+        revision = snap.doc_revisions.get(gateway, 0)
+
+        def make() -> bytes:
+            cached = self._documents.get(gateway)
+            document = cached[1] if cached and cached[0] == revision else None
+            document = document or render_document(snap.topo, gateway, revision, snap.index)
+            return document.model_dump_json(exclude_none=True).encode()
+
+        return _latest(self._document_json, snap, gateway, revision, make)
 
     # the write path ---------------------------------------------------------------------------
     @contextmanager
     def write(self, actor: str) -> Iterator[Change]:
         """One transaction: bump the revision first (this serialises writers, across replicas too),
         run the caller's validation and writes, then mark documents and audit, then commit."""
-        with self._lock, self.session() as session, session.begin():
-            revision = int(
-                session.execute(
-                    update(MetaRow)
-                    .where(MetaRow.id == 1)
-                    .values(revision=MetaRow.revision + 1)
-                    .returning(MetaRow.revision)
-                ).scalar_one()
-            )
-            snapshot = self._snapshot
-            if snapshot is None or snapshot.revision != revision - 1:
-                snapshot = self._load(session, revision - 1)
-            change = Change(session, snapshot, revision)
-            yield change
-            session.flush()
-            if change.config_changed:
-                topo, doc_revisions, ids = load_config(session)
-                announcements = (
-                    change.announcements if change.announcements is not None else snapshot.topo.announcements
+        with self._lock:
+            with self.session() as session, session.begin():
+                revision = int(
+                    session.execute(
+                        update(MetaRow)
+                        .where(MetaRow.id == 1)
+                        .values(revision=MetaRow.revision + 1)
+                        .returning(MetaRow.revision)
+                    ).scalar_one()
                 )
-                topo.announcements = {
-                    k: a for k, a in announcements.items() if a.network in topo.networks and a.gateway in topo.gateways
-                }
-            else:
-                topo = Topology(
-                    **{
-                        **vars(snapshot.topo),
-                        "announcements": change.announcements
-                        if change.announcements is not None
-                        else snapshot.topo.announcements,
-                    }
-                )
-                doc_revisions, ids = dict(snapshot.doc_revisions), snapshot.ids
-            topo.revision = revision
-            affected = {name for name in change.affected if name in topo.gateways}
-            if affected:
-                session.execute(update(GatewayRow).where(GatewayRow.name.in_(affected)).values(doc_revision=revision))
-                for name in affected:
-                    doc_revisions[name] = revision
-            for action, kind, name, before, after in change.audit:
-                session.add(
-                    AuditRow(
-                        actor=actor, action=action, kind=kind, name=name, before=before, after=after, revision=revision
+                snapshot = self._snapshot
+                if snapshot is None or snapshot.revision != revision - 1:
+                    snapshot = self._load(session, revision - 1)
+                change = Change(session, snapshot, revision)
+                yield change
+                session.flush()
+                if change.config_changed:
+                    topo, doc_revisions, ids = load_config(session)
+                    announcements = (
+                        change.announcements if change.announcements is not None else snapshot.topo.announcements
                     )
-                )
-            new_snapshot = Snapshot(topo, doc_revisions, ids)
-            if not change.config_changed and change.groups:
-                index = snapshot.index
-                for (network, gateway), group in change.groups.items():
-                    index = index.with_announcements(network, gateway, group)
-                new_snapshot._index = index
-        self._snapshot = new_snapshot
+                    topo.announcements = {
+                        k: a
+                        for k, a in announcements.items()
+                        if a.network in topo.networks and a.gateway in topo.gateways
+                    }
+                else:
+                    # a join changes one gateway's key and address in the working copy: no reload
+                    base = change.working if change.gateways_changed else snapshot.topo
+                    topo = Topology(
+                        **{
+                            **vars(base),
+                            "announcements": change.announcements
+                            if change.announcements is not None
+                            else snapshot.topo.announcements,
+                        }
+                    )
+                    doc_revisions, ids = dict(snapshot.doc_revisions), snapshot.ids
+                topo.revision = revision
+                affected = {name for name in change.affected if name in topo.gateways}
+                if affected:
+                    session.execute(
+                        update(GatewayRow).where(GatewayRow.name.in_(affected)).values(doc_revision=revision)
+                    )
+                    for name in affected:
+                        doc_revisions[name] = revision
+                for action, kind, name, before, after in change.audit:
+                    session.add(
+                        AuditRow(
+                            actor=actor,
+                            action=action,
+                            kind=kind,
+                            name=name,
+                            before=before,
+                            after=after,
+                            revision=revision,
+                        )
+                    )
+                new_snapshot = Snapshot(topo, doc_revisions, ids)
+                if not change.config_changed and not change.gateways_changed and change.groups:
+                    index = snapshot.index
+                    for (network, gateway), group in change.groups.items():
+                        index = index.with_announcements(network, gateway, group)
+                    new_snapshot._index = index
+            # still under the lock: a reader that finds the new revision in the database must find
+            # this snapshot too, or it rebuilds everything from the database (seen at 1,000 gateways)
+            self._snapshot = new_snapshot
+            if not change.auth_neutral:
+                self.auth_generation += 1
         self.publish(revision)
         for action, kind, name, _, _ in change.audit:
             log_event(

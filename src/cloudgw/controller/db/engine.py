@@ -35,6 +35,10 @@ def make_engine(url: str) -> Engine:
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+        # one connection per request thread (anyio's pool has 40), kept: opening one runs the
+        # pragmas below, which showed up at 1,000 gateways when overflow connections came and went
+        kwargs["pool_size"] = 40
+        kwargs["max_overflow"] = 10
     elif parsed.get_backend_name() == "postgresql":
         kwargs["pool_size"] = 10
         kwargs["max_overflow"] = 20

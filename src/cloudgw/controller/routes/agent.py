@@ -46,9 +46,9 @@ async def document(
     assert who.gateway is not None
     woken = False
     while True:
-        # Woken by a change in this process: its snapshot is current, no database round trip. Else
-        # (first pass, or the 1 s timeout) read the revision from the database, which also notices
-        # changes made by another controller replica.
+        # Woken by a change: the in-memory snapshot is current, no database round trip. Else (the
+        # first pass) read the revision from the database. Changes made by another replica reach
+        # the bus through the app's once-a-second database poll.
         snapshot = state.cached_snapshot(bus.revision) if woken else None
         if snapshot is None:
             snapshot = await run_in_threadpool(state.snapshot)
@@ -67,11 +67,13 @@ async def document(
         before = bus.revision
         if before > snapshot.revision:
             # a commit landed between reading the snapshot and now: its wake-up is already gone, so
-            # look again at once instead of sleeping through it (it cost up to 1 s; bench/scale.py)
+            # look again at once instead of sleeping through it (bench/scale.py saw it late by 1 s)
             woken = True
             continue
-        await bus.wait(min(left, 1.0))
+        await bus.wait(left)
         woken = bus.revision != before
+        if not woken:
+            return Response(status_code=204, headers={"X-Cloudgw-Revision": str(revision)})
 
 
 @router.put("/endpoints", response_model=schemas.AnnounceResult, summary="Replace what this gateway announces")
