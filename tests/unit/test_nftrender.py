@@ -136,3 +136,27 @@ def test_hand_deleted_rule_is_a_difference():
 
 def test_empty_listing_is_no_table():
     assert ruleset_from_listing({"nftables": [{"metainfo": {}}]}) == (None, {})
+
+
+def test_only_internet_flows_are_tracked():
+    rules = [r["add"]["rule"] for r in gateway_rules(filters())]
+    raw = {(r["chain"], r["comment"]): r["expr"] for r in rules if r["chain"].startswith("raw-")}
+    assert set(raw) == {
+        ("raw-prerouting", "notrack tunnel"),
+        ("raw-output", "notrack tunnel"),
+        ("raw-prerouting", "notrack stretched"),
+    }
+    assert all(expr[-1] == {"notrack": None} for expr in raw.values())
+    # the tunnel's UDP, both ways on the WAN only
+    assert raw[("raw-prerouting", "notrack tunnel")][0]["match"]["right"] == "wan0"
+    assert raw[("raw-output", "notrack tunnel")][1]["match"]["right"] == 51820
+    # both ends inside a stretched network: never NATed, so never tracked
+    stretched = raw[("raw-prerouting", "notrack stretched")]
+    prefix = {"set": [{"prefix": {"addr": "192.168.1.0", "len": 24}}]}
+    assert [m["match"]["right"] for m in stretched[:2]] == [prefix, prefix]
+    chains = {
+        c["add"]["chain"]["name"]: c["add"]["chain"]
+        for c in build_ruleset(gateway_rules(filters())).commands
+        if "chain" in c.get("add", {})
+    }
+    assert chains["raw-prerouting"]["prio"] == -300 and chains["raw-output"]["hook"] == "output"

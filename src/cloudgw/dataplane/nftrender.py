@@ -19,6 +19,9 @@ Design notes
 - Input chain: from the WAN the gateway itself accepts only its tunnel port, ping, established
   traffic and its open TCP ports (ssh by default); the rest is dropped (`wan_dropped`), so a port
   scan of the gateway's public address finds nothing.
+- Raw chains (priority -300) exempt from connection tracking what no rule needs it for: the tunnel's
+  UDP on the WAN and packets whose source and destination are both in a stretched network (they are
+  never NATed, and the stateful rules only concern the WAN). Only Internet flows are tracked.
 - NAT: port forwards are DNAT in prerouting; masquerade in postrouting for the pools that leave to
   the Internet here, never for traffic to a stretched network.
 - IPv6 is not filtered by the drop rules (they match IPv4 only): cloudgw does not route IPv6 yet, and
@@ -115,6 +118,24 @@ def _not_from(ranges: Sequence[AddressRange]) -> Any:
 
 def gateway_rules(f: Filters) -> list[dict[str, Any]]:
     rules: list[dict[str, Any]] = []
+    # raw: connection tracking only where a rule needs it (NAPT, port forwards, the WAN's stateful
+    # filter). The tunnel's own UDP and traffic inside the stretched networks are never NATed nor
+    # filtered by state: tracking them filled the conntrack table (and the NAT session count) with
+    # flows that are not NAT sessions
+    udp_port = {"payload": {"protocol": "udp", "field": "dport"}}
+    rules.append(
+        _rule("raw-prerouting", "notrack tunnel", [_iif(f.wan), _match(udp_port, f.listen_port), {"notrack": None}])
+    )
+    rules.append(
+        _rule(
+            "raw-output",
+            "notrack tunnel",
+            [_oif(f.wan), _match({"payload": {"protocol": "udp", "field": "sport"}}, f.listen_port), {"notrack": None}],
+        )
+    )
+    if f.internal:
+        inside = [_match(_saddr(), _prefix_set(f.internal)), _match(_daddr(), _prefix_set(f.internal))]
+        rules.append(_rule("raw-prerouting", "notrack stretched", [*inside, {"notrack": None}]))
     # forward: anti-spoofing first, then MSS clamping (SYN-ACKs too), then state
     for lan, pools in f.lan_sources:
         rules.append(_rule("forward", f"lan-spoof {lan}", [_iif(lan), _not_from(pools), *_drop("lan_spoofed")]))
@@ -226,6 +247,8 @@ def build_ruleset(body: Sequence[dict[str, Any]]) -> NftRuleset:
         "prerouting": {"type": "nat", "hook": "prerouting", "prio": -100, "policy": "accept"},
         "postrouting": {"type": "nat", "hook": "postrouting", "prio": 100, "policy": "accept"},
         "input": {"type": "filter", "hook": "input", "prio": 0, "policy": "accept"},
+        "raw-prerouting": {"type": "filter", "hook": "prerouting", "prio": -300, "policy": "accept"},
+        "raw-output": {"type": "filter", "hook": "output", "prio": -300, "policy": "accept"},
     }
     for chain in chains:
         objects.append({"add": _obj("chain", name=chain, **hooks.get(chain, {}))})
