@@ -1,5 +1,5 @@
 # Shortcuts; each target is a script under scripts/ so the README's commands work without make.
-.PHONY: setup demo test lint down bench
+.PHONY: setup demo test lint down bench bench-quick
 
 setup:
 	bash scripts/setup.sh
@@ -15,3 +15,12 @@ lint:
 
 down:
 	.venv/bin/cloudgw lab down
+
+# The benchmark: data plane side by side with the peers, convergence, kernel, controller scale;
+# writes bench/results/full/ and the tables of docs/benchmarks.md (about 30 minutes).
+bench: setup
+	.venv/bin/python bench/run.py
+
+# The same, small and short (under 3 minutes); CI runs it as a smoke test.
+bench-quick: setup
+	.venv/bin/python bench/run.py --quick

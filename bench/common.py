@@ -56,7 +56,8 @@ def lab(name: str, scenario: str = "seed") -> Iterator[LabPaths]:
 
 
 def save(name: str, data: dict) -> Path:
-    out = ROOT / "bench" / "results" / f"{name}.json"
-    out.parent.mkdir(exist_ok=True)
+    """Write a result: `name` is a path if it ends in .json, else a name under bench/results/."""
+    out = Path(name) if name.endswith(".json") else ROOT / "bench" / "results" / f"{name}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(data, indent=1))
     return out

@@ -19,6 +19,7 @@ from cloudgw.lab.measure import convergence, summary, wait_applied
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--trials", type=int, default=30)
+    parser.add_argument("--out", default="convergence", help="result name under bench/results/, or a .json path")
     args = parser.parse_args()
     with lab("cgwbc") as paths:
         scenario = lablib.load_lab_scenario(paths)
@@ -35,7 +36,7 @@ def main() -> None:
         f"convergence: n={stats['n']} p50={stats['p50'] * 1000:.1f} ms p99={stats['p99'] * 1000:.1f} ms "
         f"min={stats['min'] * 1000:.1f} max={stats['max'] * 1000:.1f}"
     )
-    print(f"saved {save('convergence', {'machine': machine(), 'seconds': results, 'summary': stats})}")
+    print(f"saved {save(args.out, {'machine': machine(), 'seconds': results, 'summary': stats})}")
 
 
 if __name__ == "__main__":

@@ -195,6 +195,11 @@ class ControllerSource:
                 self._error = f"controller: {exc}"
                 self._stop.wait(delay)
                 delay = min(delay * 2, 10.0)
+            except Exception as exc:  # a bug must not silently end the watch: the gateway would freeze
+                log.exception("watch loop error (retrying): %s", type(exc).__name__)
+                self._error = f"internal error: {type(exc).__name__}"
+                self._stop.wait(delay)
+                delay = min(delay * 2, 10.0)
 
 
 class Reporter:
@@ -247,6 +252,9 @@ class Reporter:
             except CloudgwError as exc:
                 log_event(log, "report.failed", logging.DEBUG, error=exc)
                 self._stop.wait(1.0)
+            except Exception as exc:  # never end the reporter on a bug: announcements would stop
+                log.exception("report loop error (retrying): %s", type(exc).__name__)
+                self._stop.wait(5.0)
             self._wake.wait(max(0.0, min(self.interval, next_heartbeat - time.monotonic())))
             self._wake.clear()
 

@@ -55,7 +55,9 @@ def create_app(settings: ControllerSettings, state: State | None = None) -> Fast
         while True:
             await asyncio.sleep(REPLICA_POLL_S)
             try:
-                revision = await run_in_threadpool(state.db_revision)
+                # reloads only when the revision moved (another replica wrote), which also makes
+                # this process forget remembered credentials: a revocation there counts here
+                revision = (await run_in_threadpool(state.snapshot)).revision
             except Exception as exc:  # the database may be briefly away; the next second retries
                 log_event(log, "controller.db_poll_failed", logging.WARNING, error=exc)
                 continue

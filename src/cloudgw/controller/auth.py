@@ -4,11 +4,13 @@ Roles: admin (everything), readonly (GET only), join (only POST /agent/join, onc
 expires), gateway (only its own /agent/* calls: the gateway is taken from the credential, so there is
 no way to even name another gateway).
 
-A verified credential is remembered for a moment (AUTH_CACHE_SECONDS) so that a thousand gateways'
-watch calls do not cost a thousand database lookups per change. Any write this controller makes or
-sees (a revocation, a gateway deleted, a join), except an announcement of endpoints (which cannot
-change who is who), forgets every remembered credential at once; a revocation made through another
-controller replica takes effect here within AUTH_CACHE_SECONDS.
+A verified credential is remembered (at most AUTH_CACHE_SECONDS, longer than a gateway's long-poll,
+so its next poll is answered from memory) so that a thousand gateways' watch calls do not cost a
+thousand database lookups per change. Any write this controller makes or sees (a revocation, a
+gateway deleted, a join), except an announcement of endpoints (which cannot change who is who),
+forgets every remembered credential at once. A write through another replica is seen within the
+app's once-a-second database poll; only a row changed in the database by hand, with no revision
+bump, can outlive its revocation, by at most AUTH_CACHE_SECONDS.
 Join tokens are never remembered.
 """
 
@@ -37,7 +39,7 @@ class Principal:
     gateway: str | None  # join and gateway credentials
 
 
-AUTH_CACHE_SECONDS = 2.0
+AUTH_CACHE_SECONDS = 30.0
 
 
 class PrincipalCache:

@@ -1,0 +1,60 @@
+# Extra cases for ../shared/bench/peers.sh (loaded with -f), so cloudgw is measured by the same
+# harness, on the same topology, interleaved with the other tools in one run.
+#   cloudgw            the cloudgw agent, programming wireguard-go (backports), routes and nft from a
+#                      document: what a real gateway runs
+#   wireguard-go-deb12 bare wireguard-go, Debian 12's own build (no TUN offloads)
+# Needs CLOUDGW (the cloudgw command) and WG_DEB12_DIR (bench/install-peers.sh makes both ready).
+
+cloudgw_doc() { # SIDE -> a gateway document on stdout
+  local me=$1 other site_me site_other lan_me lan_other net_me net_other vm_other wan_other
+  if [ "$me" = A ]; then
+    other=B lan_me=$GWA_LAN lan_other=$GWB_LAN net_me=$NETA net_other=$NETB vm_other=$VMB_IP wan_other=$WAN_B
+  else
+    other=A lan_me=$GWB_LAN lan_other=$GWA_LAN net_me=$NETB net_other=$NETA vm_other=$VMA_IP wan_other=$WAN_A
+  fi
+  site_me=$(echo "$me" | tr AB ab); site_other=$(echo "$other" | tr AB ab)
+  cat <<DOC
+gateway: {name: gw-$site_me, site: $site_me, wan_interface: pb-wan}
+networks:
+  - name: bench
+    cidr: 10.0.0.0/14
+    lan_interface: pb-lan
+    lan_address: $lan_me
+    pools: [{site: $site_me, range: $net_me}, {site: $site_other, range: $net_other}]
+    remote_endpoints: [{ip: $vm_other, gateway: gw-$site_other}]
+peers:
+  - name: gw-$site_other
+    site: $site_other
+    public_key: "$(cat "$WORK/cgw$other.pub")"
+    endpoint: "$wan_other:51820"
+    lan_addresses: [$lan_other]
+DOC
+}
+
+case_cloudgw() {
+  local n s pid
+  for n in A B; do
+    nsx pb-gw$n "$CLOUDGW" agent init --state-dir "$WORK/cgw$n/state" >"$WORK/cgw$n.pub" || return 1
+  done
+  for n in A B; do
+    cloudgw_doc $n >"$WORK/cgw$n.yaml"
+    daemon pb-gw$n cgw$n "$CLOUDGW" agent run --state "$WORK/cgw$n.yaml" --state-dir "$WORK/cgw$n/state" \
+      --run-dir "$WORK/cgw$n/run" --wg-socket-dir "$WORK/cgw$n/wg" --no-learn --metrics '' --interval 30 \
+      --teardown-on-exit
+  done
+  # wireguard-go runs in its own session (it outlives an agent restart); count its CPU too
+  for n in A B; do
+    for s in $(seq 100); do [ -s "$WORK/cgw$n/run/wireguard-go-cgw0.pid" ] && break; sleep 0.1; done
+    pid=$(cat "$WORK/cgw$n/run/wireguard-go-cgw0.pid" 2>/dev/null) || return 1
+    TUN_PIDS+=("$pid")
+  done
+  CASE_IFACE=cgw0
+  CASE_DESC="cloudgw agent: wireguard-go (backports) + host routes + proxy ARP + nft (anti-spoofing, MSS clamp, NAPT, stateful filter), UDP/51820"
+  CASE_VERSION="cloudgw $("$CLOUDGW" --version | awk '{print $2}'), wireguard-go $(wireguard-go --version 2>/dev/null | awk '/wireguard-go/{print $2}')"
+}
+
+case_wireguard_go_deb12() {
+  PATH="$WG_DEB12_DIR/usr/bin:$PATH" case_wireguard_go
+}
+
+CASES+=(cloudgw wireguard-go-deb12)

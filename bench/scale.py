@@ -1,0 +1,350 @@
+"""One controller, many gateways: a real controller process (TLS, SQLite) and N simulated gateways
+in this process: the real Agent, ControllerLink and watch feed, with the in-memory data plane.
+
+Topology: hub and spokes (site s0000 is the hub, every other site connects to it in one network),
+each site with a /24 pool and `endpoints / gateways` announced endpoints. A change is one new
+endpoint announced at the hub, which every spoke's document carries.
+
+    sudo .venv/bin/python bench/scale.py --gateways 1000 --endpoints 100000 --changes 10
+
+Measures: time for one change to be applied by every affected gateway (p50/p99 over all
+gateway x change samples), the controller's own share of it (its cloudgw_watch_delivery_seconds
+histogram: commit -> watch response written), full-snapshot time of the biggest and a small
+document, controller RSS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import multiprocessing
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from ipaddress import IPv4Address
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+from common import machine, save
+
+from cloudgw.agent.agent import Agent
+from cloudgw.agent.controller import ControllerLink, ControllerSource
+from cloudgw.agent.keys import generate_private_key, public_key_of
+from cloudgw.agent.reconcile import Reconciler
+from cloudgw.client import AgentClient, Client
+from cloudgw.dataplane.fake import FakeDataplane
+from cloudgw.lab.measure import summary
+
+CLOUDGW = str(Path(sys.executable).parent / "cloudgw")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def rss_mib(pid: int) -> dict[str, float]:
+    fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
+    return {"rss_mib": int(fields["VmRSS"].split()[0]) / 1024, "peak_rss_mib": int(fields["VmHWM"].split()[0]) / 1024}
+
+
+def delivery_histogram(admin: Client) -> dict[str, float]:
+    """The controller's own count of commit -> watch response (cloudgw_watch_delivery_seconds)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = admin.request("GET", "/metrics").text
+    found: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        if family.name == "cloudgw_watch_delivery_seconds":
+            for sample in family.samples:
+                if sample.name.endswith("_bucket"):
+                    found[sample.labels["le"]] = sample.value
+                else:
+                    found[sample.name.rsplit("_", 1)[1]] = sample.value
+    return found
+
+
+def histogram_summary(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    """Mean and bucket bounds of p50/p99 of what was observed between two scrapes."""
+    count = after["count"] - before["count"]
+    bounds = sorted((float(le), after[le] - before.get(le, 0.0)) for le in after if le not in ("count", "sum"))
+    result = {"n": count, "mean": (after["sum"] - before["sum"]) / count if count else 0.0}
+    for name, fraction in (("p50_le", 0.5), ("p99_le", 0.99)):
+        result[name] = next((le for le, seen in bounds if seen >= fraction * count), float("inf"))
+    return result
+
+
+def site_pool(index: int) -> tuple[str, str]:
+    base = int(IPv4Address("10.0.0.0")) + index * 256
+    return str(IPv4Address(base + 1)), str(IPv4Address(base + 254))
+
+
+def topology(gateways: int) -> dict:
+    sites = [f"s{i:04d}" for i in range(gateways)]
+    return {
+        "sites": [{"name": s} for s in sites],
+        "networks": [{"name": "big", "cidr": "10.0.0.0/8"}],
+        "pools": [{"network": "big", "site": s, "range": "-".join(site_pool(i))} for i, s in enumerate(sites)],
+        "gateways": [
+            {"name": f"gw-{s}", "site": s, "endpoint": f"192.0.2.{i % 250 + 1}:{51820 + i // 250}"}
+            for i, s in enumerate(sites)
+        ],
+        "connections": [{"network": "big", "site_a": sites[0], "site_b": s} for s in sites[1:]],
+    }
+
+
+class SimulatedGateway:
+    def __init__(self, name: str, url: str, workdir: Path, token: str) -> None:
+        self.name = name
+        self.applied_at: dict[int, float] = {}
+        self.received_at: dict[int, float] = {}
+        self.lock = threading.Lock()
+        private = generate_private_key()
+        self.link = ControllerLink(url, workdir / name, join_token=token)
+        self.link.join(public_key_of(private))
+        self.source = ControllerSource(self.link, workdir / name / "document.json", wait=25)
+        self.agent = Agent(
+            source=self.source,
+            reconciler=Reconciler(FakeDataplane(interfaces=("eth0", "eth1")), private, resolver=lambda e: e),
+            interval=3600,
+            poll=3600,
+        )
+        self.source.on_change = self.on_change
+
+    def on_change(self) -> None:
+        with self.lock:  # the watch thread is the only caller; the lock documents it
+            self.received_at.setdefault(self.source.revision, time.time())
+            self.agent.step()
+            if self.agent.applied is not None:
+                self.applied_at.setdefault(self.agent.applied.revision, time.time())
+
+    def applied(self) -> int:
+        return self.agent.applied.revision if self.agent.applied else -1
+
+
+def endpoints_of(index: int, per_site: int, extra: int = 0) -> list[dict[str, str]]:
+    first = int(IPv4Address(site_pool(index)[0]))
+    return [{"ip": str(IPv4Address(first + k))} for k in range(per_site + extra)]
+
+
+def worker(connection: Connection, url: str, workdir: Path, tokens: dict[str, str], ca: str) -> None:
+    """A simulator process: its share of the gateways, driven by commands from the main process.
+    Several processes, so 1,000 gateways do not queue behind one interpreter lock."""
+    gateways: dict[str, SimulatedGateway] = {}
+    # joins are writes, serialised by the controller: a few at a time per process, so none waits
+    # past the agent's request timeout behind the others
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        for gateway in pool.map(lambda n: SimulatedGateway(n, url, workdir, tokens[n]), tokens):
+            gateways[gateway.name] = gateway
+    connection.send({name: g.link._credential for name, g in gateways.items()})
+    try:
+        while True:
+            command, argument = connection.recv()
+            if command == "start":
+                for gateway in gateways.values():
+                    gateway.source.start()
+                connection.send(True)
+            elif command == "wait":  # until each gateway applied its target revision (or the deadline)
+                targets, deadline = argument
+                targets = {name: revision for name, revision in targets.items() if name in gateways}
+                while time.time() < deadline and any(gateways[n].applied() < r for n, r in targets.items()):
+                    time.sleep(0.005)
+                connection.send(
+                    {
+                        name: (
+                            min((t for rev, t in gateways[name].received_at.items() if rev >= revision), default=None),
+                            min((t for rev, t in gateways[name].applied_at.items() if rev >= revision), default=None),
+                        )
+                        for name, revision in targets.items()
+                    }
+                )
+            elif command == "stop":
+                break
+    finally:
+        for gateway in gateways.values():
+            gateway.source.stop()
+        connection.send(True)
+
+
+def say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def wait_healthy(admin: Client, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            admin.request("GET", "/healthz")
+            return
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--gateways", type=int, default=1000)
+    parser.add_argument("--endpoints", type=int, default=100_000)
+    parser.add_argument("--changes", type=int, default=10)
+    parser.add_argument("--workers", type=int, default=0, help="simulator processes (default: one per 125 gateways)")
+    parser.add_argument("--out", default="scale", help="result name under bench/results/, or a .json path")
+    args = parser.parse_args()
+    per_site = args.endpoints // args.gateways
+    workers = args.workers or max(1, min(8, -(-args.gateways // 125)))
+    workdir = Path(tempfile.mkdtemp(prefix="cgwbs-"))
+    port = free_port()
+    init = json.loads(
+        subprocess.run(
+            [CLOUDGW, "controller", "init", "--data-dir", str(workdir / "controller"), "-o", "json"],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+    )
+    server = subprocess.Popen(
+        [
+            CLOUDGW,
+            "controller",
+            "serve",
+            "--data-dir",
+            str(workdir / "controller"),
+            "--listen",
+            f"127.0.0.1:{port}",
+            "--log-level",
+            "warning",
+        ],
+        stderr=subprocess.DEVNULL,
+    )
+    url, ca = f"https://127.0.0.1:{port}", str(workdir / "controller" / "ca.pem")
+    processes: list[tuple[multiprocessing.Process, Connection]] = []
+    names = [f"gw-s{i:04d}" for i in range(args.gateways)]
+
+    def ask(command: str, argument: Any = None) -> list[Any]:
+        for _, connection in processes:
+            connection.send((command, argument))
+        return [connection.recv() for _, connection in processes]
+
+    try:
+        admin = Client(url, token=init["admin_token"], ca=ca, timeout=600)
+        wait_healthy(admin)
+        started = time.monotonic()
+        admin.json("PUT", "/api/v1/topology", json=topology(args.gateways))
+        say(f"topology of {args.gateways} sites applied in {time.monotonic() - started:.1f}s")
+
+        tokens = {
+            n: admin.create("tokens", {"name": f"join-{n}", "role": "join", "gateway": n})["token"] for n in names
+        }
+        started = time.monotonic()
+        context = multiprocessing.get_context("fork")
+        for w in range(workers):
+            mine = {n: tokens[n] for n in names[w::workers]}
+            here, there = context.Pipe()
+            process = context.Process(target=worker, args=(there, url, workdir, mine, ca), daemon=True)
+            process.start()
+            processes.append((process, here))
+        credentials: dict[str, str] = {}
+        for part in (connection.recv() for _, connection in processes):
+            credentials.update(part)
+        say(f"{len(credentials)} gateways joined in {time.monotonic() - started:.1f}s ({workers} simulator processes)")
+
+        def announce(index: int) -> int:
+            with AgentClient(url, token=credentials[names[index]], ca=ca, timeout=600) as agent:
+                return int(agent.announce("big", endpoints_of(index, per_site))["revision"])
+
+        started = time.monotonic()
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            list(pool.map(announce, range(args.gateways)))
+        say(f"{per_site * args.gateways} endpoints announced in {time.monotonic() - started:.1f}s")
+
+        started = time.monotonic()
+        ask("start")
+        targets = {g["name"]: g["doc_revision"] for g in admin.list("gateways")}
+        ask("wait", (targets, time.time() + 900))
+        say(f"all gateways applied their first document in {time.monotonic() - started:.1f}s")
+
+        latencies: list[float] = []
+        delivered: list[float] = []
+        committed: list[float] = []
+        late: list[dict[str, Any]] = []
+        hub = AgentClient(url, token=credentials[names[0]], ca=ca, timeout=600)  # kept open, as an agent does
+        hub.announce("big", endpoints_of(0, per_site))
+        histogram_before = delivery_histogram(admin)
+        for change in range(args.changes):
+            body = endpoints_of(0, per_site, extra=change + 1)
+            t0 = time.time()
+            revision = int(hub.announce("big", body)["revision"])
+            committed.append(time.time() - t0)
+            times: dict[str, tuple[float | None, float | None]] = {}
+            for part in ask("wait", ({n: revision for n in names[1:]}, time.time() + 120)):
+                times.update(part)
+            missing = [n for n, (_, applied) in times.items() if applied is None]
+            if missing:  # reported, not fatal: the rest of the measurement still stands
+                late.append({"change": change + 1, "revision": revision, "gateways": missing})
+                say(f"  change {change + 1}: {len(missing)} gateways did not apply it within 120 s: {missing[:5]}")
+            batch = [applied - t0 for _, applied in times.values() if applied is not None]
+            latencies.extend(batch)
+            delivered.extend(received - t0 for received, _ in times.values() if received is not None)
+            if not batch:
+                continue
+            say(
+                f"  change {change + 1}: p50 {summary(batch)['p50'] * 1000:.0f} ms, "
+                f"max {max(batch) * 1000:.0f} ms over {len(batch)} gateways"
+            )
+        controller_delivery = histogram_summary(histogram_before, delivery_histogram(admin))
+
+        snapshots = {}
+        for label, name in (("hub", names[0]), ("spoke", names[-1])):
+            durations = []
+            with AgentClient(url, token=credentials[name], ca=ca, timeout=600) as agent:
+                for _ in range(3):
+                    t0 = time.perf_counter()
+                    document = agent.watch(-1, wait=0)
+                    durations.append(time.perf_counter() - t0)
+            count = sum(len(n["remote_endpoints"]) for n in document["networks"])
+            snapshots[label] = {
+                "first_s": round(durations[0], 3),
+                "cached_s": round(min(durations[1:]), 3),
+                "remote_endpoints": count,
+                "peers": len(document["peers"]),
+            }
+        memory = rss_mib(server.pid)
+    finally:
+        if processes:
+            with contextlib.suppress(OSError, EOFError):
+                ask("stop")
+            for process, _ in processes:
+                process.join(timeout=30)
+                if process.is_alive():
+                    process.kill()
+        server.terminate()
+        server.wait(timeout=30)
+        subprocess.run(["rm", "-rf", str(workdir)], check=False)
+
+    stats = summary(latencies)
+    result = {
+        "machine": machine(),
+        "gateways": args.gateways,
+        "endpoints": per_site * args.gateways,
+        "changes": args.changes,
+        "change_to_every_gateway_s": stats,
+        "change_committed_s": summary(committed),
+        "change_delivered_s": summary(delivered),
+        "controller_delivery_s": controller_delivery,
+        "not_applied": late,
+        "snapshot": snapshots,
+        "controller": {k: round(v, 1) for k, v in memory.items()},
+    }
+    print(json.dumps(result, indent=1))
+    save(args.out, result)
+
+
+if __name__ == "__main__":
+    main()
