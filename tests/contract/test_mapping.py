@@ -9,6 +9,7 @@ import time
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.contract.world import join, make_world
+from tests.helpers import wait_for
 
 
 def test_document_carries_peer_key_pools_and_remote_endpoints(api, controller, uid):
@@ -48,10 +49,18 @@ def test_unjoined_peer_and_disabled_connection_are_left_out(api, controller, uid
     assert doc["peers"] == [] and doc["networks"] == []
 
 
-def delivery_count(api) -> float:
+def metric(api, name: str) -> float:
     text = api.request("GET", "/metrics").text
     samples = {s.name: s.value for f in text_string_to_metric_families(text) for s in f.samples}
-    return samples["cloudgw_watch_delivery_seconds_count"]
+    return samples[name]
+
+
+def waiting(api) -> float:
+    return metric(api, "cloudgw_watch_waiting")
+
+
+def delivery_count(api) -> float:
+    return metric(api, "cloudgw_watch_delivery_seconds_count")
 
 
 def test_watch_waits_then_returns_at_once_on_change(api, controller, uid):
@@ -73,7 +82,7 @@ def test_watch_waits_then_returns_at_once_on_change(api, controller, uid):
 
         thread = threading.Thread(target=watcher)
         thread.start()
-        time.sleep(0.3)  # let the long-poll start waiting; this is the scenario under test, not synchronisation
+        wait_for(lambda: waiting(api) >= 1, 10, what="the long-poll to be waiting")  # the scenario under test
         with controller.agent(credential_b) as agent_b:
             agent_b.announce(world.network, [{"ip": "192.168.1.15"}])
         thread.join(timeout=20)
@@ -196,6 +205,8 @@ def test_a_change_through_another_replica_reaches_a_waiting_gateway(api, control
 
             thread = threading.Thread(target=watcher)
             thread.start()
+            with replica.client() as replica_api:
+                wait_for(lambda: waiting(replica_api) >= 1, 10, what="the long-poll to wait on the replica")
             with controller.agent(credential_b) as agent_b:
                 agent_b.announce(world.network, [{"ip": "192.168.1.16"}])
             thread.join(timeout=25)

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 
-from prometheus_client import Histogram
+from prometheus_client import Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector, CollectorRegistry
 from sqlalchemy import select
@@ -92,9 +93,16 @@ class ControllerCollector(Collector):
 DELIVERY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.5, 5.0, 10.0)
 
 
-def registry(state: State, offline_after: float) -> tuple[CollectorRegistry, Histogram]:
-    """The controller's registry, and the histogram the watch route feeds: time from a commit to
-    a waiting gateway's response carrying the new document (the controller's part of convergence)."""
+@dataclass(frozen=True)
+class WatchMetrics:
+    """What the watch route feeds: how long a commit takes to reach a waiting gateway (the
+    controller's part of convergence), and how many gateways are waiting right now."""
+
+    delivery: Histogram
+    waiting: Gauge
+
+
+def registry(state: State, offline_after: float) -> tuple[CollectorRegistry, WatchMetrics]:
     reg = CollectorRegistry(auto_describe=False)
     reg.register(ControllerCollector(state, offline_after))
     delivery = Histogram(
@@ -103,4 +111,5 @@ def registry(state: State, offline_after: float) -> tuple[CollectorRegistry, His
         buckets=DELIVERY_BUCKETS,
         registry=reg,
     )
-    return reg, delivery
+    waiting = Gauge("cloudgw_watch_waiting", "Gateways long-polling for their document right now", registry=reg)
+    return reg, WatchMetrics(delivery, waiting)

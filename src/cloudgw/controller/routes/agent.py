@@ -59,7 +59,7 @@ async def document(
             body = await run_in_threadpool(state.document_json, who.gateway, snapshot)
             published = bus.published_at(revision) if waited else None
             if published is not None:
-                request.app.state.watch_delivery.observe(time.monotonic() - published)
+                request.app.state.watch_metrics.delivery.observe(time.monotonic() - published)
             return Response(body, media_type="application/json", headers={"X-Cloudgw-Revision": str(revision)})
         left = deadline - time.monotonic()
         if left <= 0:
@@ -69,7 +69,12 @@ async def document(
             continue  # a commit landed since the snapshot was read: its wake-up is already gone
         # Woken at the next commit; and at least once a second look again anyway (in memory), so
         # a wake-up lost for any reason costs at most a second, never the whole long-poll.
-        await bus.wait(min(left, 1.0))
+        waiting = request.app.state.watch_metrics.waiting
+        waiting.inc()
+        try:
+            await bus.wait(min(left, 1.0))
+        finally:
+            waiting.dec()
 
 
 @router.put("/endpoints", response_model=schemas.AnnounceResult, summary="Replace what this gateway announces")
