@@ -102,12 +102,16 @@ def say(message: str) -> None:
 REUSE: set[Path] = set()  # raw result files to read instead of measuring again (--reuse)
 
 
-def run_logged(cmd: list[str], log: Path, **kwargs: Any) -> subprocess.CompletedProcess[str] | None:
+def reusing(result: Path) -> bool:
+    """True if --reuse asked for this raw result and it is there (then the section is not run)."""
+    if result in REUSE and result.exists():
+        say(f"  reusing {result} (--reuse)")
+        return True
+    return False
+
+
+def run_logged(cmd: list[str], log: Path, **kwargs: Any) -> subprocess.CompletedProcess[str]:
     """Run a benchmark step; its output goes to a log file (shown if the step fails)."""
-    reused = [path for path in REUSE if path.exists() and str(path) in cmd]
-    if reused:
-        say(f"  reusing {reused[0]} (--reuse)")
-        return None
     with open(log, "w") as handle:
         result = subprocess.run(cmd, stdout=handle, stderr=subprocess.STDOUT, text=True, cwd=ROOT, **kwargs)
     if result.returncode != 0:
@@ -123,25 +127,16 @@ def dataplane(profile: Profile, out: Path) -> dict[str, Any]:
     if peers is None:
         raise SystemExit("bench: peers.sh not found; set CLOUDGW_PEERS_SH=/path/to/shared/bench/peers.sh")
     cases = list(profile.cases)
-    env = dict(os.environ, CLOUDGW=str(Path(PYTHON).parent / "cloudgw"))
-    if "wireguard-go-deb12" in cases or any(c in cases for c in ("nebula", "tinc-router", "openvpn")):
-        run_logged(["bash", str(BENCH / "install-peers.sh")], out / "install-peers.log")
-        env["WG_DEB12_DIR"] = str(BENCH / ".cache/wireguard-go-deb12")
     raw = out / "dataplane.jsonl"
-    if raw in REUSE and raw.exists():
-        say(f"  reusing {raw} (--reuse)")
-        rows = [json.loads(line) for line in raw.read_text().splitlines() if line.strip()]
-        return {
-            "peers_sh": str(peers),
-            "reps": profile.reps,
-            "seconds": profile.seconds,
-            **summarize_dataplane(rows, cases),
-            "raw": rows,
-        }
-    raw.unlink(missing_ok=True)
-    cmd = ["bash", str(peers), "-r", str(profile.reps), "-t", str(profile.seconds), "-q", str(profile.quiet_wait)]
-    cmd += ["-f", str(BENCH / "cases.sh"), "-o", str(raw), *cases]
-    run_logged(cmd, out / "dataplane.log", env=env)
+    if not reusing(raw):
+        env = dict(os.environ, CLOUDGW=str(Path(PYTHON).parent / "cloudgw"))
+        if "wireguard-go-deb12" in cases or any(c in cases for c in ("nebula", "tinc-router", "openvpn")):
+            run_logged(["bash", str(BENCH / "install-peers.sh")], out / "install-peers.log")
+            env["WG_DEB12_DIR"] = str(BENCH / ".cache/wireguard-go-deb12")
+        raw.unlink(missing_ok=True)
+        cmd = ["bash", str(peers), "-r", str(profile.reps), "-t", str(profile.seconds), "-q", str(profile.quiet_wait)]
+        cmd += ["-f", str(BENCH / "cases.sh"), "-o", str(raw), *cases]
+        run_logged(cmd, out / "dataplane.log", env=env)
     rows = [json.loads(line) for line in raw.read_text().splitlines() if line.strip()]
     return {
         "peers_sh": str(peers),
@@ -189,33 +184,35 @@ def summarize_dataplane(rows: list[dict[str, Any]], cases: list[str]) -> dict[st
 
 
 def convergence(profile: Profile, out: Path) -> dict[str, Any]:
-    run_logged(
-        [
-            PYTHON,
-            str(BENCH / "convergence.py"),
-            "--trials",
-            str(profile.trials),
-            "--out",
-            str(out / "convergence.json"),
-        ],
-        out / "convergence.log",
-    )
+    if not reusing(out / "convergence.json"):
+        run_logged(
+            [
+                PYTHON,
+                str(BENCH / "convergence.py"),
+                "--trials",
+                str(profile.trials),
+                "--out",
+                str(out / "convergence.json"),
+            ],
+            out / "convergence.log",
+        )
     data = json.loads((out / "convergence.json").read_text())
     return {"trials": profile.trials, "seconds": data["summary"]}
 
 
 def kernel(profile: Profile, out: Path) -> dict[str, Any]:
     counts = [str(c) for c in profile.kernel_counts]
-    run_logged(
-        [PYTHON, str(BENCH / "kernel_program.py"), "--out", str(out / "kernel.json"), *counts], out / "kernel.log"
-    )
+    if not reusing(out / "kernel.json"):
+        command = [PYTHON, str(BENCH / "kernel_program.py"), "--out", str(out / "kernel.json"), *counts]
+        run_logged(command, out / "kernel.log")
     return {"runs": json.loads((out / "kernel.json").read_text())}
 
 
 def scale(profile: Profile, out: Path) -> dict[str, Any]:
     cmd = [PYTHON, str(BENCH / "scale.py"), "--gateways", str(profile.gateways), "--endpoints", str(profile.endpoints)]
     cmd += ["--changes", str(profile.changes), "--out", str(out / "scale.json")]
-    run_logged(cmd, out / "scale.log")
+    if not reusing(out / "scale.json"):
+        run_logged(cmd, out / "scale.log")
     data: dict[str, Any] = json.loads((out / "scale.json").read_text())
     data.pop("machine", None)
     return data

@@ -63,6 +63,24 @@ def delivery_count(api) -> float:
     return metric(api, "cloudgw_watch_delivery_seconds_count")
 
 
+def watch_while(agent, after: int, status_api, change) -> dict:
+    """Long-poll in a thread; once the controller behind `status_api` reports it waiting, make
+    `change`; return the document the watch got and how long it took."""
+    result: dict = {}
+
+    def watcher() -> None:
+        began = time.monotonic()
+        result["doc"] = agent.watch(after, wait=20)
+        result["seconds"] = time.monotonic() - began
+
+    thread = threading.Thread(target=watcher)
+    thread.start()
+    wait_for(lambda: waiting(status_api) >= 1, 10, what="the long-poll to be waiting")  # the scenario under test
+    change()
+    thread.join(timeout=25)
+    return result
+
+
 def test_watch_waits_then_returns_at_once_on_change(api, controller, uid):
     delivered_before = delivery_count(api)
     world = make_world(api, uid, gateways=True, connect=True)
@@ -73,19 +91,12 @@ def test_watch_waits_then_returns_at_once_on_change(api, controller, uid):
         started = time.monotonic()
         assert agent_a.watch(current, wait=1.0) is None  # nothing changed: 204 after the wait
         assert time.monotonic() - started >= 0.9
-        result: dict = {}
 
-        def watcher() -> None:
-            began = time.monotonic()
-            result["doc"] = agent_a.watch(current, wait=20)
-            result["seconds"] = time.monotonic() - began
+        def announce() -> None:
+            with controller.agent(credential_b) as agent_b:
+                agent_b.announce(world.network, [{"ip": "192.168.1.15"}])
 
-        thread = threading.Thread(target=watcher)
-        thread.start()
-        wait_for(lambda: waiting(api) >= 1, 10, what="the long-poll to be waiting")  # the scenario under test
-        with controller.agent(credential_b) as agent_b:
-            agent_b.announce(world.network, [{"ip": "192.168.1.15"}])
-        thread.join(timeout=20)
+        result = watch_while(agent_a, current, api, announce)
     assert result["doc"]["revision"] > current
     assert result["seconds"] < 5
     assert [e["ip"] for e in result["doc"]["networks"][0]["remote_endpoints"]] == ["192.168.1.15"]
@@ -196,20 +207,13 @@ def test_a_change_through_another_replica_reaches_a_waiting_gateway(api, control
         credential_b, _ = join(api, controller, world.gw_b)
         with replica.agent(credential_a) as agent_a:
             current = agent_a.watch(-1, wait=0)["revision"]
-            result: dict = {}
 
-            def watcher() -> None:
-                began = time.monotonic()
-                result["doc"] = agent_a.watch(current, wait=20)
-                result["seconds"] = time.monotonic() - began
+            def announce() -> None:  # through the other replica
+                with controller.agent(credential_b) as agent_b:
+                    agent_b.announce(world.network, [{"ip": "192.168.1.16"}])
 
-            thread = threading.Thread(target=watcher)
-            thread.start()
             with replica.client() as replica_api:
-                wait_for(lambda: waiting(replica_api) >= 1, 10, what="the long-poll to wait on the replica")
-            with controller.agent(credential_b) as agent_b:
-                agent_b.announce(world.network, [{"ip": "192.168.1.16"}])
-            thread.join(timeout=25)
+                result = watch_while(agent_a, current, replica_api, announce)
         assert result["doc"]["revision"] > current
         assert result["seconds"] < 5  # the replica polls the database once a second, not at the 20 s timeout
         assert [e["ip"] for e in result["doc"]["networks"][0]["remote_endpoints"]] == ["192.168.1.16"]

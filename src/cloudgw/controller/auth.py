@@ -43,7 +43,7 @@ AUTH_CACHE_SECONDS = 30.0
 
 
 class PrincipalCache:
-    """sha256(credential) -> (principal, state revision when checked, monotonic deadline)."""
+    """sha256(credential) -> (principal, State.auth_generation when checked, monotonic deadline)."""
 
     def __init__(self, seconds: float = AUTH_CACHE_SECONDS, size: int = 20_000) -> None:
         self.seconds = seconds
@@ -55,17 +55,17 @@ class PrincipalCache:
     def key(credential: str) -> bytes:
         return hashlib.sha256(credential.encode()).digest()
 
-    def get(self, key: bytes, revision: int) -> Principal | None:
+    def get(self, key: bytes, generation: int) -> Principal | None:
         entry = self._entries.get(key)
-        if entry is None or entry[1] != revision or entry[2] < time.monotonic():
+        if entry is None or entry[1] != generation or entry[2] < time.monotonic():
             return None
         return entry[0]
 
-    def put(self, key: bytes, who: Principal, revision: int, seconds: float | None = None) -> None:
+    def put(self, key: bytes, who: Principal, generation: int, seconds: float | None = None) -> None:
         with self._lock:
             if len(self._entries) >= self.size:
                 self._entries.clear()
-            self._entries[key] = (who, revision, time.monotonic() + min(self.seconds, seconds or self.seconds))
+            self._entries[key] = (who, generation, time.monotonic() + min(self.seconds, seconds or self.seconds))
 
 
 async def get_state(request: Request) -> State:

@@ -152,19 +152,26 @@ class BulkNetlink:
             raise DataplaneError(f"no interface '{name}'")
         return self.names[name]
 
-    def replace_route(self, route: Route, proto: int = RT_PROTO) -> Request:
-        body = RTMSG.pack(
+    @staticmethod
+    def _route_body(route: Route, proto: int, scope: int) -> bytes:
+        """rtmsg header, destination and table: what adding and deleting a route share."""
+        header = RTMSG.pack(
             socket.AF_INET,
             route.dst.prefixlen,
             0,
             0,
             route.table if route.table < 256 else 252,
             proto,
-            RT_SCOPE_LINK,
+            scope,
             RTN_UNICAST,
             0,
         )
-        body += _attr(RTA_DST, route.dst.network_address.packed) + _attr(RTA_TABLE, struct.pack("=I", route.table))
+        return (
+            header + _attr(RTA_DST, route.dst.network_address.packed) + _attr(RTA_TABLE, struct.pack("=I", route.table))
+        )
+
+    def replace_route(self, route: Route, proto: int = RT_PROTO) -> Request:
+        body = self._route_body(route, proto, RT_SCOPE_LINK)
         body += _attr(RTA_OIF, struct.pack("=I", self._index(route.dev)))
         if route.src is not None:
             body += _attr(RTA_PREFSRC, route.src.packed)
@@ -173,18 +180,7 @@ class BulkNetlink:
         )
 
     def delete_route(self, route: Route, proto: int = RT_PROTO) -> Request:
-        body = RTMSG.pack(
-            socket.AF_INET,
-            route.dst.prefixlen,
-            0,
-            0,
-            route.table if route.table < 256 else 252,
-            proto,
-            RT_SCOPE_NOWHERE,
-            RTN_UNICAST,
-            0,
-        )
-        body += _attr(RTA_DST, route.dst.network_address.packed) + _attr(RTA_TABLE, struct.pack("=I", route.table))
+        body = self._route_body(route, proto, RT_SCOPE_NOWHERE)
         return Request(RTM_DELROUTE, NLM_F_REQUEST | NLM_F_ACK, body, f"delete route {route.dst}")
 
     def add_proxy_neighbour(self, neighbour: ProxyNeighbour, proto: int = RT_PROTO) -> Request:
