@@ -98,6 +98,8 @@ def test_gateway_join_token_document_endpoints(cli, controller, uid):
     joined = cli("gateway", "join-token", names["gwb"])
     token = joined.out.split()[0]
     assert token.startswith("cgwj_") and f"--token {token}" in joined.out
+    # the CLI talks to 127.0.0.1, which no gateway can use: never printed as the controller's address
+    assert "--controller https://CONTROLLER-ADDRESS:" in joined.out and "loopback" in joined.err
     with controller.agent(token) as agent:
         credential = agent.join(public_key_of(generate_private_key()))["credential"]
     with controller.agent(credential) as agent:

@@ -33,6 +33,17 @@ def test_overlapping_pool(cli, uid):
     assert "range: 192.168.1.15-192.168.1.25 overlaps pool" in result.err and "fix:" in result.err
 
 
+def test_second_pool_without_a_name_says_to_name_it(cli, uid):
+    names = build(cli, uid)
+    second = ("pool", "add", "--network", names["net"], "--site", names["a"], "--range", "192.168.1.41-192.168.1.45")
+    result = cli(*second)
+    default = f"{names['a']}-{names['net']}"
+    assert result.code == 1 and "choose another name" not in result.err
+    assert f"default name '{default}'" in result.err and f"--name {default}-2" in result.err
+    assert cli("pool", "show", default).code == 0  # the first pool is untouched
+    assert cli(*second, "--name", f"{default}-2").code == 0
+
+
 def test_unreachable_controller_is_one_line(cli):
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -89,3 +89,16 @@ def test_missing_namespace_is_an_error_not_a_new_namespace():
     with pytest.raises(DataplaneError, match="does not exist"):
         Netlink("cgwt-no-such-namespace")
     assert "cgwt-no-such-namespace" not in run(["ip", "netns", "list"]).stdout
+
+
+def test_route_mtu_is_written_and_read_back(ns):
+    routes = [
+        Route(IPv4Network("192.168.1.11/32"), "lanp", IPv4Address("192.168.1.254"), mtu=1340),
+        Route(IPv4Network("192.168.1.12/32"), "lanp", IPv4Address("192.168.1.254")),
+    ]
+    with bulk(ns) as b:
+        b.run([b.replace_route(r) for r in routes])
+        assert sorted(b.routes(254), key=lambda r: r.dst) == routes
+        b.run([b.replace_route(Route(routes[0].dst, "lanp", routes[0].src, mtu=None))])  # MTU removed again
+        assert all(r.mtu is None for r in b.routes(254))
+    assert "mtu" not in run(["ip", "-n", ns, "route", "show", "proto", str(RT_PROTO)]).stdout

@@ -35,6 +35,7 @@ def test_render_l3_objects():
     assert state.neighbours == {
         ProxyNeighbour(IPv4Address("192.168.1.11"), "lan0"),
         ProxyNeighbour(IPv4Address("192.168.1.12"), "lan0"),
+        ProxyNeighbour(IPv4Address("192.168.1.253"), "lan0"),  # the peer gateway's LAN address: VMs reach it
     }
     assert state.routes[(254, N("192.168.1.11/32"))] == Route(
         N("192.168.1.11/32"), "cgw0", IPv4Address("192.168.1.254")

@@ -14,10 +14,13 @@ from typing import Any
 
 from cloudgw import __version__
 from cloudgw.agent.learn import EndpointTable, Learner, LearnTarget
+from cloudgw.agent.pathprobe import PathProber
 from cloudgw.agent.reconcile import Reconciler, ReconcileResult
 from cloudgw.agent.sources import DocumentSource
 from cloudgw.agent.status import status_record, write_json_atomic
 from cloudgw.dataplane.base import Observation
+from cloudgw.dataplane.pathmtu import PathFacts, PeerMtu, peer_mtu
+from cloudgw.dataplane.render import LocalFacts
 from cloudgw.errors import CloudgwError, InvalidInput
 from cloudgw.logs import log_event
 from cloudgw.model.document import GatewayDocument, dump_document
@@ -53,6 +56,8 @@ class Agent:
         table: EndpointTable | None = None,
         clock: Callable[[], float] = time.monotonic,
         poll: float = 0.5,
+        prober: PathProber | None = None,
+        control: tuple[tuple[IPv4Address, int], ...] = (),
     ) -> None:
         self.source = source
         self.reconciler = reconciler
@@ -73,6 +78,58 @@ class Agent:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._status_version = -1
+        self.prober = prober  # path MTU towards each peer (None: only the local WAN MTU is used)
+        self.control = control  # the controller's address and port: the WAN filter never cuts them
+        self._paths_changed = threading.Event()
+        self._path_warnings: dict[str, str] = {}
+        self._wan_mtu_cache: tuple[str, float, int | None] | None = None
+        if prober is not None:
+            prober.on_change = self._on_paths_changed
+            prober.wan_mtu = self.wan_mtu
+        reconciler.facts = self.facts
+
+    def _on_paths_changed(self) -> None:
+        self._paths_changed.set()
+        self._wake.set()
+
+    def wan_mtu(self, doc: GatewayDocument | None = None) -> int | None:
+        """The local WAN device's MTU (read at most every few seconds: reconciles are frequent)."""
+        doc = doc or self.applied
+        reader = getattr(self.reconciler.dataplane, "link_mtu", None)
+        if doc is None or reader is None:
+            return None
+        name, now = doc.gateway.wan_interface, self.clock()
+        cached = self._wan_mtu_cache
+        if cached is None or cached[0] != name or now - cached[1] > 5.0:
+            cached = (name, now, reader(name))
+            self._wan_mtu_cache = cached
+        return cached[2]
+
+    def path_mtus(self, doc: GatewayDocument | None = None) -> dict[str, PeerMtu]:
+        """Per peer: the tunnel MTU used, and why."""
+        doc = doc or self.applied
+        if doc is None:
+            return {}
+        probed = self.prober.results() if self.prober is not None else {}
+        wan = self.wan_mtu(doc)
+        return {
+            peer.name: peer_mtu(peer.mtu or doc.gateway.tunnel.mtu, PathFacts(wan, probed.get(peer.name)))
+            for peer in doc.peers
+        }
+
+    def facts(self) -> LocalFacts:
+        doc = self.source.poll() or self.applied
+        paths = self.path_mtus(doc)
+        for name, path in paths.items():
+            said = f"{path.mtu}/{path.path}"
+            if path.warning and self._path_warnings.get(name) != said:
+                log_event(log, "mtu.lowered", logging.WARNING, peer=name, warning=path.warning)
+            if path.warning:
+                self._path_warnings[name] = said
+            else:
+                self._path_warnings.pop(name, None)
+        fits = {name: path.mtu if path.path is not None else path.configured for name, path in paths.items()}
+        return LocalFacts(peer_mtu=fits, control=self.control)
 
     def wake(self) -> None:
         self._wake.set()
@@ -87,7 +144,9 @@ class Agent:
         now = self.clock()
         result = None
         due = now >= self._next_due
-        if doc is not None and (doc != self.applied or due):
+        paths_changed = self._paths_changed.is_set()
+        self._paths_changed.clear()
+        if doc is not None and (doc != self.applied or due or paths_changed):
             # A new document takes the fast path; the timer's reconcile reads the kernel back and
             # repairs it, and a stream of new documents never postpones it.
             result = self._reconcile(doc, full=due)
@@ -126,6 +185,8 @@ class Agent:
             if self.document_path is not None:
                 write_json_atomic(self.document_path, dump_document(doc), mode=0o600)
         self.applied = doc
+        if self.prober is not None:
+            self.prober.set_targets(self._peer_addresses(doc))
         if self.learner is not None:
             self.learner.update(learn_targets(doc, result.observation))
             added: dict[str, list[IPv4Address]] = {}
@@ -137,7 +198,19 @@ class Agent:
                 self.learner.garp(device, addresses)
         return result
 
+    def _peer_addresses(self, doc: GatewayDocument) -> dict[str, str]:
+        wanted = {}
+        for peer in doc.peers:
+            if peer.endpoint:
+                try:
+                    wanted[peer.name] = self.reconciler.resolver(peer.endpoint).rsplit(":", 1)[0]
+                except OSError:
+                    continue
+        return wanted
+
     def run(self) -> None:
+        if self.prober is not None:
+            self.prober.start()
         if self.learner is not None:
             self.learner.start()
         try:
@@ -146,6 +219,8 @@ class Agent:
                 self._wake.wait(self.poll_interval)
                 self._wake.clear()
         finally:
+            if self.prober is not None:
+                self.prober.stop()
             if self.learner is not None:
                 self.learner.stop()
             self.save_endpoints()
@@ -165,7 +240,12 @@ class Agent:
             endpoints=[e.as_dict() for e in self.table.snapshot()],
             peers=[vars(p) for p in observation.peer_stats] if observation else [],
             counters=observation.counters if observation else {},
+            paths=self.path_report(),
         )
+
+    def path_report(self) -> list[dict[str, Any]]:
+        """Per peer: tunnel MTU used, configured, the path MTU believed and its source, any warning."""
+        return [{"peer": name, **path.as_dict()} for name, path in sorted(self.path_mtus().items())]
 
     def endpoints_by_network(self) -> dict[str, list[dict[str, Any]]]:
         """What to announce: learned endpoints of the networks in the applied document."""
@@ -199,6 +279,7 @@ class Agent:
             "counters": observation.counters if observation else {},
             "reconcile_ms": round(self.last_result.duration_s * 1000, 2) if self.last_result else None,
             "endpoints": len(self.table.snapshot()),
+            "paths": self.path_report(),
         }
 
     def save_endpoints(self) -> None:

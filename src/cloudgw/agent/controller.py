@@ -13,11 +13,14 @@ from __future__ import annotations
 import json
 import logging
 import os
+import socket
 import threading
 import time
 from collections.abc import Callable
+from ipaddress import IPv4Address
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from cloudgw import __version__
 from cloudgw.agent.status import read_json
@@ -45,6 +48,18 @@ def _write_private(path: Path, text: str) -> None:
 
 
 JOIN_TIMEOUT_S = 60.0
+
+
+def control_endpoints(url: str) -> tuple[tuple[IPv4Address, int], ...]:
+    """The controller's IPv4 addresses and TCP port, for the WAN filter's exemption (empty when the
+    name does not resolve now: the agent then relies on reconnecting)."""
+    parsed = urlsplit(url)
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    try:
+        infos = socket.getaddrinfo(parsed.hostname or "", port, socket.AF_INET, socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        return ()
+    return tuple(sorted({(IPv4Address(info[4][0]), port) for info in infos}))
 
 
 class ControllerLink:

@@ -7,13 +7,14 @@ from __future__ import annotations
 import logging
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from cloudgw.dataplane.base import Dataplane, Observation
 from cloudgw.dataplane.delta import endpoint_delta
 from cloudgw.dataplane.desired import KernelState
 from cloudgw.dataplane.plan import Action, plan, summary
-from cloudgw.dataplane.render import render
+from cloudgw.dataplane.render import LocalFacts, render, route_mtus
 from cloudgw.errors import InvalidInput, Problem
 from cloudgw.logs import log_event
 from cloudgw.model.addr import parse_host_port
@@ -77,15 +78,24 @@ class Reconciler:
     forgets that memory, so the next reconcile reads the kernel again.
     """
 
-    def __init__(self, dataplane: Dataplane, private_key: str, resolver=resolve_endpoint) -> None:  # type: ignore[no-untyped-def]
+    def __init__(  # type: ignore[no-untyped-def]
+        self,
+        dataplane: Dataplane,
+        private_key: str,
+        resolver=resolve_endpoint,
+        facts: Callable[[], LocalFacts] = LocalFacts,
+    ) -> None:
         self.dataplane = dataplane
         self._private_key = private_key
         self.resolver = resolver
+        self.facts = facts  # path MTUs and the controller's address, from the agent (I/O lives there)
+        self._applied_facts: LocalFacts | None = None  # the facts the applied state was rendered with
+        self._planned_facts: LocalFacts | None = None
         self._applied: KernelState | None = None  # what the kernel holds after the last clean reconcile
         self._applied_doc: GatewayDocument | None = None  # the document that produced it
         self._observation: Observation | None = None  # the last full observation
 
-    def desired(self, doc: GatewayDocument) -> KernelState:
+    def desired(self, doc: GatewayDocument, local: LocalFacts | None = None) -> KernelState:
         resolved = {}
         for peer in doc.peers:
             if peer.endpoint:
@@ -93,18 +103,20 @@ class Reconciler:
                     resolved[peer.endpoint] = self.resolver(peer.endpoint)
                 except OSError as exc:
                     log_event(log, "endpoint.unresolved", logging.WARNING, peer=peer.name, error=exc)
-        return render(doc, self._private_key, resolved)
+        return render(doc, self._private_key, resolved, local if local is not None else self.facts())
 
     def plan(self, doc: GatewayDocument, full: bool = True) -> tuple[list[Action], Observation, KernelState]:
         known = self._observation
+        local = self.facts()
+        self._planned_facts = local
         if not full and self._applied is not None and known is not None and not interface_problems(doc, known):
-            if self._applied_doc is not None:
-                delta = endpoint_delta(self._applied_doc, doc, self._applied)
+            if self._applied_doc is not None and local == self._applied_facts:
+                delta = endpoint_delta(self._applied_doc, doc, self._applied, route_mtus(doc, local))
                 if delta is not None:
                     return delta[0], known, delta[1]
-            desired = self.desired(doc)
+            desired = self.desired(doc, local)
             return plan(self._applied, desired), known, desired
-        desired = self.desired(doc)
+        desired = self.desired(doc, local)
         observation = self.dataplane.observe(desired.sysctls.keys())
         problems = interface_problems(doc, observation)
         if problems:
@@ -119,7 +131,7 @@ class Reconciler:
             self._applied = None
             self.dataplane.apply(actions)
         if not dry_run:
-            self._applied, self._applied_doc = desired, doc
+            self._applied, self._applied_doc, self._applied_facts = desired, doc, self._planned_facts
         duration = time.monotonic() - started
         counts = summary(actions)
         if actions:

@@ -20,6 +20,9 @@ class AgentSettings(BaseSettings):
     expire_after: float = Field(300.0, gt=0, description="forget an endpoint not seen for this many seconds")
     log_level: str = Field("info", description="debug, info, warning or error")
     metrics: str = Field("127.0.0.1:9108", description="HOST:PORT for Prometheus /metrics; empty = off")
+    path_probe_interval: float = Field(
+        60.0, ge=0, description="seconds between path-MTU probes to each peer (DF echo); 0 = local WAN MTU only"
+    )
 
     def describe(self) -> list[tuple[str, str, str]]:
         """(name, effective value, help) for --print-config."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import signal
 import time
+from ipaddress import IPv4Address
 from pathlib import Path
 from typing import Annotated
 
@@ -14,6 +15,7 @@ from cloudgw import exitcodes, logs
 from cloudgw.agent import keys
 from cloudgw.agent.agent import Agent
 from cloudgw.agent.learn import EndpointTable, Learner
+from cloudgw.agent.pathprobe import PathProber
 from cloudgw.agent.reconcile import Reconciler
 from cloudgw.agent.settings import AgentSettings
 from cloudgw.agent.sources import DocumentSource, FileSource
@@ -150,7 +152,12 @@ def run(
             logs.log_event(logging.getLogger("cloudgw.agent"), "agent.teardown", objects=len(removed))
 
 
-def _build_agent(settings: AgentSettings, source: DocumentSource, reconciler: Reconciler) -> Agent:
+def _build_agent(
+    settings: AgentSettings,
+    source: DocumentSource,
+    reconciler: Reconciler,
+    control: tuple[tuple[IPv4Address, int], ...] = (),
+) -> Agent:
     """The agent with its learner; endpoints learned by an earlier run are restored first."""
     table = EndpointTable()
     endpoints_path = Path(settings.state_dir) / "endpoints.json"
@@ -170,6 +177,10 @@ def _build_agent(settings: AgentSettings, source: DocumentSource, reconciler: Re
         document_path=Path(settings.state_dir) / "document.json",
         endpoints_path=endpoints_path,
         poll=settings.poll,
+        prober=PathProber(wan_mtu=lambda: None, interval=settings.path_probe_interval)
+        if settings.path_probe_interval > 0
+        else None,
+        control=control,
     )
 
 
@@ -210,13 +221,13 @@ def _run_with_controller(
     private: str,
     reconciler: Reconciler,
 ) -> None:
-    from cloudgw.agent.controller import ControllerLink, ControllerSource, Reporter
+    from cloudgw.agent.controller import ControllerLink, ControllerSource, Reporter, control_endpoints
 
     public = keys.public_key_of(private)
     link = ControllerLink(url, settings.state_dir, join_token=token, endpoint=endpoint)
     link.join(public)
     source = ControllerSource(link, Path(settings.state_dir) / "document.json")
-    agent = _build_agent(settings, source, reconciler)
+    agent = _build_agent(settings, source, reconciler, control=control_endpoints(url))
     reporter = Reporter(link, agent.heartbeat, agent.endpoints_by_network, interval=heartbeat)
     source.on_change = agent.wake
     agent.table.on_change = lambda _endpoint, _event: reporter.wake()

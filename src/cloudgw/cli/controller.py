@@ -98,6 +98,10 @@ def serve(
     insecure: Annotated[bool, typer.Option("--insecure", help="Allow plain HTTP on a non-loopback address")] = False,
     tls_cert: Annotated[str | None, typer.Option(help="Your own server certificate (PEM)")] = None,
     tls_key: Annotated[str | None, typer.Option(help="Key of --tls-cert")] = None,
+    public_url: Annotated[
+        str | None,
+        typer.Option(help="URL gateways use to reach this controller", envvar="CLOUDGW_PUBLIC_URL"),
+    ] = None,
     listen_fd: Annotated[
         list[int] | None,
         typer.Option("--listen-fd", help="Serve on an inherited listening socket (repeatable; for supervisors)"),
@@ -107,7 +111,7 @@ def serve(
 ) -> None:
     """Serve the REST API (/api/v1, OpenAPI at /docs), the gateways' watch feed and /healthz.
 
-    Example: cloudgw controller serve --listen 0.0.0.0:8443
+    Example: cloudgw controller serve --listen 0.0.0.0:8443 --public-url https://203.0.113.5:8443
     """
     from cloudgw.controller.serve import serve as run
 
@@ -118,6 +122,7 @@ def serve(
         insecure=insecure or None,
         tls_cert=tls_cert,
         tls_key=tls_key,
+        public_url=public_url,
         log_level=log_level,
     )
     if print_config:

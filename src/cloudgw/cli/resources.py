@@ -6,11 +6,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 import typer
 
 from cloudgw.cli import connect
-from cloudgw.cli.common import admin_command, console
+from cloudgw.cli.common import admin_command, console, err_console
 from cloudgw.cli.output import Column, OutputOpt, confirm, emit, human_bytes
 
 
@@ -338,12 +339,19 @@ def pool_add(
     network: Annotated[str, typer.Option(help="Network")],
     site: Annotated[str, typer.Option(help="Site whose VMs use these addresses")],
     range_: Annotated[str, typer.Option("--range", help="FIRST-LAST, a CIDR or one address")],
-    name: Annotated[str | None, typer.Option(help="[default: SITE-NETWORK]")] = None,
+    name: Annotated[
+        str | None, typer.Option(help="Pool name; needed for a site's second pool in a network [default: SITE-NETWORK]")
+    ] = None,
     output: Output = "table",
 ) -> None:
     """Add a pool.
 
-    Example: cloudgw pool add --network lab --site public --range 192.168.1.11-192.168.1.20
+    A site's first pool in a network is named SITE-NETWORK unless --name says otherwise; give any
+    further pool of that site in that network a --name of its own.
+
+    Examples:
+      cloudgw pool add --network lab --site public --range 192.168.1.11-192.168.1.20
+      cloudgw pool add --network lab --site public --range 192.168.1.41-192.168.1.50 --name public-lab-2
     """
     _add(ctx, "pools", {"name": name, "network": network, "site": site, "range": range_}, output)
 
@@ -497,8 +505,16 @@ def gateway_join_token(
             "tokens",
             {"name": f"join-{name}-{int(time.time())}", "role": "join", "gateway": name, "ttl_hours": ttl_hours},
         )
-        url = client.url
+        url = created.get("controller_url") or client.url
     console.print(created["token"], highlight=False, soft_wrap=True)
+    host = urlsplit(url).hostname or ""
+    if not created.get("controller_url") and (host in ("localhost", "::1") or host.startswith("127.")):
+        url = url.replace(host, "CONTROLLER-ADDRESS", 1)
+        err_console.print(
+            "note: this CLI talks to the controller over loopback, which a gateway cannot use; replace "
+            "CONTROLLER-ADDRESS below (start the controller with --public-url to print it here)",
+            highlight=False,
+        )
     console.print(
         f"\nOn the gateway, as root:\n  cloudgw agent run --controller {url} --token {created['token']}",
         highlight=False,

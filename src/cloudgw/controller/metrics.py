@@ -50,22 +50,40 @@ class ControllerCollector(Collector):
             "Seconds since the last WireGuard handshake",
             labels=["gateway", "peer"],
         )
+        mtu = GaugeMetricFamily(
+            "cloudgw_peer_tunnel_mtu", "Tunnel MTU a gateway uses towards a peer", labels=["gateway", "peer"]
+        )
+        path_mtu = GaugeMetricFamily(
+            "cloudgw_peer_path_mtu_bytes",
+            "Underlay path MTU towards a peer (probed, else the WAN device)",
+            labels=["gateway", "peer"],
+        )
+        lowered = GaugeMetricFamily(
+            "cloudgw_peer_mtu_lowered",
+            "1 when the configured tunnel MTU did not fit the path and was lowered",
+            labels=["gateway", "peer"],
+        )
         names_by_key = {g.public_key: g.name for g in topo.gateways.values() if g.public_key}
         for name, row in gateways.items():
-            status = row.status or {}
+            status, _bad = views.stored_heartbeat(row)
             online.add_metric([name], 1.0 if views.online(row, self.offline_after, now) else 0.0)
-            if status.get("revision") is not None:
-                applied.add_metric([name], float(row.doc_revision - int(status["revision"])))
-            nat.add_metric([name], float(status.get("nat_sessions") or 0))
-            if status.get("reconcile_ms") is not None:
-                reconcile.add_metric([name], float(status["reconcile_ms"]) / 1000)
-            for peer in status.get("peers", []) or []:
-                label = names_by_key.get(peer.get("public_key"), str(peer.get("public_key", ""))[:8])
-                rx.add_metric([name, label], float(peer.get("rx_bytes", 0)))
-                tx.add_metric([name, label], float(peer.get("tx_bytes", 0)))
-                if peer.get("last_handshake"):
-                    age.add_metric([name, label], now - float(peer["last_handshake"]))
-        yield from (online, applied, nat, reconcile, rx, tx, age)
+            if status.revision is not None:
+                applied.add_metric([name], float(row.doc_revision - status.revision))
+            nat.add_metric([name], float(status.nat_sessions or 0))
+            if status.reconcile_ms is not None:
+                reconcile.add_metric([name], status.reconcile_ms / 1000)
+            for peer in status.peers:
+                label = names_by_key.get(peer.public_key, peer.public_key[:8])
+                rx.add_metric([name, label], float(peer.rx_bytes))
+                tx.add_metric([name, label], float(peer.tx_bytes))
+                if peer.last_handshake:
+                    age.add_metric([name, label], now - peer.last_handshake)
+            for path in status.paths:
+                mtu.add_metric([name, path.peer], float(path.mtu))
+                if path.path is not None:
+                    path_mtu.add_metric([name, path.peer], float(path.path))
+                lowered.add_metric([name, path.peer], 1.0 if path.warning else 0.0)
+        yield from (online, applied, nat, reconcile, rx, tx, age, mtu, path_mtu, lowered)
         health = GaugeMetricFamily(
             "cloudgw_connection_health", "1 for the connection's current state", labels=["connection", "state"]
         )

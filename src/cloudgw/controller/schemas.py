@@ -283,6 +283,7 @@ class TokenPublic(Schema):
 
 class TokenCreated(TokenPublic):
     token: str  # shown once; only its hash is kept
+    controller_url: str | None = None  # join tokens: where gateways reach the controller (--public-url)
 
 
 class TokenList(Page):
@@ -335,14 +336,55 @@ class AnnounceResult(Schema):
     revision: int
 
 
+Count = Annotated[int, Field(ge=0, le=2**63 - 1)]  # a counter that fits every database's BIGINT
+ShortText = Annotated[str, Field(max_length=200, pattern=r"^[^\x00]*$")]  # no NUL: PostgreSQL refuses it
+
+
+class PeerReport(Schema):
+    """One WireGuard peer as the gateway sees it (wireguard.PeerStats)."""
+
+    public_key: KeyField
+    endpoint: ShortText | None = None
+    rx_bytes: Count = 0
+    tx_bytes: Count = 0
+    last_handshake: float = Field(0.0, ge=0, le=1e11)  # unix time; 0 = never
+    allowed_ips: list[Annotated[str, Field(max_length=18)]] = Field([], max_length=10_000)
+
+
+class PathReport(Schema):
+    """The tunnel MTU a gateway uses towards one peer, and why (dataplane.pathmtu.PeerMtu)."""
+
+    peer: Name
+    mtu: int = Field(ge=576, le=65535)
+    configured: int = Field(ge=576, le=65535)
+    path: int | None = Field(None, ge=68, le=65535)
+    source: Literal["probe", "wan", "configured"]
+    warning: Annotated[str, Field(max_length=500, pattern=r"^[^\x00]*$")] | None = None
+
+
+class SessionReport(Schema):
+    protocol: Annotated[str, Field(max_length=10)]
+    state: Annotated[str, Field(max_length=20)] = ""
+    source: Annotated[str, Field(max_length=60)]
+    destination: Annotated[str, Field(max_length=60)]
+    translated: Annotated[str, Field(max_length=60)] = ""
+    kind: Literal["snat", "dnat"]
+
+
 class Heartbeat(Schema):
-    model_config = ConfigDict(extra="allow")
-    version: str | None = None
-    revision: int | None = None  # the document revision the agent has applied
-    last_error: str | None = None
-    peers: list[dict[str, Any]] = []
-    counters: dict[str, int] = {}
-    reconcile_ms: float | None = None
-    endpoints: int | None = None
-    nat_sessions: int | None = None  # how many connections the gateway NATs right now
-    sessions: list[dict[str, Any]] = Field([], max_length=1000)  # the first of them
+    """Telemetry from a gateway: untrusted input, so every field is typed and bounded here, and the
+    controller's views can rely on what they read back. Unknown fields are ignored (not stored), so a
+    newer agent can report to an older controller during a rolling upgrade."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    version: Annotated[str, Field(max_length=40, pattern=r"^[^\x00]*$")] | None = None
+    revision: int | None = Field(None, ge=0, le=2**62)  # the document revision the agent has applied
+    last_error: Annotated[str, Field(max_length=2000, pattern=r"^[^\x00]*$")] | None = None
+    peers: list[PeerReport] = Field([], max_length=1000)
+    counters: dict[Annotated[str, Field(max_length=40, pattern=r"^[a-z0-9_]+$")], Count] = Field({}, max_length=32)
+    reconcile_ms: float | None = Field(None, ge=0, le=1e7)
+    endpoints: int | None = Field(None, ge=0, le=10_000_000)
+    nat_sessions: int | None = Field(None, ge=0, le=2**62)  # how many connections the gateway NATs right now
+    sessions: list[SessionReport] = Field([], max_length=100)  # the first of them
+    paths: list[PathReport] = Field([], max_length=1000)  # per peer: the tunnel MTU used and why

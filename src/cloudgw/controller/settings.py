@@ -19,6 +19,10 @@ class ControllerSettings(BaseSettings):
     insecure: bool = Field(False, description="serve plain HTTP on a non-loopback address (never in production)")
     tls_cert: str | None = Field(None, description="your own server certificate (PEM) instead of the built-in CA's")
     tls_key: str | None = Field(None, description="the key of --tls-cert")
+    public_url: str | None = Field(
+        None,
+        description="the URL gateways reach this controller at (printed with join tokens), e.g. https://203.0.113.5:8443",
+    )
     offline_after: float = Field(30.0, gt=0, description="seconds without a heartbeat before a gateway is 'down'")
     log_level: str = Field("info", description="debug, info, warning or error")
 

@@ -6,10 +6,21 @@ from __future__ import annotations
 
 import threading
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import pairwise
+from typing import Protocol
 
 WINDOW_S = 3600.0
+
+
+class PeerCounters(Protocol):
+    @property
+    def public_key(self) -> str: ...
+    @property
+    def rx_bytes(self) -> int: ...
+    @property
+    def tx_bytes(self) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -25,14 +36,23 @@ class Telemetry:
         self._lock = threading.Lock()
         self._series: dict[tuple[str, str], deque[Sample]] = {}  # (gateway, peer public key) -> samples
 
-    def record(self, gateway: str, peers: list[dict[str, object]], at: float) -> None:
+    def record(self, gateway: str, peers: Sequence[PeerCounters], at: float) -> None:
+        """One heartbeat's counters. Series of peers the gateway no longer reports are dropped, so
+        memory is bounded by what the gateways report now, never by every key ever sent."""
         with self._lock:
+            current = {peer.public_key for peer in peers}
+            for key in [k for k in self._series if k[0] == gateway and k[1] not in current]:
+                del self._series[key]
             for peer in peers:
-                key = (gateway, str(peer.get("public_key")))
-                samples = self._series.setdefault(key, deque())
-                samples.append(Sample(at, int(peer.get("rx_bytes", 0) or 0), int(peer.get("tx_bytes", 0) or 0)))  # type: ignore[call-overload]
+                samples = self._series.setdefault((gateway, peer.public_key), deque())
+                samples.append(Sample(at, peer.rx_bytes, peer.tx_bytes))
                 while samples and samples[0].at < at - self.window:
                     samples.popleft()
+
+    def forget(self, gateway: str) -> None:
+        with self._lock:
+            for key in [k for k in self._series if k[0] == gateway]:
+                del self._series[key]
 
     def rates(self, gateway: str, peer_key: str) -> list[dict[str, float]]:
         """Bits per second received from and sent to one peer, between consecutive heartbeats."""

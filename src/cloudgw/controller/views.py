@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
-from typing import Any
+
+from pydantic import ValidationError
 
 from cloudgw.controller.db.models import ConnectionRow, GatewayRow, NetworkRow, PoolRow, SiteRow
 from cloudgw.controller.schemas import (
     ConnectionHealth,
     ConnectionPublic,
     GatewayPublic,
+    Heartbeat,
     NetworkPublic,
+    PeerReport,
     PoolPublic,
     SitePublic,
 )
@@ -68,21 +71,44 @@ def pool_view(row: PoolRow, snap: Snapshot) -> PoolPublic:
     )
 
 
+BAD_HEARTBEAT = "the last heartbeat stored for this gateway is not valid; it is ignored until the next one"
+
+
+def stored_heartbeat(row: GatewayRow) -> tuple[Heartbeat, str | None]:
+    """The gateway's last heartbeat, re-checked: a row written by an older version or by hand must
+    never make a view fail. An invalid one reads as empty, with a reason."""
+    raw = row.status
+    if not isinstance(raw, dict) or not raw:
+        return Heartbeat(), None
+    try:
+        return Heartbeat.model_validate({k: v for k, v in raw.items() if k != "received_at"}), None
+    except ValidationError:
+        return Heartbeat(), BAD_HEARTBEAT
+
+
 def gateway_view(row: GatewayRow, snap: Snapshot, offline_after: float) -> GatewayPublic:
     gateway = snap.topo.gateways[row.name]
-    status = row.status or {}
+    status, bad = stored_heartbeat(row)
     names = {g.public_key: g.name for g in snap.topo.gateways.values() if g.public_key}
+    paths = {p.peer: p for p in status.paths}
     now = time.time()
-    tunnels = [
-        {
-            "peer": names.get(p.get("public_key"), str(p.get("public_key", ""))[:8] + "…"),
-            "endpoint": p.get("endpoint"),
-            "rx_bytes": p.get("rx_bytes"),
-            "tx_bytes": p.get("tx_bytes"),
-            "handshake_age_s": round(now - p["last_handshake"], 1) if p.get("last_handshake") else None,
-        }
-        for p in status.get("peers", []) or []
-    ]
+    tunnels = []
+    for p in status.peers:
+        peer_name = names.get(p.public_key, p.public_key[:8] + "…")
+        path = paths.get(peer_name)
+        tunnels.append(
+            {
+                "peer": peer_name,
+                "endpoint": p.endpoint,
+                "rx_bytes": p.rx_bytes,
+                "tx_bytes": p.tx_bytes,
+                "handshake_age_s": round(now - p.last_handshake, 1) if p.last_handshake else None,
+                "mtu": path.mtu if path else None,
+                "path_mtu": path.path if path else None,
+                "mtu_source": path.source if path else None,
+                "mtu_warning": path.warning if path else None,
+            }
+        )
     return GatewayPublic(
         name=row.name,
         site=gateway.site,
@@ -97,19 +123,19 @@ def gateway_view(row: GatewayRow, snap: Snapshot, offline_after: float) -> Gatew
         online=online(row, offline_after),
         version=row.version,
         doc_revision=row.doc_revision,
-        applied_revision=status.get("revision"),
-        last_error=status.get("last_error"),
-        nat_sessions=status.get("nat_sessions"),
+        applied_revision=status.revision,
+        last_error=bad or status.last_error,
+        nat_sessions=status.nat_sessions,
         tunnels=tunnels,
         created_at=row.created_at,
         updated_at=row.updated_at,
     )
 
 
-def peer_stats(status: dict[str, Any], public_key: str | None) -> dict[str, Any] | None:
-    for peer in status.get("peers", []) or []:
-        if public_key and peer.get("public_key") == public_key:
-            return dict(peer)
+def peer_stats(status: Heartbeat, public_key: str | None) -> PeerReport | None:
+    for peer in status.peers:
+        if public_key and peer.public_key == public_key:
+            return peer
     return None
 
 
@@ -135,10 +161,10 @@ def connection_health(
             return ConnectionHealth(state="pending", reason="a gateway has not joined yet")
         if not online(gw, offline_after, now):
             return ConnectionHealth(state="down", reason=f"gateway '{gw.name}' sends no heartbeat")
-        sides.append(peer_stats(gw.status or {}, peer.public_key))
-    ages = [now - s["last_handshake"] for s in sides if s and s.get("last_handshake")]
-    rx = sum(int(s.get("rx_bytes", 0)) for s in sides if s)
-    tx = sum(int(s.get("tx_bytes", 0)) for s in sides if s)
+        sides.append(peer_stats(stored_heartbeat(gw)[0], peer.public_key))
+    ages = [now - s.last_handshake for s in sides if s and s.last_handshake]
+    rx = sum(s.rx_bytes for s in sides if s)
+    tx = sum(s.tx_bytes for s in sides if s)
     if len(ages) < 2:
         return ConnectionHealth(state="down", rx_bytes=rx, tx_bytes=tx, reason="no WireGuard handshake yet")
     age = max(ages)

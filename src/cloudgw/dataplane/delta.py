@@ -9,6 +9,7 @@ milliseconds and half a second (pure).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 from ipaddress import IPv4Address, IPv4Network
 
@@ -28,9 +29,11 @@ def _endpoints(doc: GatewayDocument) -> dict[tuple[str, int], str]:
 
 
 def endpoint_delta(
-    old: GatewayDocument, new: GatewayDocument, state: KernelState
+    old: GatewayDocument, new: GatewayDocument, state: KernelState, route_mtu: Mapping[str, int | None] | None = None
 ) -> tuple[list[Action], KernelState] | None:
-    """(actions, new kernel state) if old and new differ only in remote endpoints, else None."""
+    """(actions, new kernel state) if old and new differ only in remote endpoints, else None.
+    `route_mtu` is the route MTU per peer gateway, as render gives it (`render.route_mtus`)."""
+    mtus = route_mtu or {}
     if _without_endpoints(old) != _without_endpoints(new):
         return None
     before, after = _endpoints(old), _endpoints(new)
@@ -61,7 +64,7 @@ def endpoint_delta(
     for name, value in (key for key in after if key not in before):
         ip = IPv4Address(value)
         net = networks[name]
-        route = Route(IPv4Network((value, 32)), dev, net.lan_address)
+        route = Route(IPv4Network((value, 32)), dev, net.lan_address, mtu=mtus.get(after[(name, value)]))
         if routes.get(route.key) != route:
             routes[route.key] = route
             route_adds.append(Action("add", "route", str(route.dst), route, None))

@@ -55,6 +55,7 @@ class Route:
     dev: str
     src: IPv4Address | None = None  # preferred source, so the gateway's own packets use its LAN address
     table: int = MAIN_TABLE
+    mtu: int | None = None  # the path's tunnel MTU when lower than the device's (per peer: see pathmtu.py)
 
     @property
     def key(self) -> tuple[int, IPv4Network]:

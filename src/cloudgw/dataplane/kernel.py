@@ -99,6 +99,11 @@ class KernelDataplane:
         )
         return Observation(state=state, interfaces=interfaces, addresses=addresses, peer_stats=stats, counters=counters)
 
+    def link_mtu(self, name: str) -> int | None:
+        with Netlink() as netlink:
+            link = netlink.link(name)
+        return link.mtu if link is not None else None
+
     def nat_sessions(self, limit: int = 100) -> tuple[int, list[Session]]:
         return nat_sessions(limit)
 

@@ -26,7 +26,8 @@ Design notes
   the Internet here, never for traffic to a stretched network.
 - IPv6 is not filtered by the drop rules (they match IPv4 only): cloudgw does not route IPv6 yet, and
   dropping neighbour discovery on the WAN would cut the gateway off.
-- Chain `meta` has no hook; its single rule carries the fingerprint of the rendered table in its
+- Chain `fingerprint-marker` has no hook (its name is no nft keyword, so `nft list ruleset` output loads
+  back with `nft -f`; `meta` did not); its single rule carries the fingerprint of the rendered table in its
   comment, which lets the agent see "already applied" without parsing rules back.
 """
 
@@ -43,6 +44,7 @@ from cloudgw.dataplane.desired import NFT_FAMILY, NFT_TABLE, NftRuleset
 from cloudgw.model.addr import AddressRange
 
 FINGERPRINT_PREFIX = "cloudgw-fingerprint="
+MARKER_CHAIN = "fingerprint-marker"
 COUNTERS = ("lan_spoofed", "tunnel_spoofed", "wan_dropped", "egress_blocked")
 
 
@@ -62,6 +64,7 @@ class Filters:
     blocked_sources: tuple[AddressRange, ...] = ()  # local pools with no Internet access
     transit: tuple[AddressRange, ...] = ()  # peers' pools that may leave through our WAN
     forwards: tuple[tuple[str, int, IPv4Address, int], ...] = ()  # (protocol, public port, target, port)
+    control: tuple[tuple[IPv4Address, int], ...] = ()  # the controller (address, TCP port) the agent talks to
 
 
 def _obj(kind: str, **fields: Any) -> dict[str, Any]:
@@ -187,6 +190,22 @@ def gateway_rules(f: Filters) -> list[dict[str, Any]]:
     )
     # input: the gateway itself answers on its WAN only for the tunnel, ping and its open ports
     rules.append(_rule("input", "wan-established", [_iif(f.wan), ESTABLISHED, {"accept": None}]))
+    for address, port in f.control:
+        # The agent's connection to its controller was opened before this table existed; connection
+        # tracking picks it up mid-stream and calls the controller's next packet "new". Without this
+        # rule that packet is dropped and a long-poll answer waits out the client's timeout (~35 s).
+        rules.append(
+            _rule(
+                "input",
+                f"wan-control {address}:{port}",
+                [
+                    _iif(f.wan),
+                    _match(_saddr(), str(address)),
+                    _match({"payload": {"protocol": "tcp", "field": "sport"}}, port),
+                    {"accept": None},
+                ],
+            )
+        )
     rules.append(
         _rule(
             "input",
@@ -252,9 +271,9 @@ def build_ruleset(body: Sequence[dict[str, Any]]) -> NftRuleset:
     }
     for chain in chains:
         objects.append({"add": _obj("chain", name=chain, **hooks.get(chain, {}))})
-    objects.append({"add": _obj("chain", name="meta")})
+    objects.append({"add": _obj("chain", name=MARKER_CHAIN)})
     digest = hashlib.sha256(json.dumps([objects, list(body)], sort_keys=True).encode()).hexdigest()[:20]
-    marker = _rule("meta", FINGERPRINT_PREFIX + digest, [{"counter": None}])
+    marker = _rule(MARKER_CHAIN, FINGERPRINT_PREFIX + digest, [{"counter": None}])
     commands = (*head, *objects, *body, marker)
     rule_ids = _by_chain((cmd["add"]["rule"]["chain"], cmd["add"]["rule"]["comment"]) for cmd in (*body, marker))
     return NftRuleset(fingerprint=digest, rule_ids=rule_ids, commands=commands)

@@ -26,6 +26,8 @@ Internet egress (NAPT)
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network
 
 from cloudgw.dataplane.desired import (
@@ -48,6 +50,23 @@ from cloudgw.model.document import GatewayDocument
 DEFAULT = IPv4Network("0.0.0.0/0")
 
 
+@dataclass(frozen=True)
+class LocalFacts:
+    """What the agent knows about this machine and its paths that the document cannot say."""
+
+    peer_mtu: Mapping[str, int] = field(default_factory=dict)  # peer name -> tunnel MTU its path carries
+    control: tuple[tuple[IPv4Address, int], ...] = ()  # the controller's (address, TCP port): never cut it off
+
+
+def route_mtus(doc: GatewayDocument, local: LocalFacts) -> dict[str, int | None]:
+    """Per peer: the route MTU of its routes, or None when the device's MTU already fits."""
+    result: dict[str, int | None] = {}
+    for peer in doc.peers:
+        wanted = min(peer.mtu or doc.gateway.tunnel.mtu, local.peer_mtu.get(peer.name, doc.gateway.tunnel.mtu))
+        result[peer.name] = wanted if wanted < doc.gateway.tunnel.mtu else None
+    return result
+
+
 def peer_allowed_ips(doc: GatewayDocument) -> dict[str, list[IPv4Network]]:
     """Per peer name: every address that peer may send from (and that we send to it)."""
     site_of_peer = {peer.site: peer.name for peer in doc.peers}
@@ -66,7 +85,7 @@ def peer_allowed_ips(doc: GatewayDocument) -> dict[str, list[IPv4Network]]:
     return {name: collapse(nets) for name, nets in allowed.items()}
 
 
-def filters(doc: GatewayDocument) -> Filters:
+def filters(doc: GatewayDocument, control: tuple[tuple[IPv4Address, int], ...] = ()) -> Filters:
     peer_sites = {peer.site for peer in doc.peers}
     local: dict[str, tuple[AddressRange, ...]] = {}
     remote: list[AddressRange] = []
@@ -92,16 +111,25 @@ def filters(doc: GatewayDocument) -> Filters:
         blocked_sources=tuple(sorted(set(by_egress["none"]))),
         transit=tuple(sorted(set(transit))),
         forwards=tuple((f.protocol, f.public_port, f.target_ip, f.target_port) for f in doc.forwards),
+        control=control,
     )
 
 
-def render(doc: GatewayDocument, private_key: str, resolved_endpoints: dict[str, str] | None = None) -> KernelState:
+def render(
+    doc: GatewayDocument,
+    private_key: str,
+    resolved_endpoints: dict[str, str] | None = None,
+    local: LocalFacts | None = None,
+) -> KernelState:
     """Everything the kernel should hold for this document.
 
     `resolved_endpoints` maps a peer's configured endpoint (maybe a DNS name) to "ip:port"; resolution
     is I/O, so the caller does it. Unresolved endpoints are passed through unchanged.
     """
     resolved = resolved_endpoints or {}
+    local = local or LocalFacts()
+    mtus = route_mtus(doc, local)
+    site_of_peer = {peer.site: peer.name for peer in doc.peers}
     tunnel = doc.gateway.tunnel
     dev = tunnel.interface
     allowed = peer_allowed_ips(doc)
@@ -124,9 +152,9 @@ def render(doc: GatewayDocument, private_key: str, resolved_endpoints: dict[str,
         for pool in net.pools:
             if pool.site in peer_sites:
                 for prefix in pool.range.cidrs():
-                    add_route(Route(prefix, dev, src))
+                    add_route(Route(prefix, dev, src, mtu=mtus.get(site_of_peer[pool.site])))
         for endpoint in net.remote_endpoints:
-            add_route(Route(host_network(endpoint.ip), dev, src))
+            add_route(Route(host_network(endpoint.ip), dev, src, mtu=mtus.get(endpoint.gateway)))
             neighbours.add(ProxyNeighbour(endpoint.ip, net.lan_interface))
         if net.egress == "via":
             for prefix in (c for pool in doc.local_pools(net) for c in pool.cidrs()):
@@ -137,8 +165,12 @@ def render(doc: GatewayDocument, private_key: str, resolved_endpoints: dict[str,
     for peer in doc.peers:
         for lan_address in peer.lan_addresses:
             # The gateway's own packets must leave with an address the peer accepts: its LAN address.
-            own = next((net.lan_address for net in doc.networks if lan_address in net.cidr), None)
-            add_route(Route(host_network(lan_address), dev, own))
+            net_of = next((net for net in doc.networks if lan_address in net.cidr), None)
+            own = net_of.lan_address if net_of else None
+            add_route(Route(host_network(lan_address), dev, own, mtu=mtus.get(peer.name)))
+            if net_of is not None:
+                # local VMs reach the peer gateway's own LAN address too (ARP answered here)
+                neighbours.add(ProxyNeighbour(lan_address, net_of.lan_interface))
 
     # send_redirects is effective if "all" OR the device says so, hence both.
     sysctls = {
@@ -162,5 +194,5 @@ def render(doc: GatewayDocument, private_key: str, resolved_endpoints: dict[str,
         neighbours=frozenset(neighbours),
         routes=routes,
         rules=frozenset(rules),
-        nft=build_ruleset(gateway_rules(filters(doc))),
+        nft=build_ruleset(gateway_rules(filters(doc, local.control))),
     )

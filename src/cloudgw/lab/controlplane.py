@@ -13,7 +13,7 @@ from typing import Any
 from cloudgw.client import Client
 from cloudgw.errors import LabError
 from cloudgw.lab.runstate import LabPaths
-from cloudgw.lab.scenario import Scenario, builtin_topology
+from cloudgw.lab.scenario import LAN_BRIDGE, Scenario, builtin_topology
 from cloudgw.lab.topology import CONTROLLER, CONTROLLER_PORT
 from cloudgw.model.topologyfile import TopologyFile, from_topology, parse_file, to_topology
 
@@ -36,7 +36,7 @@ def scenario_topology(scenario: Scenario) -> dict[str, Any]:
                 "site": s.name,
                 "endpoint": f"{s.gateway.public_address}:{s.gateway.listen_port}",
                 "wan_interface": WAN_IF,
-                "lan_interface": LAN_IF,
+                "lan_interface": LAN_BRIDGE if s.gateway.lan_bridge else LAN_IF,
                 "lan_addresses": [str(s.gateway.lan_address)],
                 "listen_port": s.gateway.listen_port,
             }

@@ -21,6 +21,7 @@ from cloudgw.model.fields import IPv4, Name, RangeField, StrictModel
 from cloudgw.model.textio import parse_yaml, pydantic_problems
 
 PUBLIC_NET = IPv4Network("203.0.113.0/24")  # documentation range: the lab's "public" addresses
+LAN_BRIDGE = "br-lan"  # the gateway's LAN when the scenario bridges it (lan_bridge: true)
 
 
 class LabGateway(StrictModel):
@@ -28,6 +29,7 @@ class LabGateway(StrictModel):
     lan_address: IPv4  # the gateway's own address on its cloud's LAN
     public_address: IPv4  # the floating / elastic IP, a 1:1 NAT of its WAN address on the `wan` router
     listen_port: int = Field(51820, ge=1, le=65535)
+    lan_bridge: bool = False  # the gateway's LAN is a bridge (br-lan) in its own namespace, bridge netfilter on
 
 
 class LabSite(StrictModel):
@@ -36,6 +38,8 @@ class LabSite(StrictModel):
     pool: RangeField
     vms: int = Field(10, ge=0, le=250)  # VMs take the first N addresses of the pool
     gateway: LabGateway
+    wan_mtu: int = Field(1500, ge=1280, le=9000)  # the gateway's WAN link (both ends): e.g. 1400 behind a tunnel
+    lan_mtu: int = Field(1500, ge=1280, le=9000)  # the cloud's LAN: e.g. 1450 on an OpenStack VXLAN network
 
 
 class LabNetwork(StrictModel):

@@ -27,6 +27,7 @@ from cloudgw.dataplane.netlink import Netlink, bridge_port_forwarding, create_na
 from cloudgw.errors import LabError
 from cloudgw.lab.runstate import LabPaths
 from cloudgw.lab.scenario import (
+    LAN_BRIDGE,
     PUBLIC_NET,
     Scenario,
     controller_router,
@@ -133,16 +134,28 @@ def build(scenario: Scenario, paths: LabPaths, progress: Progress = lambda _msg:
         with Netlink(gateway_ns) as gateway:
             gateway.add_veth("wan0", f"site{index}", peer_netns=router_ns)
             gateway.add_address("wan0", wan_interface(index))
-            gateway.set_link("wan0", up=True)
+            gateway.set_link("wan0", mtu=site.wan_mtu, up=True)
             gateway.add_veth("lan0", "gw", peer_netns=switch_ns)
-            gateway.add_address("lan0", IPv4Interface(f"{site.gateway.lan_address}/{scenario.network.cidr.prefixlen}"))
-            gateway.set_link("lan0", up=True)
+            lan_address = IPv4Interface(f"{site.gateway.lan_address}/{scenario.network.cidr.prefixlen}")
+            gateway.set_link("lan0", mtu=site.lan_mtu, up=True)
+            if site.gateway.lan_bridge:
+                # like a hypervisor host or a gateway VM with a bridged LAN: br_netfilter hands the
+                # bridge's IPv4 frames to the inet hooks (bridge-nf-call-iptables=1, the default)
+                gateway.add_bridge(LAN_BRIDGE)
+                gateway.set_link("lan0", master=LAN_BRIDGE)
+                gateway.set_link(LAN_BRIDGE, mtu=site.lan_mtu, up=True)
+                gateway.add_address(LAN_BRIDGE, lan_address)
+            else:
+                gateway.add_address("lan0", lan_address)
             _default_route(gateway, router_interface(index))
+        if site.gateway.lan_bridge:
+            ns_sysctl(gateway_ns, "net.bridge.bridge-nf-call-iptables=1")
         with Netlink(router_ns) as router:
             router.add_address(f"site{index}", router_interface(index))
-            router.set_link(f"site{index}", up=True)
+            router.set_link(f"site{index}", mtu=site.wan_mtu, up=True)
         with Netlink(switch_ns) as switch:
-            switch.set_link("gw", master="br0", up=True)
+            switch.set_link("br0", mtu=site.lan_mtu)
+            switch.set_link("gw", master="br0", mtu=site.lan_mtu, up=True)
         for vm in (vm for vm in vms(scenario) if vm.site == site.name):
             add_vm(paths, scenario, vm.name, site.name, vm.address, vm.mac, create=False)
 
@@ -168,9 +181,9 @@ def add_vm(
     with Netlink(vm_ns) as host:
         host.add_veth("eth0", port, peer_netns=switch_ns)
     with Netlink(switch_ns) as switch:
-        switch.set_link(port, master="br0", up=True)
+        switch.set_link(port, master="br0", mtu=site.lan_mtu, up=True)
     with Netlink(vm_ns) as host:
-        host.set_link("eth0", mac=mac)
+        host.set_link("eth0", mac=mac, mtu=site.lan_mtu)
         host.add_address("eth0", IPv4Interface(f"{address}/{scenario.network.cidr.prefixlen}"))
         host.set_link("eth0", up=True)
         _default_route(host, IPv4Interface(f"{site.gateway.lan_address}/32"))

@@ -34,7 +34,8 @@ def render_document(
     gateway = topo.gateways[gateway_name]
     site = gateway.site
     connections = idx.connections_of(site)
-    mtu = min((c.mtu for c in connections), default=DEFAULT_MTU)
+    # the device takes the largest connection MTU; each peer's routes carry its own (see pathmtu.py)
+    mtu = max((c.mtu for c in connections), default=DEFAULT_MTU)
 
     networks = []
     for name in sorted({c.network for c in connections}):
@@ -96,6 +97,7 @@ def render_document(
                     public_key=peer.public_key,
                     endpoint=peer.endpoint,
                     keepalive=max(c.keepalive for c in shared),
+                    mtu=min(c.mtu for c in shared),
                     lan_addresses=[a for a in peer.lan_addresses if any(a in c for c in cidrs)],
                 )
             )

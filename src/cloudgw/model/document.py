@@ -71,6 +71,7 @@ class PeerSpec(StrictModel):
     endpoint: HostPort | None = None  # public HOST:PORT; None when the peer is behind NAT and calls us
     keepalive: int = Field(25, ge=0, le=3600)  # seconds; keeps NAT mappings open, 0 = off
     lan_addresses: list[IPv4] = []  # the peer gateway's own LAN addresses, accepted as sources
+    mtu: int | None = Field(None, ge=1280, le=9000)  # the connection's tunnel MTU (None: the tunnel's)
 
 
 class ForwardSpec(StrictModel):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from ipaddress import IPv4Address
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from sqlalchemy import select
 
 from cloudgw.controller import agents, auth, schemas
@@ -127,11 +127,15 @@ def list_tokens(state: State = Depends(auth.get_state), _who: auth.Principal = D
     "/tokens", response_model=schemas.TokenCreated, status_code=201, summary="Create a token; its text is shown once"
 )
 def create_token(
-    body: schemas.TokenCreate, state: State = Depends(auth.get_state), who: auth.Principal = Depends(auth.admin)
+    body: schemas.TokenCreate,
+    request: Request,
+    state: State = Depends(auth.get_state),
+    who: auth.Principal = Depends(auth.admin),
 ) -> Any:
     row, text = agents.create_token(state, who.name, body)
     view = _token_view(row, {row.gateway_id: body.gateway} if row.gateway_id and body.gateway else {})
-    return schemas.TokenCreated(**view.model_dump(), token=text)
+    url = request.app.state.settings.public_url if body.role == "join" else None
+    return schemas.TokenCreated(**view.model_dump(), token=text, controller_url=url)
 
 
 @router.delete("/tokens/{name}", status_code=204, response_class=Response, summary="Delete (revoke) a token")

@@ -56,13 +56,14 @@ def nat_sessions(
         rows = {g.name: g for g in session.scalars(select(GatewayRow)) if g.name in {x.name for x in gateways}}
     result = []
     for name, row in sorted(rows.items()):
-        status = row.status or {}
+        status, _bad = views.stored_heartbeat(row)
+        received = (row.status or {}).get("received_at")
         result.append(
             {
                 "gateway": name,
-                "count": status.get("nat_sessions"),
-                "sessions": status.get("sessions", []),
-                "as_of": status.get("received_at"),
+                "count": status.nat_sessions,
+                "sessions": [s.model_dump() for s in status.sessions],
+                "as_of": received if isinstance(received, int | float) else None,
             }
         )
     return {"site": site, "gateways": result}

@@ -29,7 +29,8 @@ RTM_NEWROUTE, RTM_DELROUTE, RTM_GETROUTE = 24, 25, 26
 RTM_NEWNEIGH, RTM_DELNEIGH, RTM_GETNEIGH = 28, 29, 30
 NLMSG_ERROR, NLMSG_DONE = 2, 3
 NLM_F_REQUEST, NLM_F_ACK, NLM_F_REPLACE, NLM_F_CREATE, NLM_F_DUMP = 0x1, 0x4, 0x100, 0x400, 0x300
-RTA_DST, RTA_OIF, RTA_PREFSRC, RTA_TABLE = 1, 4, 7, 15
+RTA_DST, RTA_OIF, RTA_PREFSRC, RTA_METRICS, RTA_TABLE = 1, 4, 7, 8, 15
+RTAX_MTU = 2
 NDA_DST, NDA_PROTOCOL = 1, 12
 NTF_PROXY = 0x08
 RTN_UNICAST, RT_SCOPE_LINK, RT_SCOPE_NOWHERE = 1, 253, 255
@@ -114,7 +115,7 @@ class BulkNetlink:
             _family, dst_len, _s, _t, table8, protocol, _scope, rtype, _f = RTMSG.unpack_from(payload)
             if protocol != proto or rtype != RTN_UNICAST:
                 continue
-            dst, oif, src, real_table = b"\0\0\0\0", 0, None, table8
+            dst, oif, src, real_table, mtu = b"\0\0\0\0", 0, None, table8, None
             for kind, value in _attrs(payload, RTMSG.size):
                 if kind == RTA_DST:
                     dst = value
@@ -124,9 +125,13 @@ class BulkNetlink:
                     src = IPv4Address(value)
                 elif kind == RTA_TABLE:
                     real_table = struct.unpack("=I", value)[0]
+                elif kind == RTA_METRICS:
+                    for metric, metric_value in _attrs(value, 0):
+                        if metric == RTAX_MTU:
+                            mtu = struct.unpack("=I", metric_value[:4])[0] or None
             if real_table != table:
                 continue
-            result.append(Route(IPv4Network((dst, dst_len)), self.indexes.get(oif, ""), src, table))
+            result.append(Route(IPv4Network((dst, dst_len)), self.indexes.get(oif, ""), src, table, mtu))
         return result
 
     def proxy_neighbours(self, proto: int = RT_PROTO) -> set[ProxyNeighbour]:
@@ -175,6 +180,9 @@ class BulkNetlink:
         body += _attr(RTA_OIF, struct.pack("=I", self._index(route.dev)))
         if route.src is not None:
             body += _attr(RTA_PREFSRC, route.src.packed)
+        if route.mtu is not None:
+            # not locked: the kernel may still learn a smaller path MTU, never use a larger one
+            body += _attr(RTA_METRICS, _attr(RTAX_MTU, struct.pack("=I", route.mtu)))
         return Request(
             RTM_NEWROUTE, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE, body, f"replace route {route.dst}"
         )
