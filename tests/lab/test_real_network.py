@@ -106,8 +106,9 @@ def test_ping_sizes_with_df_are_delivered_or_refused_never_lost(rough_lab):
 
 
 def test_udp_datagrams_near_the_limit_are_delivered_or_refused_never_lost(rough_lab):
+    server = rough_lab.ns("public-vm11")
     echo = subprocess.Popen(
-        ["ip", "netns", "exec", rough_lab.ns("public-vm11"), sys.executable, "-m", "tests.lab.udp", "echo", "7311", "60"],
+        ["ip", "netns", "exec", server, sys.executable, "-m", "tests.lab.udp", "echo", "7311", "60"],
         stdout=subprocess.PIPE,
         text=True,
         cwd=REPO,
@@ -142,9 +143,7 @@ def test_napt_and_the_stateful_filter_on_a_bridged_lan(rough_lab, bridge_netfilt
         assert "you are 203.0.113.10" in page  # masqueraded behind the private gateway's public address
         # unsolicited from the Internet: the VM's address is not routable, and the gateway's public
         # address forwards nothing (no port forward configured)
-        probe = run(
-            ["curl", "-s", "-m", "2", "http://203.0.113.10:22/"], netns=rough_lab.ns("internet"), check=False
-        )
+        probe = run(["curl", "-s", "-m", "2", "http://203.0.113.10:22/"], netns=rough_lab.ns("internet"), check=False)
         assert probe.returncode != 0
         ping = run(["ping", "-c", "1", "-W", "2", "192.168.1.11"], netns=rough_lab.ns("private-vm1"), check=False)
         assert ping.returncode == 0
