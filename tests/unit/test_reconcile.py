@@ -185,3 +185,47 @@ def test_learned_endpoints_survive_an_agent_restart(tmp_path):
     second.step()
     assert second.endpoints_by_network() == agent.endpoints_by_network()
     assert [e["ip"] for e in second.endpoints_by_network()["net1"]] == ["192.168.1.3"]
+
+
+class SilentPeers(FakeDataplane):
+    """Reports WireGuard statistics: `shaken` peers have had a handshake, the others not."""
+
+    def __init__(self):
+        super().__init__()
+        self.shaken: set[str] = set()
+
+    def peer_stats(self):
+        from cloudgw.dataplane.wireguard import PeerStats
+
+        return [
+            PeerStats(peer.public_key, peer.endpoint, last_handshake=1.0 if peer.public_key in self.shaken else 0.0)
+            for peer in self.state.peers.values()
+        ]
+
+
+@pytest.mark.parametrize("shaken", [False, True], ids=["silent-peer-nudged", "answered-peer-left-alone"])
+def test_a_new_peer_without_a_handshake_is_recreated_once(shaken):
+    dataplane = SilentPeers()
+    clock = Clock()
+    agent = Agent(
+        source=StaticSource(load_document(sample_document())),
+        reconciler=Reconciler(dataplane, KEY_A, resolver=lambda e: e),
+        interval=100,
+        clock=clock,
+    )
+    agent.step()
+    key = next(iter(dataplane.state.peers))[1]
+    if shaken:
+        dataplane.shaken.add(key)
+    applied = len(dataplane.applied)
+    clock.now += 1.0
+    agent.step()
+    assert len(dataplane.applied) == applied  # not yet: the first initiation may still be answered
+    clock.now += 1.0
+    agent.step()
+    nudged = [str(a) for a in dataplane.applied[applied:]]
+    assert nudged == ([] if shaken else [f"delete peer {key}", f"add peer {key}"])
+    assert key in {k for _link, k in dataplane.state.peers}  # the peer is still there afterwards
+    clock.now += 5.0
+    agent.step()
+    assert len(dataplane.applied) == applied + len(nudged)  # once only

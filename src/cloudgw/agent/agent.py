@@ -19,7 +19,9 @@ from cloudgw.agent.reconcile import Reconciler, ReconcileResult
 from cloudgw.agent.sources import DocumentSource
 from cloudgw.agent.status import status_record, write_json_atomic
 from cloudgw.dataplane.base import Observation
+from cloudgw.dataplane.desired import WgPeer
 from cloudgw.dataplane.pathmtu import PathFacts, PeerMtu, peer_mtu
+from cloudgw.dataplane.plan import Action
 from cloudgw.dataplane.render import LocalFacts
 from cloudgw.errors import CloudgwError, InvalidInput
 from cloudgw.logs import log_event
@@ -83,6 +85,7 @@ class Agent:
         self._paths_changed = threading.Event()
         self._path_warnings: dict[str, str] = {}
         self._wan_mtu_cache: tuple[str, float, int | None] | None = None
+        self._new_peers: dict[str, tuple[float, WgPeer]] = {}  # public key -> (added at, peer)
         if prober is not None:
             prober.on_change = self._on_paths_changed
             prober.wan_mtu = self.wan_mtu
@@ -152,6 +155,8 @@ class Agent:
             result = self._reconcile(doc, full=due)
             if due or self.last_error is not None:
                 self._next_due = self.clock() + (self.interval if self.last_error is None else min(self.interval, 2.0))
+        if self._new_peers:
+            self._nudge_silent_peers()
         if self.table.version != self._status_version or result is not None:
             if self.table.version != self._status_version or due:
                 self.save_endpoints()
@@ -185,6 +190,9 @@ class Agent:
             if self.document_path is not None:
                 write_json_atomic(self.document_path, dump_document(doc), mode=0o600)
         self.applied = doc
+        for action in result.actions:
+            if action.kind == "peer" and action.op == "add" and isinstance(action.desired, WgPeer):
+                self._new_peers[action.desired.public_key] = (self.clock(), action.desired)
         if self.prober is not None:
             self.prober.set_targets(self._peer_addresses(doc))
         if self.learner is not None:
@@ -197,6 +205,31 @@ class Agent:
             for device, addresses in added.items():
                 self.learner.garp(device, addresses)
         return result
+
+    NUDGE_AFTER_S = 1.5
+
+    def _nudge_silent_peers(self) -> None:
+        """A peer added moments ago with no handshake yet: its first initiation was probably lost
+        (the other side did not know us yet), and WireGuard retries only after 5 s. Re-creating the
+        peer once resets that back-off and sends a new initiation at once (its keepalive)."""
+        now = self.clock()
+        due = {key: peer for key, (added, peer) in self._new_peers.items() if now - added >= self.NUDGE_AFTER_S}
+        if not due:
+            return
+        for key in due:
+            del self._new_peers[key]
+        stats = getattr(self.reconciler.dataplane, "peer_stats", None)
+        if stats is None:
+            return
+        try:
+            silent = [due[p.public_key] for p in stats() if p.public_key in due and not p.last_handshake]
+            actions = [Action("delete", "peer", peer.public_key, None, peer) for peer in silent]
+            actions += [Action("add", "peer", peer.public_key, peer, None) for peer in silent if peer.endpoint]
+            if actions:
+                self.reconciler.dataplane.apply(actions)
+                log_event(log, "peer.nudged", peers=len(silent))
+        except CloudgwError as exc:
+            log_event(log, "peer.nudge_failed", logging.WARNING, error=exc)
 
     def _peer_addresses(self, doc: GatewayDocument) -> dict[str, str]:
         wanted = {}
