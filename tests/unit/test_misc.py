@@ -1,4 +1,5 @@
 import logging
+import os
 import stat
 
 import pytest
@@ -99,3 +100,32 @@ def test_controller_sockets_are_tcp_so_asyncio_disables_nagle(tmp_path):
     finally:
         own.close()
         adopted.close()
+
+
+def test_uapi_reaches_a_socket_whose_path_is_longer_than_af_unix_allows(tmp_path):
+    import socket
+    import threading
+
+    from cloudgw.dataplane.wireguard import Uapi
+
+    deep = tmp_path / ("d" * 60) / ("e" * 60)
+    deep.mkdir(parents=True)
+    path = deep / "cgw0.sock"
+    assert len(str(path)) > 108
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    directory = os.open(deep, os.O_RDONLY)
+    server.bind(f"/proc/self/fd/{directory}/cgw0.sock")
+    os.close(directory)
+    server.listen(1)
+
+    def answer():
+        connection, _ = server.accept()
+        connection.recv(100)
+        connection.sendall(b"listen_port=51820\nerrno=0\n\n")
+        connection.close()
+
+    thread = threading.Thread(target=answer)
+    thread.start()
+    assert ("listen_port", "51820") in Uapi(path).get()
+    thread.join(5)
+    server.close()

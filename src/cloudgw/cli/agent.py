@@ -53,7 +53,9 @@ def init(state_dir: StateDir = None) -> None:
 @app.command()
 @handle_errors
 def run(
-    state: Annotated[Path | None, typer.Option("--state", help="Follow this document (YAML or JSON) ...")] = None,
+    state: Annotated[
+        Path | None, typer.Option("--state", help="Follow this document (YAML or JSON) ...", envvar="CLOUDGW_STATE")
+    ] = None,
     controller: Annotated[
         str | None,
         typer.Option("--controller", help="... or follow the controller at this URL", envvar="CLOUDGW_CONTROLLER"),

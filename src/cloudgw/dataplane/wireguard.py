@@ -48,11 +48,23 @@ class Uapi:
         self.path = str(path)
         self.timeout = timeout
 
+    def _connect(self, sock: socket.socket) -> None:
+        """AF_UNIX paths are limited to 107 bytes; a longer socket directory (a deep state or run
+        directory) is reached through a descriptor of the directory instead."""
+        if len(os.fsencode(self.path)) < 100:
+            sock.connect(self.path)
+            return
+        directory = os.open(os.path.dirname(self.path), os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            sock.connect(f"/proc/self/fd/{directory}/{os.path.basename(self.path)}")
+        finally:
+            os.close(directory)
+
     def _exchange(self, request: str) -> str:
         try:
             with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
                 sock.settimeout(self.timeout)
-                sock.connect(self.path)
+                self._connect(sock)
                 sock.sendall(request.encode())
                 buffer = b""
                 while not buffer.endswith(b"\n\n"):
