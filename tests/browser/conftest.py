@@ -88,6 +88,18 @@ class World:
                                 "tx_bytes": rx * scale // 2,
                             }
                         ],
+                        "paths": [
+                            {
+                                "peer": "public-gw" if scale == 1 else "private-gw",
+                                "mtu": 1328 if scale == 1 else 1420,
+                                "configured": 1420,
+                                "path": 1400 if scale == 1 else 1500,
+                                "source": "probe" if scale == 1 else "wan",
+                                "warning": "the configured tunnel MTU 1420 does not fit the path"
+                                if scale == 1
+                                else None,
+                            }
+                        ],
                     }
                 )
             with self.controller.agent(credential) as agent:

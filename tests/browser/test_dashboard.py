@@ -108,6 +108,9 @@ def test_tables_charts_and_audit(page, controller, world):
     page.click('#tabs a[data-view="gateways"]')
     row = page.wait_for_selector('[data-testid="gateways-table"] tbody tr:has-text("private-gw")')
     assert "public-gw" in row.inner_text() and "203.0.113.10:51820" in row.inner_text()
+    assert "MTU 1328, path 1400 (probe)" in row.inner_text()  # the tunnel MTU found for the path
+    warning = row.query_selector('[data-testid="mtu-warning"]')
+    assert warning is not None and "does not fit the path" in warning.get_attribute("title")
     page.click('#tabs a[data-view="connections"]')
     page.click('[data-chart="private-public-lab"]')
     page.wait_for_selector('#throughput-title:has-text("private-public-lab")')

@@ -43,6 +43,14 @@ def status(ctx: typer.Context, output: Output = "table") -> None:
     offline = [g["name"] for g in data["gateways"] if not g["online"]]
     if bad or offline:
         console.print(f"[yellow]attention:[/] {', '.join(offline + bad)}", highlight=False)
+    for gateway in data["gateways"]:
+        for tunnel in gateway.get("tunnels", []):
+            if tunnel.get("mtu_warning"):
+                console.print(
+                    f"[yellow]mtu:[/] {gateway['name']} -> {tunnel['peer']}: {tunnel['mtu_warning']}",
+                    highlight=False,
+                    soft_wrap=True,
+                )
 
 
 def audit(

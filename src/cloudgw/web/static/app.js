@@ -8,6 +8,13 @@ const state = { token: sessionStorage.getItem("cloudgw-token"), role: null, view
 
 // ---------------------------------------------------------------------------------------------
 // helpers
+function mtuNote(t) {
+  if (!t.mtu) return "";
+  const path = t.path_mtu ? `, path ${t.path_mtu} (${esc(t.mtu_source)})` : "";
+  const warn = t.mtu_warning ? ` <span class="warn" data-testid="mtu-warning" title="${esc(t.mtu_warning)}">⚠ MTU lowered</span>` : "";
+  return `, MTU ${t.mtu}${path}${warn}`;
+}
+
 function esc(value) {
   return String(value ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
 }
@@ -281,7 +288,7 @@ VIEWS.gateways = {
     fillTable('[data-testid="gateways-table"]', gateways.items.map((g) => `<tr><td>${esc(g.name)}</td><td>${esc(g.site)}</td>
       <td>${esc(g.version || "-")}</td><td>${g.online ? "yes" : "no"}</td><td>${ago(g.last_seen)}</td><td>${esc(g.endpoint || "-")}</td>
       <td>${g.applied_revision ?? "-"}/${g.doc_revision}</td>
-      <td>${g.tunnels.map((t) => `${esc(t.peer)}: ${t.handshake_age_s === null ? "no handshake" : Math.round(t.handshake_age_s) + "s"}, ${bytes(t.rx_bytes)} / ${bytes(t.tx_bytes)}`).join("<br>") || "-"}</td>
+      <td>${g.tunnels.map((t) => `${esc(t.peer)}: ${t.handshake_age_s === null ? "no handshake" : Math.round(t.handshake_age_s) + "s"}, ${bytes(t.rx_bytes)} / ${bytes(t.tx_bytes)}${mtuNote(t)}`).join("<br>") || "-"}</td>
       <td>${g.nat_sessions ?? "-"}</td></tr>`));
   },
 };
