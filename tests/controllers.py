@@ -38,10 +38,19 @@ class RunningController:
 
 
 def start_controller(
-    data_dir: Path, db: str, offline_after: float = 30.0, admin_token: str | None = None
+    data_dir: Path, db: str, offline_after: float = 30.0, admin_token: str | None = None, **settings_: object
 ) -> RunningController:
-    """A controller; `admin_token` for a replica of one whose database already has an admin."""
-    settings = ControllerSettings(db=db, data_dir=str(data_dir), offline_after=offline_after, log_level="warning")
+    """A controller; `admin_token` for a replica of one whose database already has an admin. The
+    shared test controllers see thousands of deliberate authentication failures from 127.0.0.1, so
+    their per-address throttle is off unless a test asks for it."""
+    values: dict[str, object] = {"auth_failures_per_minute": 1_000_000, **settings_}
+    settings = ControllerSettings(
+        db=db,
+        data_dir=str(data_dir),
+        offline_after=offline_after,
+        log_level="warning",
+        **values,  # type: ignore[arg-type]
+    )
     boot = initialise(settings)
     token = boot.admin_token or admin_token
     assert token is not None

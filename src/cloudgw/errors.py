@@ -49,6 +49,15 @@ class DataplaneError(CloudgwError):
     exit_code = exitcodes.FAILED
 
 
+class PartialApply(DataplaneError):
+    """Everything was applied except some peers, which the kernel or WireGuard refused; the rest of
+    the data plane works. `skipped` maps a peer's public key to why."""
+
+    def __init__(self, skipped: dict[str, str]) -> None:
+        self.skipped = dict(skipped)
+        super().__init__("; ".join(f"peer {key[:8]}…: {why}" for key, why in self.skipped.items()))
+
+
 class MissingDependency(CloudgwError):
     """A program or kernel feature cloudgw needs is not on this machine."""
 
@@ -69,8 +78,10 @@ class NotFound(CloudgwError):
 
 
 class Unauthorized(CloudgwError):
-    """No valid credential (HTTP 401), or a valid one without the right (HTTP 403)."""
+    """No valid credential (HTTP 401), a valid one without the right (HTTP 403), or an address that
+    failed too often (HTTP 429). `reason` is a short word for logs and metrics, never the secret."""
 
-    def __init__(self, message: str, status: int = 401) -> None:
+    def __init__(self, message: str, status: int = 401, reason: str = "forbidden") -> None:
         self.status = status
+        self.reason = reason
         super().__init__(message)

@@ -82,7 +82,7 @@ def test_bulk_tcp_crosses_the_1400_byte_wan_with_defaults(rough_lab, server, cli
     report = iperf(rough_lab, server, client, address, 5311, "-n", "40M")
     received = report["end"]["sum_received"]["bytes"]
     print(f"\n{client} -> {address}: {report['end']['sum_received']['bits_per_second'] / 1e6:.0f} Mbit/s")
-    assert received >= 40_000_000  # a black hole moves (almost) nothing: 97 retransmits, 0 Mbit/s
+    assert received >= 30_000_000  # of ~42 MB sent; a black hole moves (almost) nothing: 97 retransmits
     assert report["start"]["tcp_mss_default"] <= 1328 - 40
 
 

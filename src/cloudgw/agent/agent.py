@@ -274,7 +274,12 @@ class Agent:
             peers=[vars(p) for p in observation.peer_stats] if observation else [],
             counters=observation.counters if observation else {},
             paths=self.path_report(),
+            problems=self.peer_problem_report(),
         )
+
+    def peer_problem_report(self) -> list[dict[str, str]]:
+        """Peers that are not (fully) configured, and why; the others work regardless."""
+        return [{"peer": name, "problem": why} for name, why in sorted(self.reconciler.peer_problems.items())]
 
     def path_report(self) -> list[dict[str, Any]]:
         """Per peer: tunnel MTU used, configured, the path MTU believed and its source, any warning."""
@@ -313,6 +318,7 @@ class Agent:
             "reconcile_ms": round(self.last_result.duration_s * 1000, 2) if self.last_result else None,
             "endpoints": len(self.table.snapshot()),
             "paths": self.path_report(),
+            "problems": self.peer_problem_report(),
         }
 
     def save_endpoints(self) -> None:

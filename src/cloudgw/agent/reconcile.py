@@ -15,7 +15,7 @@ from cloudgw.dataplane.delta import endpoint_delta
 from cloudgw.dataplane.desired import KernelState
 from cloudgw.dataplane.plan import Action, plan, summary
 from cloudgw.dataplane.render import LocalFacts, render, route_mtus
-from cloudgw.errors import InvalidInput, Problem
+from cloudgw.errors import InvalidInput, PartialApply, Problem
 from cloudgw.logs import log_event
 from cloudgw.model.addr import parse_host_port
 from cloudgw.model.document import GatewayDocument
@@ -91,18 +91,26 @@ class Reconciler:
         self.facts = facts  # path MTUs and the controller's address, from the agent (I/O lives there)
         self._applied_facts: LocalFacts | None = None  # the facts the applied state was rendered with
         self._planned_facts: LocalFacts | None = None
+        self._unresolved: dict[str, str] = {}  # peer name -> why its endpoint could not be used
+        self._refused: dict[str, str] = {}  # peer public key -> why WireGuard refused it
+        self.peer_problems: dict[str, str] = {}  # peer name -> what is wrong with it, for status
         self._applied: KernelState | None = None  # what the kernel holds after the last clean reconcile
         self._applied_doc: GatewayDocument | None = None  # the document that produced it
         self._observation: Observation | None = None  # the last full observation
 
     def desired(self, doc: GatewayDocument, local: LocalFacts | None = None) -> KernelState:
         resolved = {}
+        unresolved: dict[str, str] = {}
         for peer in doc.peers:
             if peer.endpoint:
                 try:
                     resolved[peer.endpoint] = self.resolver(peer.endpoint)
-                except OSError as exc:
-                    log_event(log, "endpoint.unresolved", logging.WARNING, peer=peer.name, error=exc)
+                except (OSError, ValueError) as exc:  # UnicodeError is a ValueError: a bad name, not a crash
+                    unresolved[peer.name] = f"endpoint {peer.endpoint} does not resolve ({exc})"
+        for name, why in unresolved.items():
+            if self.peer_problems.get(name) != why:
+                log_event(log, "endpoint.unresolved", logging.WARNING, peer=name, error=why)
+        self._unresolved = unresolved
         return render(doc, self._private_key, resolved, local if local is not None else self.facts())
 
     def plan(self, doc: GatewayDocument, full: bool = True) -> tuple[list[Action], Observation, KernelState]:
@@ -127,11 +135,22 @@ class Reconciler:
     def reconcile(self, doc: GatewayDocument, dry_run: bool = False, full: bool = True) -> ReconcileResult:
         started = time.monotonic()
         actions, observation, desired = self.plan(doc, full=full and not dry_run)
+        partial: PartialApply | None = None
         if actions and not dry_run:
             self._applied = None
-            self.dataplane.apply(actions)
+            try:
+                self.dataplane.apply(actions)
+            except PartialApply as exc:
+                partial = exc  # everything else is in place; the refused peers are retried next time
         if not dry_run:
-            self._applied, self._applied_doc, self._applied_facts = desired, doc, self._planned_facts
+            self._refused = partial.skipped if partial else {}
+            if partial is None:
+                self._applied, self._applied_doc, self._applied_facts = desired, doc, self._planned_facts
+            names = {peer.public_key: peer.name for peer in doc.peers}
+            self.peer_problems = {
+                **self._unresolved,
+                **{names.get(key, key[:8]): f"refused by WireGuard: {why}" for key, why in self._refused.items()},
+            }
         duration = time.monotonic() - started
         counts = summary(actions)
         if actions:

@@ -17,7 +17,7 @@ from cloudgw.errors import NotFound, Problem, Unauthorized
 from cloudgw.logs import log_event
 from cloudgw.model import rules
 from cloudgw.model.tokens import format_token, hash_secret, new_secret
-from cloudgw.model.topology import Announcement
+from cloudgw.model.topology import Announcement, Topology
 
 log = logging.getLogger("cloudgw.controller")
 JOIN_TTL_HOURS = 24.0
@@ -98,7 +98,7 @@ def join(state: State, token_id: str, request: JoinRequest) -> tuple[str, str]:
         change.session.add(
             TokenRow(
                 id=credential_id,
-                name=f"gateway-{gateway_row.name}-{credential_id[:4]}",
+                name=credential_name(gateway_row.name, credential_id),
                 role="gateway",
                 secret_hash=hash_secret(secret),
                 gateway_id=gateway_row.id,
@@ -119,12 +119,51 @@ def join(state: State, token_id: str, request: JoinRequest) -> tuple[str, str]:
     return old.name, format_token(credential_id, secret)
 
 
+def credential_name(gateway: str, credential_id: str) -> str:
+    """The gateway credential's token name (the actor in audit rows), within the 63 characters every
+    database stores: a gateway named with 51 characters or more could otherwise never join."""
+    name = f"gateway-{gateway}-{credential_id[:4]}"
+    return name if len(name) <= 63 else f"gw-{gateway[:52]}-{credential_id[:6]}"
+
+
+STRAY_ALLOWANCE = 256  # addresses outside the site's pools a gateway may still report (shown, never effective)
+
+
+def announce_problems(topo: Topology, gateway: str, data: Announce) -> list[Problem]:
+    """A gateway speaks only for its own site: into networks that site takes part in (a pool or a
+    connection there), and no more addresses than its pools hold plus a small allowance for strays
+    (a VM configured by hand outside the pool: shown as announced-not-effective, useful to see)."""
+    site = topo.gateways[gateway].site
+    pools = [p for p in topo.pools.values() if p.site == site and p.network == data.network]
+    connected = any(c.network == data.network and site in (c.site_a, c.site_b) for c in topo.connections.values())
+    if not pools and not connected:
+        return [
+            Problem(
+                "network",
+                f"site '{site}' has no pool and no connection in network '{data.network}'",
+                "announce only into the networks of this gateway's document",
+            )
+        ]
+    limit = sum(p.range.size for p in pools) + STRAY_ALLOWANCE
+    if len(data.endpoints) > limit:
+        return [
+            Problem(
+                "endpoints",
+                f"{len(data.endpoints)} endpoints, but site '{site}' has room for {limit - STRAY_ALLOWANCE} in "
+                f"'{data.network}' (plus {STRAY_ALLOWANCE} outside its pools)",
+                "announce the addresses of this site's pools only",
+            )
+        ]
+    return []
+
+
 def announce(state: State, gateway: str, data: Announce) -> tuple[int, int, int, int]:
     """Replace what this gateway announces in one network. Returns (added, removed, changed, revision)."""
     snapshot = state.snapshot()
     topo = snapshot.topo
     if data.network not in topo.networks:
         raise NotFound("network", data.network)
+    refuse(announce_problems(topo, gateway, data), "announcement")
     wanted = {IPv4Address(str(e.ip)): e.mac for e in data.endpoints}
 
     def difference(current: dict[IPv4Address, Announcement]) -> tuple[list[IPv4Address], ...]:

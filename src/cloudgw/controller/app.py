@@ -16,9 +16,10 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from cloudgw import __version__
-from cloudgw.controller.auth import PrincipalCache
+from cloudgw.controller.auth import AuthFailures, PrincipalCache
 from cloudgw.controller.bus import RevisionBus
 from cloudgw.controller.db.engine import make_engine, migrate
+from cloudgw.controller.limits import RequestGuard
 from cloudgw.controller.metrics import registry
 from cloudgw.controller.routes import agent, mapping, overview, topology, web
 from cloudgw.controller.routes.resources import routers
@@ -83,6 +84,7 @@ def create_app(settings: ControllerSettings, state: State | None = None) -> Fast
     )
     app.state.cloudgw = state
     app.state.auth_cache = PrincipalCache()
+    app.state.auth_failures = AuthFailures(settings.auth_failures_per_minute)
     app.state.bus = bus
     app.state.settings = settings
     app.state.ca_path = ca_path if ca_path.exists() else None
@@ -106,8 +108,10 @@ def create_app(settings: ControllerSettings, state: State | None = None) -> Fast
 
     @app.exception_handler(Unauthorized)
     async def _unauthorized(_request: Request, exc: Unauthorized) -> JSONResponse:
-        error = "unauthorized" if exc.status == 401 else "forbidden"
+        error = {401: "unauthorized", 429: "too many requests"}.get(exc.status, "forbidden")
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else {}
+        if exc.status == 429:
+            headers = {"Retry-After": "60"}
         return JSONResponse({"error": error, "message": str(exc)}, status_code=exc.status, headers=headers)
 
     @app.get("/healthz", tags=["status"], summary="Liveness (no authentication, no details)")
@@ -119,4 +123,5 @@ def create_app(settings: ControllerSettings, state: State | None = None) -> Fast
     for router in [*routers, mapping.router, agent.router, overview.router, topology.router, web.router]:
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=web.STATIC), name="static")
+    app.add_middleware(RequestGuard)  # outermost: before routing, before any body is read
     return app

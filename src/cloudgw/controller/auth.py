@@ -17,6 +17,7 @@ Join tokens are never remembered.
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
 import time
 from dataclasses import dataclass
@@ -28,7 +29,10 @@ from sqlalchemy import select
 from cloudgw.controller.db.models import GatewayRow, TokenRow, utcnow
 from cloudgw.controller.state import State
 from cloudgw.errors import Unauthorized
+from cloudgw.logs import log_event
 from cloudgw.model.tokens import parse_token, secret_matches
+
+log = logging.getLogger("cloudgw.controller")
 
 
 @dataclass(frozen=True)
@@ -73,20 +77,81 @@ async def get_state(request: Request) -> State:
     return state
 
 
+class AuthFailures:
+    """Failed credential checks per source address: logged (never the secret; at most one line per
+    address every 10 s, with the count), counted in /metrics, and after `per_minute` failures within a
+    minute that address gets no new credential check for a minute (429). Credentials already
+    remembered keep working, so a gateway behind the same NAT as a guesser is not cut off."""
+
+    def __init__(self, per_minute: int = 30, sources: int = 10_000) -> None:
+        self.per_minute = per_minute
+        self.sources = sources
+        self._window: dict[str, tuple[float, int]] = {}  # source -> (window start, failures in it)
+        self._blocked: dict[str, float] = {}  # source -> monotonic time the block ends
+        self._logged: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def blocked_for(self, source: str) -> float:
+        until = self._blocked.get(source)
+        if until is None:
+            return 0.0
+        left = until - time.monotonic()
+        if left <= 0:
+            self._blocked.pop(source, None)
+            return 0.0
+        return left
+
+    def record(self, source: str, reason: str) -> None:
+        now = time.monotonic()
+        with self._lock:
+            if len(self._window) >= self.sources:  # bounded memory under a many-address flood
+                self._window.clear()
+                self._logged.clear()
+            start, count = self._window.get(source, (now, 0))
+            if now - start > 60:
+                start, count = now, 0
+            count += 1
+            self._window[source] = (start, count)
+            if count >= self.per_minute:
+                self._blocked[source] = now + 60
+            last = self._logged.get(source, 0.0)
+            if now - last >= 10:
+                self._logged[source] = now
+                log_event(log, "auth.failed", logging.WARNING, source=source, reason=reason, failures_this_minute=count)
+
+
+def _source(request: Request) -> str:
+    return request.client.host if request.client else "?"
+
+
 async def principal(request: Request, state: State = Depends(get_state)) -> Principal:
     """Who is calling. A remembered credential is answered on the event loop; only a new one costs
     a worker thread and a database query (1,000 gateways re-polling after every change used to
     queue behind those)."""
+    failures: AuthFailures = request.app.state.auth_failures
+    metrics = request.app.state.watch_metrics
     header = request.headers.get("authorization", "")
     scheme, _, text = header.partition(" ")
     if scheme.lower() != "bearer" or not text:
+        failures.record(_source(request), "missing")
+        metrics.auth_failures.labels("missing").inc()
         raise Unauthorized("missing credential: send 'Authorization: Bearer <token>'")
     cache: PrincipalCache = request.app.state.auth_cache
     key, generation = cache.key(text), state.auth_generation
     remembered = cache.get(key, generation)
     if remembered is not None:
         return remembered
-    who, lifetime = await run_in_threadpool(_verify, state, text)
+    wait = failures.blocked_for(_source(request))
+    if wait > 0:
+        metrics.auth_throttled.inc()
+        raise Unauthorized(f"too many failed attempts from this address; retry in {wait:.0f} s", status=429)
+    try:
+        who, lifetime = await run_in_threadpool(_verify, state, text)
+    except Unauthorized as exc:
+        reason = exc.reason
+        failures.record(_source(request), reason)
+        metrics.auth_failures.labels(reason).inc()
+        raise
     if who.role != "join":
         cache.put(key, who, generation, lifetime)
     return who
@@ -95,26 +160,26 @@ async def principal(request: Request, state: State = Depends(get_state)) -> Prin
 def _verify(state: State, text: str) -> tuple[Principal, float | None]:
     parsed = parse_token(text)
     if parsed is None:
-        raise Unauthorized("malformed token")
+        raise Unauthorized("malformed token", reason="malformed")
     lifetime = None
     with state.session() as session:
         row = session.get(TokenRow, parsed.id)
         if row is None or row.revoked or not secret_matches(parsed.secret, row.secret_hash):
-            raise Unauthorized("invalid token")
+            raise Unauthorized("invalid token", reason="invalid")
         expires = row.expires_at
         if expires is not None:
             if expires.tzinfo is None:
                 expires = expires.replace(tzinfo=utcnow().tzinfo)
             if expires < utcnow():
-                raise Unauthorized("token expired")
+                raise Unauthorized("token expired", reason="expired")
             lifetime = (expires - utcnow()).total_seconds()
         if row.role == "join" and row.used_at is not None:
-            raise Unauthorized("join token already used")
+            raise Unauthorized("join token already used", reason="used")
         gateway = None
         if row.gateway_id is not None:
             gateway = session.scalar(select(GatewayRow.name).where(GatewayRow.id == row.gateway_id))
             if gateway is None:
-                raise Unauthorized("invalid token")
+                raise Unauthorized("invalid token", reason="invalid")
     return Principal(row.id, row.name, row.role, gateway), lifetime
 
 

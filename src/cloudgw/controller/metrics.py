@@ -7,7 +7,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from prometheus_client import Gauge, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector, CollectorRegistry
 from sqlalchemy import select
@@ -118,6 +118,8 @@ class WatchMetrics:
 
     delivery: Histogram
     waiting: Gauge
+    auth_failures: Counter  # by reason: missing, malformed, invalid, expired, used, forbidden
+    auth_throttled: Counter
 
 
 def registry(state: State, offline_after: float) -> tuple[CollectorRegistry, WatchMetrics]:
@@ -130,4 +132,13 @@ def registry(state: State, offline_after: float) -> tuple[CollectorRegistry, Wat
         registry=reg,
     )
     waiting = Gauge("cloudgw_watch_waiting", "Gateways long-polling for their document right now", registry=reg)
-    return reg, WatchMetrics(delivery, waiting)
+    failures = Counter(
+        "cloudgw_auth_failures",
+        "Requests refused for their credential (never counted: the secret)",
+        ["reason"],
+        registry=reg,
+    )
+    throttled = Counter(
+        "cloudgw_auth_throttled", "Credential checks refused because their address failed too often", registry=reg
+    )
+    return reg, WatchMetrics(delivery, waiting, failures, throttled)

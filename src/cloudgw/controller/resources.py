@@ -136,20 +136,21 @@ def network_delete(change: Change, name: str, cascade: bool = False) -> None:
 # pools ------------------------------------------------------------------------------------------
 def pool_create(change: Change, data: schemas.PoolCreate) -> Pool:
     default = f"{data.site}-{data.network}"
-    if data.name is None and default in change.topo.pools:
-        raise InvalidInput(
-            [
-                Problem(
-                    "name",
-                    f"site '{data.site}' already has a pool in '{data.network}' under the default name '{default}'",
-                    f"name this pool yourself, e.g. {default}-2 (CLI: --name {default}-2)",
-                    conflict=True,
-                )
-            ],
-            what="pool",
-        )
     pool = Pool(data.name or default, data.network, data.site, data.range)
-    refuse(rules.check_pool(change.topo, pool), "pool")
+    problems = rules.check_pool(change.topo, pool)
+    if data.name is None and default in change.topo.pools:
+        # every other problem is still reported; only the name's message says what to do instead
+        problems = [p for p in problems if p.field != "name"]
+        problems.insert(
+            0,
+            Problem(
+                "name",
+                f"site '{data.site}' already has a pool in '{data.network}' under the default name '{default}'",
+                f"name this pool yourself, e.g. {default}-2 (CLI: --name {default}-2)",
+                conflict=True,
+            ),
+        )
+    refuse(problems, "pool")
     change.add(
         "pool",
         pool.name,

@@ -4,12 +4,11 @@ relations (overlaps, references) by model.rules inside the one mutation path."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from ipaddress import IPv4Network
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from cloudgw.model.fields import IfName, IPv4, KeyField, MacField, Name, RangeField
+from cloudgw.model.fields import Cidr, HostPort, IfName, IPv4, KeyField, MacField, Name, Port, RangeField, Text
 from cloudgw.model.topologyfile import (
     ConnectionSpec,
     EgressSpec,
@@ -47,7 +46,7 @@ class SiteCreate(SiteSpec):
 class SiteUpdate(Schema):
     name: Name | None = None
     provider: Provider | None = None
-    description: str | None = Field(None, max_length=500)
+    description: Text | None = None
 
 
 class SitePublic(SiteSpec):
@@ -68,9 +67,9 @@ class NetworkCreate(NetworkSpec):
 
 class NetworkUpdate(Schema):
     name: Name | None = None
-    cidr: IPv4Network | None = None
+    cidr: Cidr | None = None
     mode: Literal["l3", "l2"] | None = None
-    description: str | None = Field(None, max_length=500)
+    description: Text | None = None
 
 
 class NetworkPublic(NetworkSpec):
@@ -111,11 +110,11 @@ class GatewayCreate(GatewaySpec):
 class GatewayUpdate(Schema):
     name: Name | None = None
     site: Name | None = None
-    endpoint: str | None = None
+    endpoint: HostPort | None = None
     wan_interface: IfName | None = None
     lan_interface: IfName | None = None
-    lan_addresses: list[IPv4] | None = None
-    listen_port: int | None = None
+    lan_addresses: list[IPv4] | None = Field(None, max_length=16)
+    listen_port: Port | None = None
 
 
 class GatewayPublic(GatewaySpec):
@@ -129,6 +128,7 @@ class GatewayPublic(GatewaySpec):
     last_error: str | None
     nat_sessions: int | None = None
     tunnels: list[dict[str, Any]] = []  # per peer: name, endpoint, handshake age, bytes (from heartbeats)
+    problems: list[PeerProblem] = []  # peers this gateway could not configure, and why (from heartbeats)
     created_at: Timestamp
     updated_at: Timestamp
 
@@ -145,8 +145,8 @@ class ConnectionCreate(ConnectionSpec):
 class ConnectionUpdate(Schema):
     name: Name | None = None
     enabled: bool | None = None
-    mtu: int | None = None
-    keepalive: int | None = None
+    mtu: int | None = Field(None, ge=0, le=65535)
+    keepalive: int | None = Field(None, ge=0, le=86400)
 
 
 class ConnectionHealth(Schema):
@@ -310,8 +310,8 @@ class AuditList(Page):
 # agents -----------------------------------------------------------------------------------------
 class JoinRequest(Schema):
     public_key: KeyField
-    endpoint: str | None = None  # override the admin's endpoint (HOST:PORT), e.g. discovered by the agent
-    version: str | None = Field(None, max_length=40)
+    endpoint: HostPort | None = None  # override the admin's endpoint (HOST:PORT), e.g. discovered by the agent
+    version: Annotated[str, Field(max_length=40, pattern=r"^[^\x00]*$")] | None = None
 
 
 class JoinResponse(Schema):
@@ -362,6 +362,13 @@ class PathReport(Schema):
     warning: Annotated[str, Field(max_length=500, pattern=r"^[^\x00]*$")] | None = None
 
 
+class PeerProblem(Schema):
+    """A peer the gateway could not configure (its endpoint does not resolve, WireGuard refused it)."""
+
+    peer: Annotated[str, Field(max_length=63)]
+    problem: Annotated[str, Field(max_length=500, pattern=r"^[^\x00]*$")]
+
+
 class SessionReport(Schema):
     protocol: Annotated[str, Field(max_length=10)]
     state: Annotated[str, Field(max_length=20)] = ""
@@ -388,3 +395,4 @@ class Heartbeat(Schema):
     nat_sessions: int | None = Field(None, ge=0, le=2**62)  # how many connections the gateway NATs right now
     sessions: list[SessionReport] = Field([], max_length=100)  # the first of them
     paths: list[PathReport] = Field([], max_length=1000)  # per peer: the tunnel MTU used and why
+    problems: list[PeerProblem] = Field([], max_length=1000)  # peers not configured, and why

@@ -13,6 +13,7 @@ from pathlib import Path
 import uvicorn
 
 from cloudgw.controller.app import create_app
+from cloudgw.controller.limits import AcceptErrorFilter, ConnectionLimits, guarded_protocol, raise_descriptor_limit
 from cloudgw.controller.settings import ControllerSettings
 from cloudgw.controller.tls import SERVER_CERT, SERVER_KEY
 from cloudgw.errors import InvalidInput, Problem
@@ -84,13 +85,22 @@ def serve(settings: ControllerSettings, fds: list[int] | None = None) -> None:
 
 def build_server(settings: ControllerSettings, tls: tuple[str, str] | None) -> uvicorn.Server:
     app = create_app(settings)
+    limits = ConnectionLimits(
+        total=raise_descriptor_limit(settings.max_connections),
+        per_source=settings.max_connections_per_source,
+        header_timeout=settings.header_timeout,
+    )
+    app.state.connection_limits = limits
+    logging.getLogger("asyncio").addFilter(AcceptErrorFilter())
     config = uvicorn.Config(
         app,
+        http=guarded_protocol(limits),
         ssl_certfile=tls[0] if tls else None,
         ssl_keyfile=tls[1] if tls else None,
         log_level=settings.log_level.lower(),
         access_log=False,
         lifespan="on",
         timeout_graceful_shutdown=2,
+        timeout_keep_alive=int(settings.keep_alive) or 1,
     )
     return uvicorn.Server(config)

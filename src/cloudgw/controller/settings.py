@@ -23,6 +23,13 @@ class ControllerSettings(BaseSettings):
         None,
         description="the URL gateways reach this controller at (printed with join tokens), e.g. https://203.0.113.5:8443",
     )
+    max_connections: int = Field(4096, ge=16, description="open connections at most (raise it above the gateway count)")
+    max_connections_per_source: int = Field(256, ge=1, description="open connections at most from one address")
+    header_timeout: float = Field(10.0, gt=0, description="seconds a connection may take to send a request's headers")
+    keep_alive: float = Field(5.0, gt=0, description="seconds an idle keep-alive connection stays open")
+    auth_failures_per_minute: int = Field(
+        30, ge=1, description="failed authentications from one address before it must wait a minute"
+    )
     offline_after: float = Field(30.0, gt=0, description="seconds without a heartbeat before a gateway is 'down'")
     log_level: str = Field("info", description="debug, info, warning or error")
 

@@ -19,6 +19,7 @@ from cloudgw.controller.schemas import (
     SitePublic,
 )
 from cloudgw.controller.state import Snapshot
+from cloudgw.model.addr import usable_endpoint
 
 HANDSHAKE_FRESH_S = 180.0  # WireGuard re-handshakes every 2 minutes while keepalives flow
 
@@ -71,6 +72,7 @@ def pool_view(row: PoolRow, snap: Snapshot) -> PoolPublic:
     )
 
 
+BAD_ENDPOINT = "the stored endpoint is not HOST:PORT; peers use none until it is set again"
 BAD_HEARTBEAT = "the last heartbeat stored for this gateway is not valid; it is ignored until the next one"
 
 
@@ -112,7 +114,7 @@ def gateway_view(row: GatewayRow, snap: Snapshot, offline_after: float) -> Gatew
     return GatewayPublic(
         name=row.name,
         site=gateway.site,
-        endpoint=row.endpoint,
+        endpoint=usable_endpoint(row.endpoint),
         wan_interface=row.wan_interface,
         lan_interface=row.lan_interface,
         lan_addresses=list(gateway.lan_addresses),
@@ -124,9 +126,12 @@ def gateway_view(row: GatewayRow, snap: Snapshot, offline_after: float) -> Gatew
         version=row.version,
         doc_revision=row.doc_revision,
         applied_revision=status.revision,
-        last_error=bad or status.last_error,
+        last_error=bad
+        or (BAD_ENDPOINT if row.endpoint and usable_endpoint(row.endpoint) is None else None)
+        or status.last_error,
         nat_sessions=status.nat_sessions,
         tunnels=tunnels,
+        problems=status.problems,
         created_at=row.created_at,
         updated_at=row.updated_at,
     )

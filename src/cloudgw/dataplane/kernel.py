@@ -34,7 +34,7 @@ from cloudgw.dataplane.wireguard import (
     peer_lines,
     remove_peer_lines,
 )
-from cloudgw.errors import DataplaneError
+from cloudgw.errors import DataplaneError, PartialApply
 from cloudgw.logs import log_event
 from cloudgw.model.document import OWNED_PREFIX
 
@@ -123,7 +123,9 @@ class KernelDataplane:
 
     def apply(self, actions: list[Action]) -> None:
         """In plan order; consecutive peer actions go to WireGuard as one transaction, consecutive
-        route and neighbour actions to the kernel as pipelined netlink batches."""
+        route and neighbour actions to the kernel as pipelined netlink batches. A peer WireGuard
+        refuses is skipped (the rest is applied) and reported at the end as PartialApply."""
+        skipped: dict[str, str] = {}
         with Netlink() as netlink:
             index = 0
             while index < len(actions):
@@ -133,12 +135,14 @@ class KernelDataplane:
                     while end < len(actions) and actions[end].kind == kind:
                         end += 1
                 if kind == "peer":
-                    self._apply_peers(actions[index:end])
+                    skipped.update(self._apply_peers(actions[index:end]))
                 elif kind in ("route", "neighbour"):
                     self._apply_bulk(netlink, actions[index:end])
                 else:
                     self._apply_one(netlink, actions[index])
                 index = end
+        if skipped:
+            raise PartialApply(skipped)
 
     def _apply_bulk(self, netlink: Netlink, actions: list[Action]) -> None:
         with BulkNetlink({link.name: link.index for link in netlink.links()}) as bulk:
@@ -207,17 +211,37 @@ class KernelDataplane:
         self.wireguard(name).stop()
         netlink.delete_link(name)
 
-    def _apply_peers(self, actions: list[Action]) -> None:
-        by_link: dict[str, list[str]] = {}
+    def _apply_peers(self, actions: list[Action]) -> dict[str, str]:
+        """All peers of a link in one UAPI transaction; if WireGuard refuses it, one by one, so one
+        bad peer cannot keep the others from being configured. Returns the refused ones."""
+        by_link: dict[str, list[tuple[str, list[str]]]] = {}
+        skipped: dict[str, str] = {}
         for action in actions:
-            if action.op == "delete":
-                assert isinstance(action.observed, WgPeer)
-                by_link.setdefault(action.observed.link, []).extend(remove_peer_lines(action.observed.public_key))
-            else:
-                assert isinstance(action.desired, WgPeer)
-                by_link.setdefault(action.desired.link, []).extend(peer_lines(action.desired))
-        for link, lines in by_link.items():
-            self.wireguard(link).uapi().set(lines)
+            peer = action.observed if action.op == "delete" else action.desired
+            assert isinstance(peer, WgPeer)
+            try:
+                lines = remove_peer_lines(peer.public_key) if action.op == "delete" else peer_lines(peer)
+            except DataplaneError as exc:
+                skipped[peer.public_key] = str(exc)
+                continue
+            by_link.setdefault(peer.link, []).append((peer.public_key, lines))
+        for link, items in by_link.items():
+            uapi = self.wireguard(link).uapi()
+            try:
+                uapi.set([line for _key, lines in items for line in lines])
+                continue
+            except DataplaneError as exc:
+                if len(items) == 1:
+                    skipped[items[0][0]] = str(exc)
+                    continue
+            for key, lines in items:
+                try:
+                    uapi.set(lines)
+                except DataplaneError as exc:
+                    skipped[key] = str(exc)
+        for key, why in skipped.items():
+            log_event(log, "peer.skipped", logging.WARNING, peer=key, error=why)
+        return skipped
 
     def teardown(self) -> None:
         """Remove everything cloudgw owns in this namespace (agent uninstall, tests)."""

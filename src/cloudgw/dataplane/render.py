@@ -58,6 +58,15 @@ class LocalFacts:
     control: tuple[tuple[IPv4Address, int], ...] = ()  # the controller's (address, TCP port): never cut it off
 
 
+def _literal(endpoint: str) -> str | None:
+    """An endpoint that is already ADDRESS:PORT needs no resolution."""
+    host, _, port = endpoint.rpartition(":")
+    try:
+        return f"{IPv4Address(host)}:{int(port)}"
+    except ValueError:
+        return None
+
+
 def route_mtus(doc: GatewayDocument, local: LocalFacts) -> dict[str, int | None]:
     """Per peer: the route MTU of its routes, or None when the device's MTU already fits."""
     result: dict[str, int | None] = {}
@@ -124,7 +133,7 @@ def render(
     """Everything the kernel should hold for this document.
 
     `resolved_endpoints` maps a peer's configured endpoint (maybe a DNS name) to "ip:port"; resolution
-    is I/O, so the caller does it. Unresolved endpoints are passed through unchanged.
+    is I/O, so the caller does it. A peer whose endpoint is not in it gets none.
     """
     resolved = resolved_endpoints or {}
     local = local or LocalFacts()
@@ -136,7 +145,9 @@ def render(
 
     peers = {}
     for peer in doc.peers:
-        address = resolved.get(peer.endpoint, peer.endpoint) if peer.endpoint else None
+        # only an address the caller resolved: a name WireGuard cannot use is never passed on (the
+        # peer then has no endpoint until it calls us, and the caller reports why)
+        address = resolved.get(peer.endpoint, _literal(peer.endpoint)) if peer.endpoint else None
         peers[(dev, peer.public_key)] = WgPeer(dev, peer.public_key, address, tuple(allowed[peer.name]), peer.keepalive)
 
     routes: dict[tuple[int, IPv4Network], Route] = {}

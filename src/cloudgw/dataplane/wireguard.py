@@ -14,6 +14,7 @@ Design notes
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -137,9 +138,16 @@ def device_lines(device: WgDevice) -> list[str]:
     return [f"private_key={key_to_hex(device.private_key)}", f"listen_port={device.listen_port}"]
 
 
+_UAPI_ENDPOINT = re.compile(r"^\d{1,3}(\.\d{1,3}){3}:\d{1,5}$")
+
+
 def peer_lines(peer: WgPeer) -> list[str]:
+    """UAPI lines for one peer, built only from checked values: a newline or '=' smuggled into a
+    value would add keys of its own (another peer's, say) to the transaction."""
     lines = [f"public_key={key_to_hex(peer.public_key)}"]
     if peer.endpoint:
+        if not _UAPI_ENDPOINT.match(peer.endpoint):
+            raise DataplaneError(f"peer {peer.public_key[:8]}…: endpoint {peer.endpoint[:60]!r} is not ADDRESS:PORT")
         lines.append(f"endpoint={peer.endpoint}")
     lines.append(f"persistent_keepalive_interval={peer.keepalive}")
     lines.append("replace_allowed_ips=true")

@@ -4,6 +4,7 @@ change touches."""
 from __future__ import annotations
 
 from cloudgw.mapping.index import TopologyIndex
+from cloudgw.model.addr import usable_endpoint
 from cloudgw.model.document import (
     ForwardSpec,
     GatewayDocument,
@@ -95,7 +96,7 @@ def render_document(
                     name=peer.name,
                     site=peer_site,
                     public_key=peer.public_key,
-                    endpoint=peer.endpoint,
+                    endpoint=usable_endpoint(peer.endpoint),
                     keepalive=max(c.keepalive for c in shared),
                     mtu=min(c.mtu for c in shared),
                     lan_addresses=[a for a in peer.lan_addresses if any(a in c for c in cidrs)],

@@ -8,6 +8,7 @@ turned into the smallest list of CIDRs that covers exactly it.
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network
@@ -82,9 +83,40 @@ def collapse(networks: Iterable[IPv4Network]) -> list[IPv4Network]:
     return sorted(ipaddress.collapse_addresses(list(networks)))
 
 
+_LABEL = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
+_DOTTED = re.compile(r"^[0-9.]+$")
+MAX_HOST_PORT = 255  # what every database stores for an endpoint (a long DNS name, ':' and a port)
+
+
+def check_host(host: str) -> str:
+    """An IPv4 address or a DNS name (RFC 1123 labels of 1-63 letters, digits and '-', 253 at most).
+    Anything else, a newline or a space included, is refused: the host ends up in other gateways'
+    WireGuard configuration."""
+    if _DOTTED.match(host):
+        try:
+            IPv4Address(host)
+        except ValueError:
+            raise ValueError(f"'{host}' is not an IPv4 address") from None
+        return host
+    name = host[:-1] if host.endswith(".") else host
+    if not name or len(name) > 253:
+        raise ValueError(f"'{host[:40]}' is not a host name: 1-253 characters")
+    for label in name.split("."):
+        if not _LABEL.match(label):
+            raise ValueError(
+                f"'{host[:80]}' is not a host name: each dot-separated label must be 1-63 letters, digits "
+                "or '-', not starting or ending with '-'"
+            )
+    return name.lower()
+
+
 def parse_host_port(text: str, default_port: int | None = None) -> tuple[str, int]:
-    """Split "host:port" (IPv4 or a DNS name). Raises ValueError naming what is wrong."""
-    raw = str(text).strip()
+    """Split "host:port" (IPv4 or a DNS name) and check both. Raises ValueError naming what is wrong."""
+    raw = str(text)
+    if len(raw) > MAX_HOST_PORT:
+        raise ValueError(f"'{raw[:40]}...' is longer than {MAX_HOST_PORT} characters; write HOST:PORT")
+    if raw != raw.strip() or any(ord(c) < 0x21 or ord(c) == 0x7F for c in raw):
+        raise ValueError(f"{raw[:60]!r} contains spaces or control characters; write HOST:PORT")
     host, sep, port_text = raw.rpartition(":")
     if not sep:
         if default_port is None:
@@ -98,4 +130,19 @@ def parse_host_port(text: str, default_port: int | None = None) -> tuple[str, in
         raise ValueError(f"'{raw}': port '{port_text}' is not a number") from None
     if not 1 <= port <= 65535:
         raise ValueError(f"'{raw}': port {port} is outside 1-65535")
-    return host, port
+    if not port_text.isdigit():
+        raise ValueError(f"'{raw}': port '{port_text}' is not a number")
+    return check_host(host), port
+
+
+def usable_endpoint(endpoint: str | None) -> str | None:
+    """A stored endpoint as peers may use it, or None. Rows written before endpoints were checked
+    (or by hand) must not break every peer's document: such a peer is listed without an endpoint
+    (it can still call us), and the gateway's view says why."""
+    if endpoint is None:
+        return None
+    try:
+        host, port = parse_host_port(endpoint)
+    except ValueError:
+        return None
+    return f"{host}:{port}"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv4Network
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BeforeValidator, ConfigDict, PlainSerializer, StringConstraints
@@ -54,7 +54,27 @@ RangeField = Annotated[AddressRange, BeforeValidator(_parse_range), PlainSeriali
 KeyField = Annotated[str, AfterValidator(check_key)]
 MacField = Annotated[str, AfterValidator(_check_mac)]
 HostPort = Annotated[str, AfterValidator(_check_host_port)]
-IPv4 = Annotated[IPv4Address, PlainSerializer(str, return_type=str)]
+
+
+def _address_text(value: Any) -> Any:
+    """Addresses are written as text: pydantic would otherwise take 3232235777 or true as one."""
+    if isinstance(value, IPv4Address | IPv4Network) or (isinstance(value, str) and len(value) <= 18):
+        return value
+    raise ValueError("write the address as text, e.g. '192.168.1.10' or '192.168.1.0/24'")
+
+
+def _plain_text(value: str) -> str:
+    """Free text (descriptions): no NUL (PostgreSQL refuses it) and no other control character but
+    tab and newline."""
+    if any((ord(c) < 0x20 and c not in "\t\n") or ord(c) == 0x7F for c in value):
+        raise ValueError("contains a control character (NUL or similar); remove it")
+    return value
+
+
+IPv4 = Annotated[IPv4Address, BeforeValidator(_address_text), PlainSerializer(str, return_type=str)]
+Cidr = Annotated[IPv4Network, BeforeValidator(_address_text), PlainSerializer(str, return_type=str)]
+Text = Annotated[str, StringConstraints(max_length=500), AfterValidator(_plain_text)]
+"""A description: up to 500 characters, no control characters but tab and newline."""
 
 
 def _port(value: int) -> int:

@@ -15,14 +15,15 @@ A pool or connection without a name gets the same default the API gives it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from ipaddress import IPv4Address, IPv4Network
+from ipaddress import IPv4Address
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from cloudgw.errors import InvalidInput, Problem
 from cloudgw.model import rules
-from cloudgw.model.fields import IfName, IPv4, Name, RangeField
+from cloudgw.model.addr import usable_endpoint
+from cloudgw.model.fields import Cidr, HostPort, IfName, IPv4, Name, Port, RangeField, Text
 from cloudgw.model.textio import line_of, parse_yaml, pydantic_problems
 from cloudgw.model.topology import Connection, Egress, Forward, Gateway, Network, Pool, Site, Topology
 
@@ -36,14 +37,14 @@ class Spec(BaseModel):
 class SiteSpec(Spec):
     name: Name
     provider: Literal["generic", "lab", "aws", "openstack"] = "generic"  # decides the reserved addresses
-    description: str = Field("", max_length=500)
+    description: Text = ""
 
 
 class NetworkSpec(Spec):
     name: Name
-    cidr: IPv4Network
+    cidr: Cidr
     mode: Literal["l3", "l2"] = "l3"
-    description: str = Field("", max_length=500)
+    description: Text = ""
 
 
 class PoolSpec(Spec):
@@ -56,15 +57,27 @@ class PoolSpec(Spec):
     def key(self) -> str:
         return self.name or f"{self.site}-{self.network}"
 
+    @model_validator(mode="after")
+    def _default_name_fits(self) -> PoolSpec:
+        _check_default_name(self.name, self.key, "pool")
+        return self
+
+
+def _check_default_name(name: str | None, key: str, what: str) -> None:
+    if name is None and len(key) > 63:
+        raise ValueError(
+            f"the default {what} name '{key[:40]}...' is longer than 63 characters; give the {what} a name"
+        )
+
 
 class GatewaySpec(Spec):
     name: Name
     site: Name
-    endpoint: str | None = None  # public HOST:PORT (floating / Elastic IP and the listen port)
+    endpoint: HostPort | None = None  # public HOST:PORT (floating / Elastic IP and the listen port)
     wan_interface: IfName = "eth0"
     lan_interface: IfName = "eth1"
-    lan_addresses: list[IPv4] = []
-    listen_port: int = 51820
+    lan_addresses: list[IPv4] = Field([], max_length=16)
+    listen_port: Port = 51820
 
 
 class ConnectionSpec(Spec):
@@ -73,13 +86,18 @@ class ConnectionSpec(Spec):
     site_a: Name
     site_b: Name
     enabled: bool = True
-    mtu: int = 1420  # the tunnel MTU; 1420 fits a 1500-byte WAN
-    keepalive: int = 25  # seconds; keeps NAT mappings open
+    mtu: int = Field(1420, ge=0, le=65535)  # the tunnel's upper limit (rules give the real range: 1280-9000)
+    keepalive: int = Field(25, ge=0, le=86400)  # seconds; keeps NAT mappings open
     transport: Literal["wireguard"] = "wireguard"
 
     @property
     def key(self) -> str:
         return self.name or f"{self.site_a}-{self.site_b}-{self.network}"
+
+    @model_validator(mode="after")
+    def _default_name_fits(self) -> ConnectionSpec:
+        _check_default_name(self.name, self.key, "connection")
+        return self
 
 
 class EgressSpec(Spec):
@@ -186,7 +204,7 @@ def from_topology(topo: Topology) -> TopologyFile:
             GatewaySpec(
                 name=g.name,
                 site=g.site,
-                endpoint=g.endpoint,
+                endpoint=usable_endpoint(g.endpoint),
                 wan_interface=g.wan_interface,
                 lan_interface=g.lan_interface,
                 lan_addresses=list(g.lan_addresses),
