@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import socket
 import threading
 import time
@@ -26,6 +25,7 @@ from cloudgw import __version__
 from cloudgw.agent.status import read_json
 from cloudgw.client.api import AgentClient, ApiError, Unreachable, fetch_ca
 from cloudgw.errors import CloudgwError, InvalidInput, Problem
+from cloudgw.files import private_dir, write_private
 from cloudgw.logs import log_event
 from cloudgw.model.document import GatewayDocument, load_document
 from cloudgw.model.tokens import parse_token
@@ -42,9 +42,7 @@ class JoinRefused(CloudgwError):
 
 
 def _write_private(path: Path, text: str) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
+    write_private(path, text)
 
 
 JOIN_TIMEOUT_S = 60.0
@@ -127,7 +125,7 @@ class ControllerLink:
                 raise JoinRefused(f"join refused: {exc}{hint}") from None
             except InvalidInput as exc:
                 raise JoinRefused("join refused: " + "; ".join(str(p) for p in exc.problems)) from None
-        self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        private_dir(self.state_dir)
         self.ca_path.write_text(ca)
         _write_private(
             self.state_dir / CREDENTIALS,

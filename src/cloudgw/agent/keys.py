@@ -12,6 +12,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from cloudgw.errors import CloudgwError
+from cloudgw.files import private_dir
 from cloudgw.model.keys import check_key
 
 KEY_FILE = "private.key"
@@ -32,8 +33,7 @@ def generate_private_key() -> str:
 
 def load_or_create(state_dir: str | Path) -> str:
     """Return the private key in state_dir, creating it (mode 0600) on first use."""
-    directory = Path(state_dir)
-    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    directory = private_dir(state_dir)
     path = directory / KEY_FILE
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

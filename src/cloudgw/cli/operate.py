@@ -123,7 +123,8 @@ def apply(
         deletes = [s for s in steps if s["op"] == "delete"]
         if deletes:
             confirm(f"Apply {len(steps)} change(s), including {len(deletes)} deletion(s)?", yes)
-        result = client.json("PUT", "/api/v1/topology", json=body, params={"expect_revision": planned["revision"]})
+        params = {"expect_revision": planned["revision"], "prune": "true" if deletes else "false"}
+        result = client.json("PUT", "/api/v1/topology", json=body, params=params)
     if output == "table":
         console.print(f"applied {len(result['steps'])} change(s); revision {result['revision']}", highlight=False)
     else:

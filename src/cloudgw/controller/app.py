@@ -16,9 +16,11 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from cloudgw import __version__
+from cloudgw.controller import schemas
 from cloudgw.controller.auth import AuthFailures, PrincipalCache
 from cloudgw.controller.bus import RevisionBus
 from cloudgw.controller.db.engine import make_engine, migrate
+from cloudgw.controller.headers import SecurityHeaders
 from cloudgw.controller.limits import RequestGuard
 from cloudgw.controller.metrics import registry
 from cloudgw.controller.routes import agent, mapping, overview, topology, web
@@ -79,6 +81,8 @@ def create_app(settings: ControllerSettings, state: State | None = None) -> Fast
         title="cloudgw controller",
         version=__version__,
         lifespan=lifespan,
+        docs_url=None,  # FastAPI's pages load Swagger UI from a CDN: /docs is our own page (routes/web.py)
+        redoc_url=None,
         description="Sites, gateways, networks, pools and connections; the mapping service; the "
         "gateways' watch feed. Every call needs `Authorization: Bearer <token>`.",
     )
@@ -121,7 +125,8 @@ def create_app(settings: ControllerSettings, state: State | None = None) -> Fast
     app.state.telemetry = Telemetry()
     app.state.metrics, app.state.watch_metrics = registry(state, settings.offline_after)
     for router in [*routers, mapping.router, agent.router, overview.router, topology.router, web.router]:
-        app.include_router(router)
+        app.include_router(router, responses=schemas.ERROR_RESPONSES)
     app.mount("/static", StaticFiles(directory=web.STATIC), name="static")
+    app.add_middleware(SecurityHeaders)
     app.add_middleware(RequestGuard)  # outermost: before routing, before any body is read
     return app

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import socket
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +13,7 @@ from cloudgw.controller.schemas import TokenCreate
 from cloudgw.controller.settings import ControllerSettings
 from cloudgw.controller.state import State
 from cloudgw.controller.tls import make_ca, make_server_cert
+from cloudgw.files import write_private
 
 
 @dataclass(frozen=True)
@@ -39,8 +39,6 @@ def initialise(
     if not has_admin:
         _, token = create_token(state, "init", TokenCreate(name="admin", role="admin"))
         if token_file is not None:
-            fd = os.open(token_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w") as handle:
-                handle.write(token + "\n")
+            write_private(token_file, token + "\n")
     engine.dispose()
     return Bootstrap(fingerprint, token, all_names)

@@ -424,11 +424,45 @@ def operation(kind: str, op: str) -> Callable[..., Any]:
 
 
 # a whole topology, one transaction --------------------------------------------------------------
+def prune_problems(steps: list[Step], prune: bool, expect_revision: int | None) -> list[Problem]:
+    """Deleting what a file does not name needs both an explicit prune and the revision the plan was
+    made at: an empty or partial file sent by mistake must not delete every gateway and credential."""
+    deletes = [s for s in steps if s.op == "delete"]
+    if not deletes:
+        return []
+    named = ", ".join(f"{s.kind} {s.name}" for s in deletes[:5]) + (" ..." if len(deletes) > 5 else "")
+    if not prune:
+        return [
+            Problem(
+                "prune",
+                f"this file would delete {len(deletes)} object(s) it does not name ({named})",
+                "add them to the file, or repeat with prune=true and expect_revision (a dry run gives it)",
+                conflict=True,
+            )
+        ]
+    if expect_revision is None:
+        return [
+            Problem(
+                "expect_revision",
+                f"prune would delete {len(deletes)} object(s) ({named}) but no expected revision was given",
+                "run with dry_run=true first and pass its revision as expect_revision",
+                conflict=True,
+            )
+        ]
+    return []
+
+
 def apply_topology(
-    state: State, actor: str, desired: TopologyFile, dry_run: bool = False, expect_revision: int | None = None
+    state: State,
+    actor: str,
+    desired: TopologyFile,
+    dry_run: bool = False,
+    expect_revision: int | None = None,
+    prune: bool = False,
 ) -> tuple[list[Step], int]:
     """Make the topology match `desired`. Returns the plan and the resulting revision. Validated as
-    a whole before anything is written; applied in one transaction."""
+    a whole before anything is written; applied in one transaction. Deletions need `prune` and
+    `expect_revision` (prune_problems)."""
     problems = check_file(desired)
     if problems:
         raise InvalidInput(problems, what="topology")
@@ -436,6 +470,7 @@ def apply_topology(
     steps = plan(desired, from_topology(snapshot.topo))
     if dry_run or not steps:
         return steps, snapshot.revision
+    refuse(prune_problems(steps, prune, expect_revision), "apply")
     with state.write(actor) as change:
         if expect_revision is not None and change.before.revision != expect_revision:
             raise InvalidInput(
@@ -451,6 +486,7 @@ def apply_topology(
                 what="apply",
             )
         steps = plan(desired, from_topology(change.topo))
+        refuse(prune_problems(steps, prune, expect_revision), "apply")
         change.config_changed = True
         for step in steps:
             create_schema, update_schema = SCHEMAS[step.kind]

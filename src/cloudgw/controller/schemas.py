@@ -34,6 +34,31 @@ class Schema(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class ProblemBody(Schema):
+    field: str
+    message: str
+    fix: str | None = None
+
+
+class ErrorBody(Schema):
+    """Every refusal: `error` says which kind; `problems` name the field and the fix (4xx with a body)."""
+
+    error: str
+    message: str | None = None
+    problems: list[ProblemBody] = []
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorBody, "description": "no valid credential (Authorization: Bearer <token>)"},
+    403: {"model": ErrorBody, "description": "the credential may not do this (read-only, gateway, join)"},
+    404: {"model": ErrorBody, "description": "no such object"},
+    409: {"model": ErrorBody, "description": "conflicts with what exists (a name, an overlap, a revision)"},
+    413: {"model": ErrorBody, "description": "the body is larger than this path allows"},
+    422: {"model": ErrorBody, "description": "invalid input: each problem names its field and the fix"},
+    429: {"model": ErrorBody, "description": "too many failed authentications from this address"},
+}
+
+
 class Page(Schema):
     total: int
 

@@ -3,8 +3,15 @@ variables CLOUDGW_<NAME> override defaults; command-line flags override both."""
 
 from __future__ import annotations
 
+import re
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def redact_url(url: str) -> str:
+    """A database URL without its password (postgresql://cloudgw:***@db/cloudgw)."""
+    return re.sub(r"(://[^:/@]*):[^@]*@", r"\1:***@", url)
 
 
 class ControllerSettings(BaseSettings):
@@ -37,6 +44,6 @@ class ControllerSettings(BaseSettings):
         rows = []
         for name, info in type(self).model_fields.items():
             value = getattr(self, name)
-            shown = "<set>" if value and any(w in name for w in ("key",)) else str(value)
+            shown = redact_url(str(value)) if name == "db" else str(value)
             rows.append((name, shown, info.description or ""))
         return rows

@@ -12,6 +12,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from cloudgw.errors import InvalidInput, Problem
+from cloudgw.files import tighten
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -31,9 +32,11 @@ def make_engine(url: str) -> Engine:
             what="controller settings",
         ) from None
     kwargs: dict[str, Any] = {"future": True}
+    database: str | None = None
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            database = parsed.database
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
         # one connection per request thread (anyio's pool has 40), kept: opening one runs the
         # pragmas below, which showed up at 1,000 gateways when overflow connections came and went
@@ -58,6 +61,9 @@ def make_engine(url: str) -> Engine:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.close()
+            if database is not None:  # the database holds token hashes and the audit: owner only
+                for suffix in ("", "-wal", "-shm"):
+                    tighten(database + suffix, 0o600)
 
     return engine
 

@@ -32,10 +32,13 @@ def apply(
     expect_revision: int | None = Query(
         None, description="refuse if the topology changed since this revision (the one a dry run returned)"
     ),
+    prune: bool = Query(False, description="allow deleting what the body does not name (needs expect_revision too)"),
     state: State = Depends(auth.get_state),
     who: auth.Principal = Depends(auth.admin),
 ) -> Any:
-    steps, revision = apply_topology(state, who.name, body, dry_run=dry_run, expect_revision=expect_revision)
+    steps, revision = apply_topology(
+        state, who.name, body, dry_run=dry_run, expect_revision=expect_revision, prune=prune
+    )
     return schemas.ApplyResult(
         dry_run=dry_run,
         revision=revision,

@@ -28,6 +28,12 @@ def index() -> FileResponse:
     return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
 
 
+@router.get("/docs", include_in_schema=False)
+def api_docs() -> FileResponse:
+    """The API reference, rendered from /openapi.json by our own script: no third-party host."""
+    return FileResponse(STATIC / "docs.html")
+
+
 @router.get("/api/v1/whoami", summary="The caller's token name and role")
 def whoami(who: auth.Principal = Depends(auth.principal)) -> dict[str, Any]:
     return {"name": who.name, "role": who.role, "gateway": who.gateway}
