@@ -11,7 +11,7 @@ from pathlib import Path
 
 from cloudgw.client import AgentClient, Client
 from cloudgw.controller.bootstrap import initialise
-from cloudgw.controller.serve import build_server, tls_files
+from cloudgw.controller.serve import build_server, serve_with_handshake_deadline, tls_files
 from cloudgw.controller.settings import ControllerSettings
 from tests.helpers import wait_for
 
@@ -58,7 +58,9 @@ def start_controller(
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)  # TCP_NODELAY, as serve.py
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])), daemon=True)
+    thread = threading.Thread(
+        target=lambda: asyncio.run(serve_with_handshake_deadline(server, [sock], settings.header_timeout)), daemon=True
+    )
     thread.start()
     wait_for(lambda: server.started, 20, what="the controller to start")
     return RunningController(
