@@ -105,9 +105,7 @@ def join(state: State, token_id: str, request: JoinRequest) -> tuple[str, str]:
                 created_by=f"join:{token_id}",
             )
         )
-        change.working.gateways[old.name] = new
-        change.gateways_changed = True  # nothing else changed: no reload of the configuration
-        change.affected |= change.topo.peers_of_gateway(old.name) | {old.name}
+        change.replace_object("gateway", old.name, new)  # a join changes nothing else: no reload
         change.record(
             "join",
             "gateway",
@@ -133,6 +131,8 @@ def announce_problems(topo: Topology, gateway: str, data: Announce) -> list[Prob
     """A gateway speaks only for its own site: into networks that site takes part in (a pool or a
     connection there), and no more addresses than its pools hold plus a small allowance for strays
     (a VM configured by hand outside the pool: shown as announced-not-effective, useful to see)."""
+    if gateway not in topo.gateways:
+        raise NotFound("gateway", gateway)  # deleted since its credential was checked
     site = topo.gateways[gateway].site
     pools = [p for p in topo.pools.values() if p.site == site and p.network == data.network]
     connected = any(c.network == data.network and site in (c.site_a, c.site_b) for c in topo.connections.values())
@@ -176,7 +176,6 @@ def announce(state: State, gateway: str, data: Announce) -> tuple[int, int, int,
         return 0, 0, 0, snapshot.revision
     now = state.clock()
     with state.write(f"gateway:{gateway}") as change:
-        change.auth_neutral = True  # endpoints only: remembered credentials stay valid
         # against the state this write starts from (another write may have landed since the check)
         current = change.before.index.announced.get((data.network, gateway), {})
         added, removed, changed = difference(current)
@@ -222,10 +221,8 @@ def announce(state: State, gateway: str, data: Announce) -> tuple[int, int, int,
             first = current[ip].first_seen if ip in current else now
             group[ip] = new = Announcement(data.network, ip, gateway, wanted[ip], first, now)
             effective_change |= index.would_be_effective(new)
-        change.replace_announcements(data.network, gateway, group)
-        if effective_change:
-            site = change.topo.gateways[gateway].site
-            change.affected |= change.topo.gateways_for_sites(change.topo.connected_sites(site, data.network))
+        # an announcement that changes nothing effective (addresses outside every pool) reaches no one
+        change.replace_announcements(data.network, gateway, group, effective=effective_change)
         change.record(
             "announce",
             "endpoints",

@@ -28,9 +28,8 @@ from cloudgw.controller.db.models import (
 )
 from cloudgw.controller.state import Change, State, refuse
 from cloudgw.errors import InvalidInput, NotFound, Problem
-from cloudgw.mapping.documents import touching_sites
 from cloudgw.model import rules
-from cloudgw.model.topology import Connection, Egress, Forward, Gateway, Network, Pool, Site, Topology
+from cloudgw.model.topology import Connection, Egress, Forward, Gateway, Network, Pool, Site
 from cloudgw.model.topologyfile import Step, TopologyFile, check_file, from_topology, plan
 
 
@@ -61,15 +60,6 @@ def _get(items: dict[str, Any], kind: str, name: str) -> Any:
     return items[name]
 
 
-def _site_gateways(topo: Topology, sites: set[str], network: str | None = None) -> set[str]:
-    return touching_sites(topo, {s for s in sites if s in topo.sites}, network)
-
-
-def _network_gateways(topo: Topology, network: str) -> set[str]:
-    sites = {s for c in topo.connections.values() if c.network == network for s in (c.site_a, c.site_b)}
-    return topo.gateways_for_sites(sites)
-
-
 # sites ------------------------------------------------------------------------------------------
 def site_create(change: Change, data: schemas.SiteCreate) -> Site:
     site = Site(data.name, data.provider, data.description)
@@ -86,7 +76,6 @@ def site_update(change: Change, name: str, data: schemas.SiteUpdate) -> Site:
     row = change.session.get(SiteRow, change.id_of("site", name))
     assert row is not None
     row.name, row.provider, row.description = new.name, new.provider, new.description
-    change.affected |= _site_gateways(change.topo, {name})
     change.record("update", "site", name, plain(old), plain(new))
     return new
 
@@ -94,7 +83,6 @@ def site_update(change: Change, name: str, data: schemas.SiteUpdate) -> Site:
 def site_delete(change: Change, name: str, cascade: bool = False) -> None:
     old = _get(change.topo.sites, "site", name)
     refuse(rules.check_site_delete(change.topo, name, cascade), "delete")
-    change.affected |= _site_gateways(change.topo, {name}) - {g.name for g in change.topo.gateways_of(name)}
     change.session.execute(delete(SiteRow).where(SiteRow.id == change.id_of("site", name)))
     change.record("delete", "site", name, plain(old), None)
 
@@ -120,7 +108,6 @@ def network_update(change: Change, name: str, data: schemas.NetworkUpdate) -> Ne
     row = change.session.get(NetworkRow, change.id_of("network", name))
     assert row is not None
     row.name, row.cidr, row.mode, row.description = new.name, str(new.cidr), new.mode, new.description
-    change.affected |= _network_gateways(change.topo, name)
     change.record("update", "network", name, plain(old), plain(new))
     return new
 
@@ -128,7 +115,6 @@ def network_update(change: Change, name: str, data: schemas.NetworkUpdate) -> Ne
 def network_delete(change: Change, name: str, cascade: bool = False) -> None:
     old = _get(change.topo.networks, "network", name)
     refuse(rules.check_network_delete(change.topo, name, cascade), "delete")
-    change.affected |= _network_gateways(change.topo, name)
     change.session.execute(delete(NetworkRow).where(NetworkRow.id == change.id_of("network", name)))
     change.record("delete", "network", name, plain(old), None)
 
@@ -163,7 +149,6 @@ def pool_create(change: Change, data: schemas.PoolCreate) -> Pool:
             last=str(pool.range.last),
         ),
     )
-    change.affected |= _site_gateways(change.topo, {pool.site}, pool.network)
     change.record("create", "pool", pool.name, None, plain(pool))
     return pool
 
@@ -178,7 +163,6 @@ def pool_update(change: Change, name: str, data: schemas.PoolUpdate) -> Pool:
     row = change.session.get(PoolRow, change.id_of("pool", name))
     assert row is not None
     row.name, row.first, row.last = new.name, str(new.range.first), str(new.range.last)
-    change.affected |= _site_gateways(change.topo, {old.site}, old.network)
     change.record("update", "pool", name, plain(old), plain(new))
     return new
 
@@ -186,7 +170,6 @@ def pool_update(change: Change, name: str, data: schemas.PoolUpdate) -> Pool:
 def pool_delete(change: Change, name: str, cascade: bool = False) -> None:
     old = _get(change.topo.pools, "pool", name)
     refuse(rules.check_pool_keeps_forwards(change.topo, old, None), "delete")
-    change.affected |= _site_gateways(change.topo, {old.site}, old.network)
     change.session.execute(delete(PoolRow).where(PoolRow.id == change.id_of("pool", name)))
     change.record("delete", "pool", name, plain(old), None)
 
@@ -241,14 +224,12 @@ def gateway_update(change: Change, name: str, data: schemas.GatewayUpdate) -> Ga
     row.lan_addresses = [str(a) for a in new.lan_addresses]
     row.listen_port = new.listen_port
     row.site_id = change.id_of("site", new.site)
-    change.affected |= _site_gateways(change.topo, {old.site, new.site}) | {new.name}
     change.record("update", "gateway", name, plain(old), plain(new))
     return new
 
 
 def gateway_delete(change: Change, name: str, cascade: bool = False) -> None:
     old = _get(change.topo.gateways, "gateway", name)
-    change.affected |= _site_gateways(change.topo, {old.site}) - {name}
     change.session.execute(delete(GatewayRow).where(GatewayRow.id == change.id_of("gateway", name)))
     change.record("delete", "gateway", name, plain(old), None)
 
@@ -272,7 +253,6 @@ def connection_create(change: Change, data: schemas.ConnectionCreate) -> Connect
             keepalive=connection.keepalive,
         ),
     )
-    change.affected |= change.topo.gateways_for_sites({connection.site_a, connection.site_b})
     change.record("create", "connection", name, None, plain(connection))
     return connection
 
@@ -288,7 +268,6 @@ def connection_update(change: Change, name: str, data: schemas.ConnectionUpdate)
     row = change.session.get(ConnectionRow, change.id_of("connection", name))
     assert row is not None
     row.name, row.enabled, row.mtu, row.keepalive = new.name, new.enabled, new.mtu, new.keepalive
-    change.affected |= change.topo.gateways_for_sites({old.site_a, old.site_b})
     change.record("update", "connection", name, plain(old), plain(new))
     return new
 
@@ -296,14 +275,11 @@ def connection_update(change: Change, name: str, data: schemas.ConnectionUpdate)
 def connection_delete(change: Change, name: str, cascade: bool = False) -> None:
     old = _get(change.topo.connections, "connection", name)
     refuse(rules.check_connection_keeps_egress(change.topo, old, None), "delete")
-    change.affected |= change.topo.gateways_for_sites({old.site_a, old.site_b})
     change.session.execute(delete(ConnectionRow).where(ConnectionRow.id == change.id_of("connection", name)))
     change.record("delete", "connection", name, plain(old), None)
 
 
 # egress -----------------------------------------------------------------------------------------
-def _egress_gateways(topo: Topology, egress: Egress) -> set[str]:
-    return topo.gateways_for_sites({egress.site} | ({egress.via} if egress.via else set()))
 
 
 def egress_create(change: Change, data: schemas.EgressCreate) -> Egress:
@@ -320,7 +296,6 @@ def egress_create(change: Change, data: schemas.EgressCreate) -> Egress:
             via_site_id=change.id_of("site", egress.via) if egress.via else None,
         ),
     )
-    change.affected |= _egress_gateways(change.topo, egress)
     change.record("create", "egress", egress.name, None, plain(egress))
     return egress
 
@@ -336,14 +311,12 @@ def egress_update(change: Change, name: str, data: schemas.EgressUpdate) -> Egre
     assert row is not None
     row.mode = new.mode
     row.via_site_id = change.id_of("site", new.via) if new.via else None
-    change.affected |= _egress_gateways(change.topo, old) | _egress_gateways(change.topo, new)
     change.record("update", "egress", name, plain(old), plain(new))
     return new
 
 
 def egress_delete(change: Change, name: str, cascade: bool = False) -> None:
     old = _get(change.topo.egress, "egress", name)
-    change.affected |= _egress_gateways(change.topo, old)
     change.session.execute(delete(EgressRow).where(EgressRow.id == change.id_of("egress", name)))
     change.record("delete", "egress", name, plain(old), None)
 
@@ -365,7 +338,6 @@ def forward_create(change: Change, data: schemas.ForwardCreate) -> Forward:
             target_port=forward.target_port,
         ),
     )
-    change.affected.add(forward.gateway)
     change.record("create", "forward", forward.name, None, plain(forward))
     return forward
 
@@ -378,14 +350,12 @@ def forward_update(change: Change, name: str, data: schemas.ForwardUpdate) -> Fo
     assert row is not None
     row.protocol, row.public_port, row.target_port = new.protocol, new.public_port, new.target_port
     row.target_ip = str(new.target_ip)
-    change.affected.add(new.gateway)
     change.record("update", "forward", name, plain(old), plain(new))
     return new
 
 
 def forward_delete(change: Change, name: str, cascade: bool = False) -> None:
     old = _get(change.topo.forwards, "forward", name)
-    change.affected.add(old.gateway)
     change.session.execute(delete(ForwardRow).where(ForwardRow.id == change.id_of("forward", name)))
     change.record("delete", "forward", name, plain(old), None)
 
@@ -417,7 +387,6 @@ def operation(kind: str, op: str) -> Callable[..., Any]:
 
     def run(state: State, actor: str, *args: Any) -> Any:
         with state.write(actor) as change:
-            change.config_changed = True
             return work(change, *args)
 
     return run
@@ -487,7 +456,6 @@ def apply_topology(
             )
         steps = plan(desired, from_topology(change.topo))
         refuse(prune_problems(steps, prune, expect_revision), "apply")
-        change.config_changed = True
         for step in steps:
             create_schema, update_schema = SCHEMAS[step.kind]
             work = OPERATIONS[step.kind][step.op]

@@ -37,6 +37,7 @@ from cloudgw.errors import InvalidInput, NotFound, Problem
 from cloudgw.logs import log_event
 from cloudgw.mapping.documents import render_document
 from cloudgw.mapping.index import TopologyIndex
+from cloudgw.mapping.scope import candidates
 from cloudgw.model.addr import AddressRange
 from cloudgw.model.document import GatewayDocument
 from cloudgw.model.topology import (
@@ -59,6 +60,7 @@ class Snapshot:
     topo: Topology
     doc_revisions: dict[str, int] = field(default_factory=dict)
     ids: dict[str, dict[str, int]] = field(default_factory=dict)  # kind -> name -> row id
+    doc_reasons: dict[str, str] = field(default_factory=dict)  # gateway -> why its document last changed
     names: dict[str, dict[int, str]] = field(default_factory=dict)  # kind -> row id -> name
 
     _index: TopologyIndex | None = field(default=None, repr=False, compare=False)
@@ -191,16 +193,12 @@ class Change:
         self.session = session
         self.before = snapshot
         self.revision = revision
-        self.affected: set[str] = set()  # gateway names whose document changed
+        self.affected: set[str] = set()  # derived at commit (scope.candidates, then exact): never set by hand
         self.audit: list[tuple[str, str, str, dict[str, Any] | None, dict[str, Any] | None]] = []
         self.announcements: dict[Any, Announcement] | None = None  # set when they changed
         # (network, gateway) -> what it now announces, when replace_announcements() made the change
         self.groups: dict[tuple[str, str], dict[IPv4Address, Announcement]] = {}
-        self.config_changed = False
-        self.auth_neutral = False  # set by writes that cannot touch tokens or gateways (announcements)
-        # only attributes of gateways changed, and the working copy holds them (a join): the next
-        # snapshot is built from it instead of reloading the whole configuration
-        self.gateways_changed = False
+        self.effective_groups: set[tuple[str, str]] = set()  # groups whose effective addresses changed
         self.stale = False  # an update or delete happened: refresh() must reload from the database
         # A private working copy: the snapshot is shared with readers and must not change.
         self.working = Topology(
@@ -209,9 +207,38 @@ class Change:
         self.ids = {kind: dict(names) for kind, names in snapshot.ids.items()}
 
     def record(self, action: str, kind: str, name: str, before: Any = None, after: Any = None) -> None:
+        """Declare what this write changed: the audit row, the reason that travels to the gateways,
+        and (derived from it at commit) how the next snapshot is built and who must hear of it."""
         self.audit.append((action, kind, name, before, after))
         if action in ("update", "delete"):
             self.stale = True
+
+    # what the records say, derived once (State.write reads these; nothing sets them by hand)
+    @property
+    def config_changed(self) -> bool:
+        """The configuration changed: the next snapshot is loaded from the database."""
+        return any(kind in CONFIG_KINDS and action != "join" for action, kind, *_ in self.audit)
+
+    @property
+    def gateways_changed(self) -> bool:
+        """Only joins: the working copy holds the new keys and addresses, no reload."""
+        return not self.config_changed and any(action == "join" for action, *_ in self.audit)
+
+    @property
+    def auth_neutral(self) -> bool:
+        """Only endpoint announcements: they cannot change who is who, so remembered credentials stay."""
+        return all(kind == "endpoints" for _action, kind, *_ in self.audit)
+
+    @property
+    def reason(self) -> str:
+        """What happened, in a few words: the audit's actions, sent with the documents it changed."""
+        parts = [f"{action} {kind} {name}" for action, kind, name, *_ in self.audit[:3]]
+        more = len(self.audit) - 3
+        return "; ".join(parts) + (f" and {more} more" if more > 0 else "")
+
+    def replace_object(self, kind: str, name: str, obj: Any) -> None:
+        """An object of the working topology changed in place (a join's key and address)."""
+        getattr(self.working, self.COLLECTIONS[kind])[name] = obj
 
     @property
     def topo(self) -> Topology:
@@ -227,9 +254,14 @@ class Change:
         self.ids.setdefault(kind, {})[name] = row.id
         getattr(self.working, self.COLLECTIONS[kind])[name] = obj
 
-    def replace_announcements(self, network: str, gateway: str, group: dict[IPv4Address, Announcement]) -> None:
+    def replace_announcements(
+        self, network: str, gateway: str, group: dict[IPv4Address, Announcement], effective: bool = True
+    ) -> None:
         """This gateway now announces exactly `group` in this network. (The next snapshot's index is
-        then derived from this one's, not rebuilt.)"""
+        then derived from this one's, not rebuilt.) `effective`: whether the effective mapping
+        changed; if not, no gateway's document can have."""
+        if effective:
+            self.effective_groups.add((network, gateway))
         announcements = dict(self.announcements if self.announcements is not None else self.topo.announcements)
         previous = self.groups.get((network, gateway), self.before.index.announced.get((network, gateway), {}))
         for ip in previous:
@@ -258,6 +290,18 @@ class Change:
         if row_id is None:
             raise NotFound(kind, name)
         return row_id
+
+
+CONFIG_KINDS = frozenset(Change.COLLECTIONS)
+EXACT_LIMIT = 64  # up to this many candidate gateways, documents are compared to notify exactly
+
+
+class UndeclaredWrite(RuntimeError):
+    """A write that recorded nothing: a programming error, refused before it commits."""
+
+
+def _content(doc: GatewayDocument) -> GatewayDocument:
+    return doc.model_copy(update={"revision": 0, "reason": None})
 
 
 def refuse(problems: list[Problem], what: str) -> None:
@@ -355,9 +399,13 @@ class State:
         if gateway not in snap.topo.gateways:
             raise NotFound("gateway", gateway)
         revision = snap.doc_revisions.get(gateway, 0)
-        return _latest(
-            self._documents, snap, gateway, revision, lambda: render_document(snap.topo, gateway, revision, snap.index)
-        )
+
+        def make() -> GatewayDocument:
+            document = render_document(snap.topo, gateway, revision, snap.index)
+            reason = snap.doc_reasons.get(gateway)
+            return document.model_copy(update={"reason": reason}) if reason else document
+
+        return _latest(self._documents, snap, gateway, revision, make)
 
     def document_json(self, gateway: str, snap: Snapshot | None = None) -> bytes:
         """The document as JSON, serialised once per revision (the watch feed's body)."""
@@ -369,12 +417,29 @@ class State:
         def make() -> bytes:
             cached = self._documents.get(gateway)
             document = cached[1] if cached and cached[0] == revision else None
-            document = document or render_document(snap.topo, gateway, revision, snap.index)
+            document = document or self.document(gateway, snap)
             return document.model_dump_json(exclude_none=True).encode()
 
         return _latest(self._document_json, snap, gateway, revision, make)
 
     # the write path ---------------------------------------------------------------------------
+    def _notified(self, before: Snapshot, after: Snapshot, change: Change, revision: int) -> set[str]:
+        """The gateways whose document this write changed: the scope's candidates, and when they are
+        few, only those whose rendered document really differs (their new documents are cached, the
+        watch feed sends them next). Many candidates (a hub's network) are all notified: comparing
+        would hold the write lock for a render each."""
+        found = candidates(before.topo, after.topo, change.effective_groups)
+        if len(found) > EXACT_LIMIT:
+            return found
+        exact = set()
+        for name in found:
+            new = render_document(after.topo, name, revision, after.index)
+            old = self.document(name, before) if name in before.topo.gateways else None
+            if old is None or _content(old) != _content(new):
+                exact.add(name)
+                self._documents[name] = (revision, new.model_copy(update={"reason": change.reason}))
+        return exact
+
     @contextmanager
     def write(self, actor: str) -> Iterator[Change]:
         """One transaction: bump the revision first (this serialises writers, across replicas too),
@@ -394,6 +459,8 @@ class State:
                     snapshot = self._load(session, revision - 1)
                 change = Change(session, snapshot, revision)
                 yield change
+                if not change.audit:
+                    raise UndeclaredWrite("a write must declare what it changed (Change.record)")
                 session.flush()
                 if change.config_changed:
                     topo, doc_revisions, ids = load_config(session)
@@ -418,13 +485,21 @@ class State:
                     )
                     doc_revisions, ids = dict(snapshot.doc_revisions), snapshot.ids
                 topo.revision = revision
-                affected = {name for name in change.affected if name in topo.gateways}
+                new_snapshot = Snapshot(topo, doc_revisions, ids, dict(snapshot.doc_reasons))
+                if not change.config_changed and not change.gateways_changed and change.groups:
+                    index = snapshot.index
+                    for (network, gateway), group in change.groups.items():
+                        index = index.with_announcements(network, gateway, group)
+                    new_snapshot._index = index
+                affected = self._notified(snapshot, new_snapshot, change, revision)
+                change.affected = affected
                 if affected:
                     session.execute(
                         update(GatewayRow).where(GatewayRow.name.in_(affected)).values(doc_revision=revision)
                     )
                     for name in affected:
                         doc_revisions[name] = revision
+                        new_snapshot.doc_reasons[name] = change.reason
                 for action, kind, name, before, after in change.audit:
                     session.add(
                         AuditRow(
@@ -437,12 +512,6 @@ class State:
                             revision=revision,
                         )
                     )
-                new_snapshot = Snapshot(topo, doc_revisions, ids)
-                if not change.config_changed and not change.gateways_changed and change.groups:
-                    index = snapshot.index
-                    for (network, gateway), group in change.groups.items():
-                        index = index.with_announcements(network, gateway, group)
-                    new_snapshot._index = index
             # still under the lock: a reader that finds the new revision in the database must find
             # this snapshot too, or it rebuilds everything from the database (seen at 1,000 gateways)
             self._snapshot = new_snapshot

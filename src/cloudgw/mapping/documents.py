@@ -125,11 +125,3 @@ def render_document(
             if f.gateway == gateway_name
         ],
     )
-
-
-def touching_sites(topo: Topology, sites: set[str], network: str | None = None) -> set[str]:
-    """Gateways of these sites and of every site connected to them (in that network)."""
-    wanted = set(sites)
-    for site in sites:
-        wanted |= topo.connected_sites(site, network)
-    return topo.gateways_for_sites(wanted)

@@ -85,6 +85,7 @@ class ForwardSpec(StrictModel):
 class GatewayDocument(StrictModel):
     version: Literal[1] = 1
     revision: int = Field(0, ge=0)  # bumped by the controller on every change that affects this gateway
+    reason: str | None = Field(None, max_length=2000)  # why this revision was made ("update pool public-lab")
     gateway: GatewaySpec
     networks: list[NetworkSpec] = []
     peers: list[PeerSpec] = []

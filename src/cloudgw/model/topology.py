@@ -146,11 +146,6 @@ class Topology:
     def announcements_of(self, network: str, ip: IPv4Address) -> list[Announcement]:
         return [a for (n, i, _), a in self.announcements.items() if n == network and i == ip]
 
-    def peers_of_gateway(self, gateway: str) -> set[str]:
-        """Gateways whose documents mention this one (they peer with it)."""
-        site = self.gateways[gateway].site
-        return {g.name for s in self.connected_sites(site) for g in self.gateways_of(s)}
-
     def egress_of(self, site: str, network: str) -> Egress:
         found = self.egress.get(f"{site}-{network}")
         return found if found is not None else Egress(f"{site}-{network}", site, network)

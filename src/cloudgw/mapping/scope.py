@@ -1,0 +1,86 @@
+"""Which gateways a write may have touched, derived from the topology before and after it (pure).
+
+Design notes
+- No write names the gateways it affects: it only says what it changed (`Change.record`, for the
+  audit). The candidates are derived here from what actually differs between the two topologies,
+  so a cascade (a site deleted with its pools and connections) or a rename is covered without the
+  writer thinking of it, and a new kind of write cannot forget anyone.
+- Per changed object, the rule is evaluated on both topologies (before and after: a moved pool
+  touches its old and its new site's neighbours). The rules say whose document can contain the
+  object: a superset. State.write then keeps, when the set is small, only the gateways whose
+  rendered document really differs (exact, and the new documents are cached for the watch feed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from cloudgw.model.topology import Topology
+
+COLLECTIONS = ("sites", "networks", "pools", "gateways", "connections", "egress", "forwards")
+
+
+def _neighbours(topo: Topology, sites: Iterable[str], network: str | None = None) -> set[str]:
+    """Gateways of these sites and of every site connected to them (in that network)."""
+    wanted = {s for s in sites if s in topo.sites}
+    for site in list(wanted):
+        wanted |= topo.connected_sites(site, network)
+    return topo.gateways_for_sites(wanted)
+
+
+def _network_sites(topo: Topology, network: str) -> set[str]:
+    sites = {p.site for p in topo.pools.values() if p.network == network}
+    sites |= {s for c in topo.connections.values() if c.network == network for s in (c.site_a, c.site_b)}
+    return sites
+
+
+def _rule(topo: Topology, collection: str, obj: Any) -> set[str]:
+    """Gateways whose document may hold this object, in this topology."""
+    if collection == "sites":
+        return _neighbours(topo, {obj.name})
+    if collection == "networks":
+        return topo.gateways_for_sites(_network_sites(topo, obj.name))
+    if collection == "pools":
+        return _neighbours(topo, {obj.site}, obj.network)
+    if collection == "gateways":
+        return (
+            {obj.name} | _neighbours(topo, {obj.site}) if obj.name in topo.gateways else _neighbours(topo, {obj.site})
+        )
+    if collection == "connections":
+        return _neighbours(topo, {obj.site_a, obj.site_b}, obj.network)
+    if collection == "egress":
+        return _neighbours(topo, {obj.site, *([obj.via] if obj.via else [])}, obj.network)
+    if collection == "forwards":
+        return {obj.gateway} & set(topo.gateways)
+    raise ValueError(f"no scope rule for {collection}")
+
+
+def changed_objects(before: Topology, after: Topology) -> list[tuple[str, Any, Any]]:
+    """(collection, object before or None, object after or None) for everything that differs."""
+    changes = []
+    for collection in COLLECTIONS:
+        old, new = getattr(before, collection), getattr(after, collection)
+        if old is new:
+            continue
+        for name in old.keys() | new.keys():
+            a, b = old.get(name), new.get(name)
+            if a != b:
+                changes.append((collection, a, b))
+    return changes
+
+
+def candidates(before: Topology, after: Topology, announced: Iterable[tuple[str, str]] = ()) -> set[str]:
+    """Every gateway whose document may differ after the write (a superset; never misses one).
+    `announced`: the (network, gateway) groups whose announcements the write replaced."""
+    result: set[str] = set()
+    for collection, old, new in changed_objects(before, after):
+        for topo, obj in ((before, old), (after, new)):
+            if obj is not None:
+                result |= _rule(topo, collection, obj)
+    for network, gateway in announced:
+        for topo in (before, after):
+            if gateway in topo.gateways:
+                site = topo.gateways[gateway].site
+                result |= topo.gateways_for_sites(topo.connected_sites(site, network))
+    return {name for name in result if name in after.gateways}
