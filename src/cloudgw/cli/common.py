@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from cloudgw import exitcodes
 from cloudgw.errors import CloudgwError, InvalidInput
@@ -19,7 +20,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def fail(message: str, code: int = exitcodes.FAILED) -> None:
-    err_console.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    # escaped: a message may hold brackets ("cloudgw[controller]", "[::1]") that rich would eat as markup
+    err_console.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 

@@ -9,8 +9,8 @@ from typing import Annotated
 
 import typer
 
-from cloudgw import logs
-from cloudgw.cli.common import console, handle_errors
+from cloudgw import exitcodes, logs
+from cloudgw.cli.common import console, fail, handle_errors
 from cloudgw.controller.settings import ControllerSettings
 
 app = typer.Typer(
@@ -23,6 +23,19 @@ DbOpt = Annotated[
 DataOpt = Annotated[
     str | None, typer.Option("--data-dir", help="CA, certificate, SQLite file [default: /var/lib/cloudgw/controller]")
 ]
+
+
+def _need_controller_packages() -> None:
+    """The controller's web and database stack is an extra: say how to get it, no traceback."""
+    import importlib.util
+
+    missing = [m for m in ("fastapi", "uvicorn", "sqlalchemy", "alembic") if importlib.util.find_spec(m) is None]
+    if missing:
+        fail(
+            f"the controller is not installed here (missing {', '.join(missing)}): "
+            "pip install 'cloudgw[controller]' (a gateway needs only the base install)",
+            exitcodes.FAILED,
+        )
 
 
 def _settings(**overrides: object) -> ControllerSettings:
@@ -50,6 +63,7 @@ def init(
 
     Example: cloudgw controller init --san 203.0.113.5 --san cgw.example.org
     """
+    _need_controller_packages()
     from cloudgw.controller.bootstrap import initialise
 
     settings = _settings(db=db, data_dir=data_dir)
@@ -80,6 +94,7 @@ def migrate(db: DbOpt = None, data_dir: DataOpt = None) -> None:
 
     Example: cloudgw controller migrate --db postgresql+psycopg://cloudgw@db/cloudgw
     """
+    _need_controller_packages()
     from cloudgw.controller.db.engine import current_revision, make_engine
     from cloudgw.controller.db.engine import migrate as run_migrations
 
@@ -113,6 +128,7 @@ def serve(
 
     Example: cloudgw controller serve --listen 0.0.0.0:8443 --public-url https://203.0.113.5:8443
     """
+    _need_controller_packages()
     from cloudgw.controller.serve import serve as run
 
     settings = _settings(

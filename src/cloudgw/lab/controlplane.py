@@ -116,11 +116,14 @@ def internet_service(paths: LabPaths) -> dict[str, Any]:
 
 def agent_service(paths: LabPaths, scenario: Scenario, gateway: str, join_token: str) -> dict[str, Any]:
     node_dir = paths.node_dir(gateway)
+    # CLOUDGW_LAB_AGENT_PYTHON runs the agents from another installation (a lean `cloudgw[agent]` one,
+    # as on a real gateway) while the controller runs from this one
+    python = os.environ.get("CLOUDGW_LAB_AGENT_PYTHON") or sys.executable
     return {
         "node": gateway,
         "namespace": paths.namespace(gateway),
         "command": [
-            sys.executable,
+            python,
             "-m",
             "cloudgw",
             "agent",
