@@ -4,6 +4,7 @@ is running on this machine."""
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,13 +45,13 @@ def _from_file(path: Path) -> dict[str, str]:
 
 
 def _from_lab() -> dict[str, str]:
-    from cloudgw.lab.controlplane import read_cli_config
-    from cloudgw.lab.runstate import DEFAULT_LAB, LabPaths
+    from cloudgw.lab.location import DEFAULT_LAB, cli_config_path
 
     try:
-        return dict(read_cli_config(LabPaths(os.environ.get("CLOUDGW_LAB", DEFAULT_LAB))) or {})
-    except (PermissionError, CloudgwError):
+        data = json.loads(cli_config_path(os.environ.get("CLOUDGW_LAB", DEFAULT_LAB)).read_text())
+    except (OSError, ValueError):
         return {}
+    return {k: str(v) for k, v in data.items() if v is not None} if isinstance(data, dict) else {}
 
 
 def resolve(url: str | None = None, token: str | None = None, ca: str | None = None) -> Connection:

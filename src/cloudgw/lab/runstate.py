@@ -16,14 +16,10 @@ from typing import Any
 
 from cloudgw.dataplane.netlink import list_namespaces, namespace_inode
 from cloudgw.errors import InvalidInput, Problem
+from cloudgw.lab.location import lab_root
 from cloudgw.procs import proc_state
 
-DEFAULT_LAB = "cgw"
 LAB_NAME_RE = re.compile(r"^cgw[a-z0-9]{0,8}$")
-
-
-def lab_root() -> Path:
-    return Path(os.environ.get("CLOUDGW_LAB_DIR", "/run/cloudgw/lab"))
 
 
 def check_lab_name(name: str) -> str:
