@@ -23,22 +23,18 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from ipaddress import IPv4Address
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
 from common import machine, save
 
-from cloudgw.agent.agent import Agent
-from cloudgw.agent.controller import ControllerLink, ControllerSource
-from cloudgw.agent.keys import generate_private_key, public_key_of
-from cloudgw.agent.reconcile import Reconciler
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository: tests.sim.harness
+from tests.sim.harness import SimulatedGateway, endpoints_of, topology
+
 from cloudgw.client import AgentClient, Client
-from cloudgw.dataplane.fake import FakeDataplane
 from cloudgw.lab.measure import summary
 
 CLOUDGW = str(Path(sys.executable).parent / "cloudgw")
@@ -79,59 +75,6 @@ def histogram_summary(before: dict[str, float], after: dict[str, float]) -> dict
     for name, fraction in (("p50_le", 0.5), ("p99_le", 0.99)):
         result[name] = next((le for le, seen in bounds if seen >= fraction * count), float("inf"))
     return result
-
-
-def site_pool(index: int) -> tuple[str, str]:
-    base = int(IPv4Address("10.0.0.0")) + index * 256
-    return str(IPv4Address(base + 1)), str(IPv4Address(base + 254))
-
-
-def topology(gateways: int) -> dict:
-    sites = [f"s{i:04d}" for i in range(gateways)]
-    return {
-        "sites": [{"name": s} for s in sites],
-        "networks": [{"name": "big", "cidr": "10.0.0.0/8"}],
-        "pools": [{"network": "big", "site": s, "range": "-".join(site_pool(i))} for i, s in enumerate(sites)],
-        "gateways": [
-            {"name": f"gw-{s}", "site": s, "endpoint": f"192.0.2.{i % 250 + 1}:{51820 + i // 250}"}
-            for i, s in enumerate(sites)
-        ],
-        "connections": [{"network": "big", "site_a": sites[0], "site_b": s} for s in sites[1:]],
-    }
-
-
-class SimulatedGateway:
-    def __init__(self, name: str, url: str, workdir: Path, token: str) -> None:
-        self.name = name
-        self.applied_at: dict[int, float] = {}
-        self.received_at: dict[int, float] = {}
-        self.lock = threading.Lock()
-        private = generate_private_key()
-        self.link = ControllerLink(url, workdir / name, join_token=token)
-        self.link.join(public_key_of(private))
-        self.source = ControllerSource(self.link, workdir / name / "document.json", wait=25)
-        self.agent = Agent(
-            source=self.source,
-            reconciler=Reconciler(FakeDataplane(interfaces=("eth0", "eth1")), private, resolver=lambda e: e),
-            interval=3600,
-            poll=3600,
-        )
-        self.source.on_change = self.on_change
-
-    def on_change(self) -> None:
-        with self.lock:  # the watch thread is the only caller; the lock documents it
-            self.received_at.setdefault(self.source.revision, time.time())
-            self.agent.step()
-            if self.agent.applied is not None:
-                self.applied_at.setdefault(self.agent.applied.revision, time.time())
-
-    def applied(self) -> int:
-        return self.agent.applied.revision if self.agent.applied else -1
-
-
-def endpoints_of(index: int, per_site: int, extra: int = 0) -> list[dict[str, str]]:
-    first = int(IPv4Address(site_pool(index)[0]))
-    return [{"ip": str(IPv4Address(first + k))} for k in range(per_site + extra)]
 
 
 def worker(connection: Connection, url: str, workdir: Path, tokens: dict[str, str], ca: str) -> None:
