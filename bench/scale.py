@@ -200,7 +200,7 @@ def main() -> None:
 
         def announce(index: int) -> int:
             with AgentClient(url, token=credentials[names[index]], ca=ca, timeout=600) as agent:
-                return int(agent.announce("big", endpoints_of(index, per_site))["revision"])
+                return int(agent.announce("big", endpoints_of(index, per_site)).revision)
 
         started = time.monotonic()
         with ThreadPoolExecutor(max_workers=8) as pool:
@@ -223,7 +223,7 @@ def main() -> None:
         for change in range(args.changes):
             body = endpoints_of(0, per_site, extra=change + 1)
             t0 = time.time()
-            revision = int(hub.announce("big", body)["revision"])
+            revision = int(hub.announce("big", body).revision)
             committed.append(time.time() - t0)
             times: dict[str, tuple[float | None, float | None]] = {}
             for part in ask("wait", ({n: revision for n in names[1:]}, time.time() + 120)):

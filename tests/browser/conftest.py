@@ -62,7 +62,7 @@ class World:
                 token = api.create("tokens", {"name": f"join-{site}", "role": "join", "gateway": f"{site}-gw"})["token"]
                 public = public_key_of(generate_private_key())
                 with controller.agent(token) as agent:
-                    self.credentials[site] = (agent.join(public)["credential"], public)
+                    self.credentials[site] = (agent.join(public).credential, public)
             self.readonly = api.create("tokens", {"name": "viewer", "role": "readonly"})["token"]
 
     def heartbeat(self, rx: int = 1_000_000) -> None:

@@ -101,7 +101,7 @@ def test_gateway_join_token_document_endpoints(cli, controller, uid):
     # the CLI talks to 127.0.0.1, which no gateway can use: never printed as the controller's address
     assert "--controller https://CONTROLLER-ADDRESS:" in joined.out and "loopback" in joined.err
     with controller.agent(token) as agent:
-        credential = agent.join(public_key_of(generate_private_key()))["credential"]
+        credential = agent.join(public_key_of(generate_private_key())).credential
     with controller.agent(credential) as agent:
         agent.announce(names["net"], [{"ip": "192.168.1.12", "mac": "02:00:00:00:00:12"}])
     endpoints = cli("endpoint", "list", "--site", names["b"])
@@ -195,7 +195,7 @@ def test_nat_egress_forward_and_sessions(cli, controller, uid):
     names = build(cli, uid)
     token = cli("gateway", "join-token", names["gwb"]).out.split()[0]
     with controller.agent(token) as agent:
-        credential = agent.join(public_key_of(generate_private_key()))["credential"]
+        credential = agent.join(public_key_of(generate_private_key())).credential
     set_via = cli("nat", "egress", "set", names["b"], names["net"], "via", "--via", names["a"])
     assert set_via.code == 0 and f"egress via {names['a']}" in set_via.out
     assert cli("nat", "egress", "set", names["b"], names["net"], "none").code == 0  # an update this time

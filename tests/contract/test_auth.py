@@ -93,7 +93,7 @@ def test_gateway_credential_sees_only_its_own_document(api, controller, uid):
             assert response.status_code == 403, path
             assert world.gw_b not in response.text and world.b not in response.text
         # announcing goes to its own name, whatever the body says
-        assert agent.announce(world.network, [{"ip": "192.168.1.5"}])["added"] == 1
+        assert agent.announce(world.network, [{"ip": "192.168.1.5"}]).added == 1
     owners = {e["ip"]: e["gateway"] for e in api.endpoints(network=world.network)["items"]}
     assert owners == {"192.168.1.5": world.gw_a}
 
@@ -103,7 +103,7 @@ def test_rejoining_revokes_the_previous_credential(api, controller, uid):
     first, _ = join(api, controller, world.gw_a)
     token = _join_token(api, world.gw_a, name=f"rejoin-{uid}")["token"]
     with controller.agent(token) as agent:
-        second = agent.join(public_key_of(generate_private_key()))["credential"]
+        second = agent.join(public_key_of(generate_private_key())).credential
     with controller.agent(first) as old:
         with pytest.raises(ApiError) as caught:
             old.watch(-1, wait=0)

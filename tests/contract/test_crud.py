@@ -178,7 +178,9 @@ def test_no_valid_token_is_401(controller, case, header):
     )
     assert response.status_code == 401
     assert response.headers["www-authenticate"] == "Bearer"
-    assert set(response.json()) == {"error", "message"}
+    body = response.json()
+    assert set(body) == {"error", "message", "reason"}  # the reason is a word, never the secret
+    assert body["reason"] in {"missing", "malformed", "invalid"}
 
 
 def test_update_with_unknown_field_is_refused_naming_it(api, uid):

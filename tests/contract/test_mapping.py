@@ -110,8 +110,8 @@ def test_announcing_the_same_list_changes_nothing(api, controller, uid):
         first = agent_b.announce(world.network, [{"ip": "192.168.1.11"}])
         second = agent_b.announce(world.network, [{"ip": "192.168.1.11"}])
         gone = agent_b.announce(world.network, [])
-    assert (first["added"], second["added"], second["revision"]) == (1, 0, first["revision"])
-    assert gone["removed"] == 1 and api.endpoints(network=world.network)["items"] == []
+    assert (first.added, second.added, second.revision) == (1, 0, first.revision)
+    assert gone.removed == 1 and api.endpoints(network=world.network)["items"] == []
 
 
 def test_conflict_is_visible_and_the_pool_decides(api, controller, uid):

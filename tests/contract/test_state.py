@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from cloudgw.controller import resources, schemas
+from cloudgw.api import schemas
+from cloudgw.controller import resources
 from cloudgw.controller.db.engine import make_engine, migrate
 from cloudgw.controller.state import State
 

@@ -57,7 +57,7 @@ def join(api: Client, controller: Any, gateway: str) -> tuple[str, str]:
     public = public_key_of(generate_private_key())
     with controller.agent(token) as agent:
         answer = agent.join(public)
-    return answer["credential"], public
+    return answer.credential, public
 
 
 def revision(api: Client) -> int:

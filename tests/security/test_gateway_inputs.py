@@ -178,4 +178,4 @@ def test_long_names_never_reach_the_database_unchecked(controller, api, uid):
     from cloudgw.agent.keys import generate_private_key, public_key_of
 
     with controller.agent(token) as agent:  # the credential's own name must fit the database
-        assert agent.join(public_key_of(generate_private_key()))["credential"].startswith("cgw")
+        assert agent.join(public_key_of(generate_private_key())).credential.startswith("cgw")

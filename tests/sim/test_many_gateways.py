@@ -44,7 +44,7 @@ def fleet(tmp_path_factory):
 
 def announce(controller, gateway: SimulatedGateway, index: int, count: int) -> int:
     with AgentClient(controller.url, token=gateway.link._credential, ca=controller.ca) as agent:
-        return int(agent.announce("big", endpoints_of(index, count))["revision"])
+        return int(agent.announce("big", endpoints_of(index, count)).revision)
 
 
 def has_route(gateway: SimulatedGateway, address: str) -> bool:

@@ -11,7 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cloudgw.controller import agents, resources, schemas
+from cloudgw.api import schemas
+from cloudgw.controller import agents, resources
 from cloudgw.controller.db.engine import make_engine, migrate
 from cloudgw.controller.state import State, UndeclaredWrite
 from cloudgw.errors import CloudgwError

@@ -17,6 +17,17 @@ FORBIDDEN = {
         "cloudgw.cli",
         "cloudgw.mapping",
     ),
+    "api": (
+        "cloudgw.dataplane",
+        "cloudgw.agent",
+        "cloudgw.controller",
+        "cloudgw.client",
+        "cloudgw.lab",
+        "cloudgw.cli",
+        "cloudgw.mapping",
+        "fastapi",
+        "sqlalchemy",
+    ),
     "mapping": (
         "cloudgw.dataplane",
         "cloudgw.agent",

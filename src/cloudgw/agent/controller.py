@@ -111,7 +111,7 @@ class ControllerLink:
             except Unreachable as exc:
                 if time.monotonic() + delay > deadline:
                     raise
-                attempted = attempted or "did not answer in time" in str(exc)
+                attempted = attempted or exc.timed_out
                 log_event(log, "join.retrying", logging.WARNING, error=exc, in_s=delay)
                 sleep(delay)
                 delay = min(delay * 2, 30.0)
@@ -119,7 +119,7 @@ class ControllerLink:
                 hint = (
                     "; an earlier attempt timed out and may have used the token: create a new one with "
                     "`cloudgw gateway join-token NAME`"
-                    if attempted and "already used" in str(exc)
+                    if attempted and exc.reason == "used"
                     else ""
                 )
                 raise JoinRefused(f"join refused: {exc}{hint}") from None
@@ -129,9 +129,9 @@ class ControllerLink:
         self.ca_path.write_text(ca)
         _write_private(
             self.state_dir / CREDENTIALS,
-            json.dumps({"url": self.url, "gateway": answer["gateway"], "credential": answer["credential"]}),
+            json.dumps({"url": self.url, "gateway": answer.gateway, "credential": answer.credential}),
         )
-        self.gateway, self._credential = answer["gateway"], answer["credential"]
+        self.gateway, self._credential = answer.gateway, answer.credential
         log_event(log, "join.done", gateway=self.gateway, public_key=public_key)
         return str(self.gateway)
 

@@ -13,6 +13,7 @@ import typer
 from cloudgw.cli import connect
 from cloudgw.cli.common import admin_command, console, err_console
 from cloudgw.cli.output import Column, OutputOpt, confirm, emit, human_bytes
+from cloudgw.model.defaults import LISTEN_PORT, TUNNEL_MTU
 
 
 def api(ctx: typer.Context) -> Any:
@@ -427,7 +428,7 @@ def gateway_add(
     wan_interface: Annotated[str, typer.Option(help="Interface towards the Internet")] = "eth0",
     lan_interface: Annotated[str, typer.Option(help="Interface on the VMs' LAN")] = "eth1",
     lan_address: LanAddress = None,
-    listen_port: Annotated[int, typer.Option(help="WireGuard UDP port")] = 51820,
+    listen_port: Annotated[int, typer.Option(help="WireGuard UDP port")] = LISTEN_PORT,
     output: Output = "table",
 ) -> None:
     """Add a gateway.
@@ -555,7 +556,7 @@ def connection_add(
     site_a: Annotated[str, typer.Option(help="One site")],
     site_b: Annotated[str, typer.Option(help="The other site")],
     name: Annotated[str | None, typer.Option(help="[default: SITE_A-SITE_B-NETWORK]")] = None,
-    mtu: Annotated[int, typer.Option(help="Tunnel MTU")] = 1420,
+    mtu: Annotated[int, typer.Option(help="Tunnel MTU (an upper limit: each path lowers it as needed)")] = TUNNEL_MTU,
     keepalive: Annotated[int, typer.Option(help="Seconds; keeps NAT mappings open")] = 25,
     disabled: Annotated[bool, typer.Option("--disabled", help="Create it switched off")] = False,
     output: Output = "table",

@@ -13,19 +13,30 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from cloudgw import exitcodes
+from cloudgw.api.schemas import Announce, AnnounceResult, Heartbeat, JoinRequest, JoinResponse
 from cloudgw.errors import CloudgwError, InvalidInput, NotFound, Problem
 
 
 class ApiError(CloudgwError):
-    """The controller answered with an error."""
+    """The controller answered with an error. `status` is the HTTP status, `error` the kind the body
+    names ("unauthorized", "forbidden", ...), `reason` the short word of an authentication refusal
+    ("invalid", "expired", "used", ...): callers decide on these, never on the message text."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, error: str = "", reason: str = "") -> None:
         self.status = status
+        self.error = error
+        self.reason = reason
         super().__init__(message)
 
 
 class Unreachable(CloudgwError):
+    """No answer. `timed_out`: the request was sent and no answer came in time (it may have arrived)."""
+
     exit_code = exitcodes.FAILED
+
+    def __init__(self, message: str, timed_out: bool = False) -> None:
+        self.timed_out = timed_out
+        super().__init__(message)
 
 
 def _verify(ca: str | None, verify: bool) -> ssl.SSLContext | bool:
@@ -79,7 +90,7 @@ class Client:
         except httpx.ConnectError as exc:
             raise Unreachable(f"cannot reach the controller at {self.url}: {_reason(exc)}") from None
         except httpx.TimeoutException:
-            raise Unreachable(f"the controller at {self.url} did not answer in time") from None
+            raise Unreachable(f"the controller at {self.url} did not answer in time", timed_out=True) from None
         except httpx.HTTPError as exc:
             raise Unreachable(f"cannot talk to the controller at {self.url}: {_reason(exc)}") from None
         if response.status_code >= 400:
@@ -136,11 +147,9 @@ class Client:
 class AgentClient(Client):
     """The calls a gateway agent makes with its join token, then its own credential."""
 
-    def join(self, public_key: str, endpoint: str | None = None, version: str | None = None) -> dict[str, Any]:
-        result: dict[str, Any] = self.json(
-            "POST", "/api/v1/agent/join", json={"public_key": public_key, "endpoint": endpoint, "version": version}
-        )
-        return result
+    def join(self, public_key: str, endpoint: str | None = None, version: str | None = None) -> JoinResponse:
+        body = JoinRequest(public_key=public_key, endpoint=endpoint, version=version)
+        return JoinResponse.model_validate(self.json("POST", "/api/v1/agent/join", json=body.model_dump(mode="json")))
 
     def watch(self, after: int, wait: float = 25.0) -> dict[str, Any] | None:
         """The document if its revision is past `after`, else None after up to `wait` seconds."""
@@ -152,14 +161,15 @@ class AgentClient(Client):
         result: dict[str, Any] = response.json()
         return result
 
-    def announce(self, network: str, endpoints: list[dict[str, Any]]) -> dict[str, Any]:
-        result: dict[str, Any] = self.json(
-            "PUT", "/api/v1/agent/endpoints", json={"network": network, "endpoints": endpoints}
-        )
-        return result
+    def announce(self, network: str, endpoints: list[dict[str, Any]]) -> AnnounceResult:
+        body = Announce.model_validate({"network": network, "endpoints": endpoints})
+        answer = self.json("PUT", "/api/v1/agent/endpoints", json=body.model_dump(mode="json", exclude_none=True))
+        return AnnounceResult.model_validate(answer)
 
-    def heartbeat(self, status: dict[str, Any]) -> None:
-        self.request("POST", "/api/v1/agent/heartbeat", json=status)
+    def heartbeat(self, status: Heartbeat | dict[str, Any]) -> None:
+        """A typed heartbeat (a dict is checked against the schema first: a bad one never leaves)."""
+        body = status if isinstance(status, Heartbeat) else Heartbeat.model_validate(status)
+        self.request("POST", "/api/v1/agent/heartbeat", json=body.model_dump(mode="json"))
 
 
 def ca_fingerprint(pem: str) -> str:
@@ -210,11 +220,16 @@ def _error(response: httpx.Response) -> CloudgwError:
         for p in body.get("problems", [])
         if isinstance(p, dict)
     ]
-    if status in (401, 403):
-        what = "refused the token" if status == 401 else "does not allow this with this token"
-        return ApiError(status, f"the controller {what}: {body.get('message', response.reason_phrase)}")
+    if status in (401, 403, 429):
+        what = {401: "refused the token", 403: "does not allow this with this token"}.get(status, "is throttling us")
+        return ApiError(
+            status,
+            f"the controller {what}: {body.get('message', response.reason_phrase)}",
+            error=str(body.get("error", "")),
+            reason=str(body.get("reason", "")),
+        )
     if status == 404 and problems:
-        return NotFound(problems[0].field, problems[0].message.split("'")[1] if "'" in problems[0].message else "")
+        return NotFound(problems[0].field, str(body.get("name", "")))
     if problems:
         return InvalidInput(problems, what="request")
     return ApiError(status, f"the controller answered HTTP {status}: {body.get('message', response.text[:200])}")

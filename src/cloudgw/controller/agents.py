@@ -10,8 +10,8 @@ from typing import Any
 
 from sqlalchemy import delete, select, update
 
+from cloudgw.api.schemas import Announce, Heartbeat, JoinRequest, TokenCreate
 from cloudgw.controller.db.models import EndpointRow, GatewayRow, TokenRow, utcnow
-from cloudgw.controller.schemas import Announce, Heartbeat, JoinRequest, TokenCreate
 from cloudgw.controller.state import State, refuse
 from cloudgw.errors import NotFound, Problem, Unauthorized
 from cloudgw.logs import log_event

@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from cloudgw import __version__
-from cloudgw.controller import schemas
+from cloudgw.api import schemas
 from cloudgw.controller.auth import AuthFailures, PrincipalCache
 from cloudgw.controller.bus import RevisionBus
 from cloudgw.controller.db.engine import make_engine, migrate
@@ -108,7 +108,8 @@ def create_app(settings: ControllerSettings, state: State | None = None) -> Fast
 
     @app.exception_handler(NotFound)
     async def _not_found(_request: Request, exc: NotFound) -> JSONResponse:
-        return JSONResponse(_problems_body("not found", [Problem(exc.kind, str(exc))]), status_code=404)
+        body = {**_problems_body("not found", [Problem(exc.kind, str(exc))]), "name": exc.name}
+        return JSONResponse(body, status_code=404)
 
     @app.exception_handler(Unauthorized)
     async def _unauthorized(_request: Request, exc: Unauthorized) -> JSONResponse:
@@ -116,7 +117,8 @@ def create_app(settings: ControllerSettings, state: State | None = None) -> Fast
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else {}
         if exc.status == 429:
             headers = {"Retry-After": "60"}
-        return JSONResponse({"error": error, "message": str(exc)}, status_code=exc.status, headers=headers)
+        body = {"error": error, "message": str(exc), "reason": exc.reason}
+        return JSONResponse(body, status_code=exc.status, headers=headers)
 
     @app.get("/healthz", tags=["status"], summary="Liveness (no authentication, no details)")
     def healthz() -> dict[str, bool]:

@@ -135,7 +135,7 @@ async def principal(request: Request, state: State = Depends(get_state)) -> Prin
     if scheme.lower() != "bearer" or not text:
         failures.record(_source(request), "missing")
         metrics.auth_failures.labels("missing").inc()
-        raise Unauthorized("missing credential: send 'Authorization: Bearer <token>'")
+        raise Unauthorized("missing credential: send 'Authorization: Bearer <token>'", reason="missing")
     cache: PrincipalCache = request.app.state.auth_cache
     key, generation = cache.key(text), state.auth_generation
     remembered = cache.get(key, generation)

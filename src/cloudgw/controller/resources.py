@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import delete
 
-from cloudgw.controller import schemas
+from cloudgw.api import schemas
 from cloudgw.controller.db.models import (
     ConnectionRow,
     EgressRow,

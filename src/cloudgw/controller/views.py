@@ -7,8 +7,7 @@ from datetime import UTC, datetime
 
 from pydantic import ValidationError
 
-from cloudgw.controller.db.models import ConnectionRow, GatewayRow, NetworkRow, PoolRow, SiteRow
-from cloudgw.controller.schemas import (
+from cloudgw.api.schemas import (
     ConnectionHealth,
     ConnectionPublic,
     GatewayPublic,
@@ -18,6 +17,7 @@ from cloudgw.controller.schemas import (
     PoolPublic,
     SitePublic,
 )
+from cloudgw.controller.db.models import ConnectionRow, GatewayRow, NetworkRow, PoolRow, SiteRow
 from cloudgw.controller.state import Snapshot
 from cloudgw.model.addr import usable_endpoint
 

@@ -36,6 +36,7 @@ from cloudgw.dataplane.wireguard import (
 )
 from cloudgw.errors import DataplaneError, PartialApply
 from cloudgw.logs import log_event
+from cloudgw.model.defaults import TUNNEL_MTU
 from cloudgw.model.document import OWNED_PREFIX
 
 log = logging.getLogger("cloudgw.dataplane")
@@ -176,7 +177,7 @@ class KernelDataplane:
                 assert isinstance(action.desired, WgDevice)
                 wireguard = self.wireguard(action.desired.link)
                 if not wireguard.running():
-                    self._ensure_link(netlink, TunnelLink(action.desired.link, 1420, True))
+                    self._ensure_link(netlink, TunnelLink(action.desired.link, TUNNEL_MTU, True))
                 wireguard.uapi().set(device_lines(action.desired))
         elif kind == "nft":
             if op == "delete":

@@ -17,6 +17,7 @@ from typing import Literal
 from pydantic import Field, ValidationError, model_validator
 
 from cloudgw.errors import InvalidInput, Problem
+from cloudgw.model.defaults import LISTEN_PORT
 from cloudgw.model.fields import IPv4, Name, RangeField, StrictModel
 from cloudgw.model.textio import parse_yaml, pydantic_problems
 
@@ -28,7 +29,7 @@ class LabGateway(StrictModel):
     name: Name
     lan_address: IPv4  # the gateway's own address on its cloud's LAN
     public_address: IPv4  # the floating / elastic IP, a 1:1 NAT of its WAN address on the `wan` router
-    listen_port: int = Field(51820, ge=1, le=65535)
+    listen_port: int = Field(LISTEN_PORT, ge=1, le=65535)
     lan_bridge: bool = False  # the gateway's LAN is a bridge (br-lan) in its own namespace, bridge netfilter on
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from cloudgw.mapping.index import TopologyIndex
 from cloudgw.model.addr import usable_endpoint
+from cloudgw.model.defaults import TUNNEL_INTERFACE, TUNNEL_MTU
 from cloudgw.model.document import (
     ForwardSpec,
     GatewayDocument,
@@ -15,9 +16,6 @@ from cloudgw.model.document import (
     TunnelSpec,
 )
 from cloudgw.model.topology import Topology
-
-TUNNEL_INTERFACE = "cgw0"
-DEFAULT_MTU = 1420
 
 
 def active_peer_sites(
@@ -36,7 +34,7 @@ def render_document(
     site = gateway.site
     connections = idx.connections_of(site)
     # the device takes the largest connection MTU; each peer's routes carry its own (see pathmtu.py)
-    mtu = max((c.mtu for c in connections), default=DEFAULT_MTU)
+    mtu = max((c.mtu for c in connections), default=TUNNEL_MTU)
 
     networks = []
     for name in sorted({c.network for c in connections}):

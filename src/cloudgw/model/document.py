@@ -20,6 +20,7 @@ from pydantic import Field, ValidationError
 
 from cloudgw.errors import InvalidInput, Problem
 from cloudgw.model.addr import AddressRange
+from cloudgw.model.defaults import KEEPALIVE, LISTEN_PORT, TUNNEL_INTERFACE, TUNNEL_MTU
 from cloudgw.model.fields import HostPort, IfName, IPv4, KeyField, MacField, Name, Port, RangeField, StrictModel
 from cloudgw.model.textio import parse_yaml, pydantic_problems
 
@@ -27,9 +28,9 @@ OWNED_PREFIX = "cgw"  # cloudgw owns, and only ever deletes, links whose name st
 
 
 class TunnelSpec(StrictModel):
-    interface: IfName = "cgw0"  # the WireGuard device; must start with "cgw"
-    listen_port: Port = 51820  # UDP port peers send to (behind 1:1 NAT: the same port outside)
-    mtu: int = Field(1420, ge=1280, le=9000)  # 1420 = 1500 minus WireGuard's IPv4 overhead
+    interface: IfName = TUNNEL_INTERFACE  # the WireGuard device; must start with "cgw"
+    listen_port: Port = LISTEN_PORT  # UDP port peers send to (behind 1:1 NAT: the same port outside)
+    mtu: int = Field(TUNNEL_MTU, ge=1280, le=9000)  # 1420 = 1500 minus WireGuard's IPv4 overhead
 
 
 class GatewaySpec(StrictModel):
@@ -69,7 +70,7 @@ class PeerSpec(StrictModel):
     site: Name
     public_key: KeyField
     endpoint: HostPort | None = None  # public HOST:PORT; None when the peer is behind NAT and calls us
-    keepalive: int = Field(25, ge=0, le=3600)  # seconds; keeps NAT mappings open, 0 = off
+    keepalive: int = Field(KEEPALIVE, ge=0, le=3600)  # seconds; keeps NAT mappings open, 0 = off
     lan_addresses: list[IPv4] = []  # the peer gateway's own LAN addresses, accepted as sources
     mtu: int | None = Field(None, ge=1280, le=9000)  # the connection's tunnel MTU (None: the tunnel's)
 

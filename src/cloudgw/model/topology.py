@@ -11,6 +11,7 @@ from ipaddress import IPv4Address, IPv4Network
 from typing import Literal
 
 from cloudgw.model.addr import AddressRange
+from cloudgw.model.defaults import LISTEN_PORT, TUNNEL_MTU
 
 Provider = Literal["generic", "lab", "aws", "openstack"]
 PROVIDERS: tuple[str, ...] = ("generic", "lab", "aws", "openstack")
@@ -32,7 +33,7 @@ class Gateway:
     wan_interface: str = "eth0"
     lan_interface: str = "eth1"
     lan_addresses: tuple[IPv4Address, ...] = ()  # its own LAN address in each network it serves
-    listen_port: int = 51820
+    listen_port: int = LISTEN_PORT
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,7 @@ class Connection:
     site_a: str
     site_b: str
     enabled: bool = True
-    mtu: int = 1420
+    mtu: int = TUNNEL_MTU
     keepalive: int = 25
 
     def joins(self, site: str) -> bool:

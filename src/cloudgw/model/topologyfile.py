@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from cloudgw.errors import InvalidInput, Problem
 from cloudgw.model import rules
 from cloudgw.model.addr import usable_endpoint
+from cloudgw.model.defaults import KEEPALIVE, LISTEN_PORT, TUNNEL_MTU
 from cloudgw.model.fields import Cidr, HostPort, IfName, IPv4, Name, Port, RangeField, Text
 from cloudgw.model.textio import line_of, parse_yaml, pydantic_problems
 from cloudgw.model.topology import Connection, Egress, Forward, Gateway, Network, Pool, Site, Topology
@@ -77,7 +78,7 @@ class GatewaySpec(Spec):
     wan_interface: IfName = "eth0"
     lan_interface: IfName = "eth1"
     lan_addresses: list[IPv4] = Field([], max_length=16)
-    listen_port: Port = 51820
+    listen_port: Port = LISTEN_PORT
 
 
 class ConnectionSpec(Spec):
@@ -86,8 +87,8 @@ class ConnectionSpec(Spec):
     site_a: Name
     site_b: Name
     enabled: bool = True
-    mtu: int = Field(1420, ge=0, le=65535)  # the tunnel's upper limit (rules give the real range: 1280-9000)
-    keepalive: int = Field(25, ge=0, le=86400)  # seconds; keeps NAT mappings open
+    mtu: int = Field(TUNNEL_MTU, ge=0, le=65535)  # the tunnel's upper limit (rules give the real range: 1280-9000)
+    keepalive: int = Field(KEEPALIVE, ge=0, le=86400)  # seconds; keeps NAT mappings open
     transport: Literal["wireguard"] = "wireguard"
 
     @property

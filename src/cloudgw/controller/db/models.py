@@ -8,6 +8,8 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from cloudgw.model.defaults import LISTEN_PORT, TUNNEL_MTU
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
@@ -57,7 +59,7 @@ class GatewayRow(Timestamps, Base):
     wan_interface: Mapped[str] = mapped_column(String(15), default="eth0")
     lan_interface: Mapped[str] = mapped_column(String(15), default="eth1")
     lan_addresses: Mapped[list[str]] = mapped_column(JSON, default=list)
-    listen_port: Mapped[int] = mapped_column(Integer, default=51820)
+    listen_port: Mapped[int] = mapped_column(Integer, default=LISTEN_PORT)
     doc_revision: Mapped[int] = mapped_column(BigInteger, default=0)  # revision of its document's last change
     joined_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     last_seen: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
@@ -83,7 +85,7 @@ class ConnectionRow(Timestamps, Base):
     site_a_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), index=True)
     site_b_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), index=True)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
-    mtu: Mapped[int] = mapped_column(Integer, default=1420)
+    mtu: Mapped[int] = mapped_column(Integer, default=TUNNEL_MTU)
     keepalive: Mapped[int] = mapped_column(Integer, default=25)
 
 

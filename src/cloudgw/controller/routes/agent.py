@@ -10,7 +10,8 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import PlainTextResponse
 
-from cloudgw.controller import agents, auth, schemas
+from cloudgw.api import schemas
+from cloudgw.controller import agents, auth
 from cloudgw.controller.state import State
 from cloudgw.errors import NotFound, Unauthorized
 

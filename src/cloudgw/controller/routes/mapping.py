@@ -8,7 +8,8 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Request, Response
 from sqlalchemy import select
 
-from cloudgw.controller import agents, auth, schemas
+from cloudgw.api import schemas
+from cloudgw.controller import agents, auth
 from cloudgw.controller.db.models import AuditRow, GatewayRow, TokenRow
 from cloudgw.controller.state import State
 from cloudgw.errors import InvalidInput, NotFound, Problem

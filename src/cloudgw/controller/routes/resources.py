@@ -7,8 +7,9 @@ from typing import Any
 from fastapi import Request
 from sqlalchemy import select
 
+from cloudgw.api import schemas
 from cloudgw.controller import resources as ops
-from cloudgw.controller import schemas, views
+from cloudgw.controller import views
 from cloudgw.controller.db.models import (
     ConnectionRow,
     EgressRow,

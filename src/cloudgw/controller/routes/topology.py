@@ -7,7 +7,8 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Query
 
-from cloudgw.controller import auth, schemas
+from cloudgw.api import schemas
+from cloudgw.controller import auth
 from cloudgw.controller.resources import apply_topology
 from cloudgw.controller.state import State
 from cloudgw.model.topologyfile import TopologyFile, dump_file, from_topology

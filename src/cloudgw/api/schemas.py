@@ -46,6 +46,8 @@ class ErrorBody(Schema):
     error: str
     message: str | None = None
     problems: list[ProblemBody] = []
+    reason: str | None = None  # 401/403/429: a short word (invalid, expired, used, forbidden)
+    name: str | None = None  # 404: the name that was not found
 
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
