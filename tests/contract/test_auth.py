@@ -10,8 +10,8 @@ import httpx
 import pytest
 from sqlalchemy import delete, update
 
-from cloudgw.agent.controller import ControllerLink, JoinRefused
 from cloudgw.agent.keys import generate_private_key, public_key_of
+from cloudgw.agent.link import ControllerLink, JoinRefused
 from cloudgw.client import ApiError
 from cloudgw.controller.auth import AUTH_CACHE_SECONDS
 from cloudgw.controller.db.engine import make_engine

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from cloudgw.api import schemas
-from cloudgw.controller import resources
+from cloudgw.controller import config_writes
 from cloudgw.controller.db.engine import make_engine, migrate
 from cloudgw.controller.state import State
 
@@ -13,7 +13,7 @@ def test_a_reader_with_an_older_revision_never_replaces_a_newer_snapshot(tmp_pat
     migrate(engine)
     state = State(engine)
     state.snapshot()
-    create_site = resources.operation("sites", "create")
+    create_site = config_writes.operation("sites", "create")
     create_site(state, "test", schemas.SiteCreate(name="s1"))
     newest = state.snapshot()
     # a reader whose session read the revision just before that write committed

@@ -11,7 +11,7 @@ from typing import Any
 
 from cloudgw.agent.reconcile import Reconciler
 from cloudgw.dataplane.base import Dataplane
-from cloudgw.dataplane.desired import KernelState
+from cloudgw.dataplane.kernelstate import KernelState
 from cloudgw.dataplane.render import LocalFacts
 from cloudgw.model.document import load_document
 from tests.helpers import KEY_A, KEY_C, sample_document

@@ -4,7 +4,7 @@ from ipaddress import IPv4Address, IPv4Network
 
 import pytest
 
-from cloudgw.dataplane.desired import EGRESS_TABLE, RT_PROTO, ProxyNeighbour, Route
+from cloudgw.dataplane.kernelstate import EGRESS_TABLE, RT_PROTO, ProxyNeighbour, Route
 from cloudgw.dataplane.netlink import Netlink
 from cloudgw.dataplane.netlink.bulk import bulk_in_namespace
 from cloudgw.errors import DataplaneError

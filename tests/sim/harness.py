@@ -13,8 +13,8 @@ from ipaddress import IPv4Address
 from pathlib import Path
 
 from cloudgw.agent.agent import Agent
-from cloudgw.agent.controller import ControllerLink, ControllerSource
 from cloudgw.agent.keys import generate_private_key, public_key_of
+from cloudgw.agent.link import ControllerLink, ControllerSource
 from cloudgw.agent.reconcile import Reconciler
 from cloudgw.dataplane.fake import FakeDataplane
 

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cloudgw.api import schemas
-from cloudgw.controller import agents, resources
+from cloudgw.controller import config_writes, gateway_calls
 from cloudgw.controller.db.engine import make_engine, migrate
 from cloudgw.controller.state import State, UndeclaredWrite
 from cloudgw.errors import CloudgwError
@@ -41,7 +41,7 @@ def op(state: State, choice: int, n: int) -> None:
     site, other = SITES[n % 3], SITES[(n // 3) % 3]
     net = list(NETS)[n % 2]
     gw = list(GATEWAYS)[n % 4]
-    run = resources.operation
+    run = config_writes.operation
     base = 1 + 30 * SITES.index(site)
     prefix = f"10.{net[1]}.0"
     pool = schemas.PoolCreate(network=net, site=site, range=f"{prefix}.{base}-{prefix}.{base + 9}")
@@ -86,16 +86,18 @@ def op(state: State, choice: int, n: int) -> None:
 
 
 def join(state: State, gateway: str, n: int) -> None:
-    row, _text = agents.create_token(
+    row, _text = gateway_calls.create_token(
         state, "t", schemas.TokenCreate(name=f"j{n}-{gateway}", role="join", gateway=gateway)
     )
-    agents.join(state, row.id, schemas.JoinRequest(public_key=key(n % 50)))
+    gateway_calls.join(state, row.id, schemas.JoinRequest(public_key=key(n % 50)))
 
 
 def announce(state: State, gateway: str, network: str, n: int) -> None:
     base = 1 + 30 * SITES.index(GATEWAYS[gateway])
     addresses = [IPv4Address(f"10.{network[1]}.0.{base + i}") for i in range(n % 4)]
-    agents.announce(state, gateway, schemas.Announce(network=network, endpoints=[{"ip": str(a)} for a in addresses]))
+    gateway_calls.announce(
+        state, gateway, schemas.Announce(network=network, endpoints=[{"ip": str(a)} for a in addresses])
+    )
 
 
 # sites, networks, pools, two connections, three gateways joined

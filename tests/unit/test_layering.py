@@ -46,7 +46,7 @@ FORBIDDEN = {
 }
 # modules of the CLI that an admin's laptop runs: the REST client, never the controller, the agent,
 # the data plane or the lab (those groups are loaded lazily, only for their own commands)
-CLI_ADMIN = {"main.py", "resources.py", "operate.py", "nat.py", "connect.py", "output.py", "common.py"}
+CLI_ADMIN = {"main.py", "config_commands.py", "operate.py", "nat.py", "connect.py", "output.py", "common.py"}
 CLI_ADMIN_FORBIDDEN = ("cloudgw.controller", "cloudgw.agent", "cloudgw.dataplane", "cloudgw.lab", "pyroute2")
 
 

@@ -3,7 +3,7 @@
 import pytest
 
 from cloudgw.dataplane import kernel
-from cloudgw.dataplane.desired import WgPeer
+from cloudgw.dataplane.kernelstate import WgPeer
 from cloudgw.dataplane.plan import Action
 from cloudgw.errors import DataplaneError, PartialApply
 from tests.helpers import KEY_A, KEY_B, KEY_C

@@ -5,7 +5,7 @@ from ipaddress import IPv4Address, IPv4Network
 
 import pytest
 
-from cloudgw.dataplane.desired import KernelState, ProxyNeighbour, Route, Secret
+from cloudgw.dataplane.kernelstate import KernelState, ProxyNeighbour, Route, Secret
 from cloudgw.dataplane.plan import ORDER, plan, summary
 from cloudgw.dataplane.render import peer_allowed_ips, render
 from cloudgw.model.document import load_document
@@ -154,7 +154,7 @@ def test_one_field_change_gives_one_change(change, kind):
 
 def test_egress_via_peer_routes_the_pool_through_the_tunnel():
     state = render(doc(**{"networks.0.egress": "via", "networks.0.egress_via": "gw-b"}), KEY_A)
-    from cloudgw.dataplane.desired import PolicyRule
+    from cloudgw.dataplane.kernelstate import PolicyRule
 
     assert PolicyRule(20700, 254, suppress_prefixlength=0) in state.rules
     assert PolicyRule(20701, 207, src=N("192.168.1.8/31")) in state.rules

@@ -19,7 +19,7 @@ from cloudgw.agent.reconcile import Reconciler, ReconcileResult
 from cloudgw.agent.sources import DocumentSource
 from cloudgw.agent.status import status_record, write_json_atomic
 from cloudgw.dataplane.base import Observation
-from cloudgw.dataplane.desired import WgPeer
+from cloudgw.dataplane.kernelstate import WgPeer
 from cloudgw.dataplane.pathmtu import PathFacts, PeerMtu, peer_mtu
 from cloudgw.dataplane.plan import Action
 from cloudgw.dataplane.render import LocalFacts

@@ -141,7 +141,7 @@ def _run_with_controller(
     private: str,
     reconciler: Reconciler,
 ) -> None:
-    from cloudgw.agent.controller import ControllerLink, ControllerSource, Reporter, control_endpoints
+    from cloudgw.agent.link import ControllerLink, ControllerSource, Reporter, control_endpoints
 
     public = keys.public_key_of(private)
     link = ControllerLink(url, settings.state_dir, join_token=token, endpoint=endpoint)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from cloudgw.dataplane.base import Dataplane, Observation
 from cloudgw.dataplane.delta import endpoint_delta
-from cloudgw.dataplane.desired import KernelState
+from cloudgw.dataplane.kernelstate import KernelState
 from cloudgw.dataplane.plan import Action, plan, summary
 from cloudgw.dataplane.render import LocalFacts, render, route_mtus
 from cloudgw.errors import InvalidInput, PartialApply, Problem

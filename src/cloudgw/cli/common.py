@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -62,7 +61,3 @@ def need_root(what: str) -> None:
 
     if os.geteuid() != 0:
         fail(f"{what} needs root (network namespaces, netlink, nftables); run it with sudo", exitcodes.USAGE)
-
-
-def print_err(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)

@@ -9,7 +9,7 @@ import typer
 from typer.core import TyperGroup
 
 from cloudgw import __version__
-from cloudgw.cli import nat, operate, resources
+from cloudgw.cli import config_commands, nat, operate
 from cloudgw.cli.common import admin_command
 
 # Command groups that run on a gateway or a lab host, with heavy imports (pyroute2, the agent, the lab,
@@ -61,11 +61,11 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 for sub, name in (
-    (resources.site, "site"),
-    (resources.network, "network"),
-    (resources.pool, "pool"),
-    (resources.gateway, "gateway"),
-    (resources.connection, "connection"),
+    (config_commands.site, "site"),
+    (config_commands.network, "network"),
+    (config_commands.pool, "pool"),
+    (config_commands.gateway, "gateway"),
+    (config_commands.connection, "connection"),
     (operate.endpoint, "endpoint"),
     (nat.app, "nat"),
     (operate.token, "token"),

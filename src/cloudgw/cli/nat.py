@@ -8,8 +8,8 @@ import typer
 
 from cloudgw.cli import connect
 from cloudgw.cli.common import admin_command, console
+from cloudgw.cli.config_commands import api, complete
 from cloudgw.cli.output import OutputOpt, confirm, emit
-from cloudgw.cli.resources import api, complete
 from cloudgw.errors import NotFound
 from cloudgw.model.addr import parse_host_port
 

@@ -13,8 +13,8 @@ import yaml
 from cloudgw import exitcodes
 from cloudgw.cli import connect
 from cloudgw.cli.common import admin_command, console, err_console
+from cloudgw.cli.config_commands import COLUMNS, _health, age, api, complete
 from cloudgw.cli.output import OutputOpt, confirm, emit
-from cloudgw.cli.resources import COLUMNS, _health, age, api, complete
 from cloudgw.errors import InvalidInput
 from cloudgw.model.topologyfile import parse_file
 

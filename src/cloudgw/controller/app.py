@@ -23,8 +23,8 @@ from cloudgw.controller.db.engine import make_engine, migrate
 from cloudgw.controller.headers import SecurityHeaders
 from cloudgw.controller.limits import RequestGuard
 from cloudgw.controller.metrics import registry
-from cloudgw.controller.routes import agent, mapping, overview, topology, web
-from cloudgw.controller.routes.resources import routers
+from cloudgw.controller.routes import admin, agent, mapping, overview, topology, web
+from cloudgw.controller.routes.config import routers
 from cloudgw.controller.settings import ControllerSettings
 from cloudgw.controller.state import State
 from cloudgw.controller.telemetry import Telemetry
@@ -126,7 +126,7 @@ def create_app(settings: ControllerSettings, state: State | None = None) -> Fast
 
     app.state.telemetry = Telemetry()
     app.state.metrics, app.state.watch_metrics = registry(state, settings.offline_after)
-    for router in [*routers, mapping.router, agent.router, overview.router, topology.router, web.router]:
+    for router in [*routers, mapping.router, admin.router, agent.router, overview.router, topology.router, web.router]:
         app.include_router(router, responses=schemas.ERROR_RESPONSES)
     app.mount("/static", StaticFiles(directory=web.STATIC), name="static")
     app.add_middleware(SecurityHeaders)

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cloudgw.api.schemas import TokenCreate
-from cloudgw.controller.agents import create_token
 from cloudgw.controller.db.engine import make_engine, migrate
 from cloudgw.controller.db.models import TokenRow
+from cloudgw.controller.gateway_calls import create_token
 from cloudgw.controller.settings import ControllerSettings
 from cloudgw.controller.state import State
 from cloudgw.controller.tls import make_ca, make_server_cert

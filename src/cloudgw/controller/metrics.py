@@ -15,7 +15,7 @@ from sqlalchemy import select
 from cloudgw.controller import views
 from cloudgw.controller.db.models import ConnectionRow, GatewayRow
 from cloudgw.controller.state import State
-from cloudgw.mapping.core import conflicts
+from cloudgw.mapping.resolve import conflicts
 
 HEALTH = ("up", "degraded", "down", "pending", "disabled")
 

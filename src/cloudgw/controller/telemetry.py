@@ -49,11 +49,6 @@ class Telemetry:
                 while samples and samples[0].at < at - self.window:
                     samples.popleft()
 
-    def forget(self, gateway: str) -> None:
-        with self._lock:
-            for key in [k for k in self._series if k[0] == gateway]:
-                del self._series[key]
-
     def rates(self, gateway: str, peer_key: str) -> list[dict[str, float]]:
         """Bits per second received from and sent to one peer, between consecutive heartbeats."""
         with self._lock:

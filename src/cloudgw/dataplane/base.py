@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from cloudgw.dataplane.desired import KernelState
+from cloudgw.dataplane.kernelstate import KernelState
 from cloudgw.dataplane.plan import Action
 from cloudgw.dataplane.wireguard import PeerStats
 

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from ipaddress import IPv4Address, IPv4Network
 
-from cloudgw.dataplane.desired import MAIN_TABLE, KernelState, ProxyNeighbour, Route
+from cloudgw.dataplane.kernelstate import MAIN_TABLE, KernelState, ProxyNeighbour, Route
 from cloudgw.dataplane.plan import Action
 from cloudgw.model.document import GatewayDocument
 

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import replace
 
 from cloudgw.dataplane.base import Observation
-from cloudgw.dataplane.desired import KernelState
+from cloudgw.dataplane.kernelstate import KernelState
 from cloudgw.dataplane.plan import Action
 from cloudgw.errors import DataplaneError
 

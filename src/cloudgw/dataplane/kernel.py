@@ -9,7 +9,7 @@ from pathlib import Path
 from cloudgw.dataplane import nft
 from cloudgw.dataplane.base import Observation
 from cloudgw.dataplane.conntrack import Session, nat_sessions
-from cloudgw.dataplane.desired import (
+from cloudgw.dataplane.kernelstate import (
     EGRESS_TABLE,
     MAIN_TABLE,
     KernelState,

@@ -7,7 +7,7 @@ import shutil
 import subprocess
 from typing import Any
 
-from cloudgw.dataplane.desired import NFT_FAMILY, NFT_TABLE
+from cloudgw.dataplane.kernelstate import NFT_FAMILY, NFT_TABLE
 from cloudgw.errors import DataplaneError, MissingDependency
 
 
@@ -39,10 +39,3 @@ def list_table(family: str = NFT_FAMILY, table: str = NFT_TABLE, netns: str | No
         raise DataplaneError(f"nft list table {family} {table}: {result.stderr.strip()}")
     data: dict[str, Any] = json.loads(result.stdout)
     return data
-
-
-def list_ruleset_text(netns: str | None = None) -> str:
-    result = _nft(["list", "ruleset"], netns)
-    if result.returncode != 0:
-        raise DataplaneError(f"nft list ruleset: {result.stderr.strip()}")
-    return result.stdout

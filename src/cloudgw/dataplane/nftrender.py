@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network
 from typing import Any
 
-from cloudgw.dataplane.desired import NFT_FAMILY, NFT_TABLE, NftRuleset
+from cloudgw.dataplane.kernelstate import NFT_FAMILY, NFT_TABLE, NftRuleset
 from cloudgw.model.addr import AddressRange
 
 FINGERPRINT_PREFIX = "cloudgw-fingerprint="

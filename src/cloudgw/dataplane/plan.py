@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
-from cloudgw.dataplane.desired import MAIN_TABLE, KernelState
+from cloudgw.dataplane.kernelstate import MAIN_TABLE, KernelState
 
 Op = Literal["add", "change", "delete"]
 Kind = Literal["link", "device", "nft", "peer", "sysctl", "neighbour", "route", "rule"]

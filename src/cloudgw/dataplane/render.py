@@ -30,7 +30,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network
 
-from cloudgw.dataplane.desired import (
+from cloudgw.dataplane.kernelstate import (
     EGRESS_TABLE,
     MAIN_TABLE,
     RULE_PRIORITY,

@@ -24,7 +24,7 @@ from ipaddress import IPv4Network
 from pathlib import Path
 from typing import Any
 
-from cloudgw.dataplane.desired import Secret, WgDevice, WgPeer
+from cloudgw.dataplane.kernelstate import Secret, WgDevice, WgPeer
 from cloudgw.errors import DataplaneError, MissingDependency
 from cloudgw.model.keys import hex_to_key, key_to_hex
 from cloudgw.procs import stop_pids

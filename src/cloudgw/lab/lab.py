@@ -47,33 +47,6 @@ def wait_until(condition: Callable[[], Any], timeout: float, what: str, interval
         time.sleep(interval)
 
 
-def _public_key(paths: LabPaths, node: str) -> str:
-    """Run `cloudgw agent init` inside the gateway's namespace: the key is made by the gateway and
-    only its public half comes back."""
-    state_dir = paths.node_dir(node) / "state"
-    result = subprocess.run(
-        [
-            "ip",
-            "netns",
-            "exec",
-            paths.namespace(node),
-            sys.executable,
-            "-m",
-            "cloudgw",
-            "agent",
-            "init",
-            "--state-dir",
-            str(state_dir),
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if result.returncode != 0:
-        raise LabError(f"agent init on {node} failed: {result.stderr.strip()}")
-    return result.stdout.strip()
-
-
 def gateway_status(paths: LabPaths, node: str) -> dict[str, Any] | None:
     data = read_json(paths.node_dir(node) / "run" / "status.json")
     return data if isinstance(data, dict) else None

@@ -22,7 +22,7 @@ from ipaddress import IPv4Address, IPv4Interface
 
 from cloudgw.agent.learn import build_garp
 from cloudgw.dataplane import nft
-from cloudgw.dataplane.desired import Route
+from cloudgw.dataplane.kernelstate import Route
 from cloudgw.dataplane.netlink import Netlink, bridge_port_forwarding, create_namespace, send_frames
 from cloudgw.errors import LabError
 from cloudgw.lab.runstate import LabPaths

@@ -134,10 +134,6 @@ class Topology:
     def connected_sites(self, site: str, network: str | None = None) -> set[str]:
         return {c.other(site) for c in self.connections_of(site, network)}
 
-    def networks_of(self, site: str) -> list[Network]:
-        names = {c.network for c in self.connections_of(site)}
-        return [self.networks[name] for name in sorted(names) if name in self.networks]
-
     def owner_pool(self, network: str, ip: IPv4Address) -> Pool | None:
         for pool in self.pools_in(network):
             if ip in pool.range:

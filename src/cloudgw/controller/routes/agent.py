@@ -11,7 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import PlainTextResponse
 
 from cloudgw.api import schemas
-from cloudgw.controller import agents, auth
+from cloudgw.controller import auth, gateway_calls
 from cloudgw.controller.state import State
 from cloudgw.errors import NotFound, Unauthorized
 
@@ -30,7 +30,7 @@ def ca_certificate(request: Request) -> Any:
 def join(
     body: schemas.JoinRequest, state: State = Depends(auth.get_state), who: auth.Principal = Depends(auth.joiner)
 ) -> Any:
-    gateway, credential = agents.join(state, who.token_id, body)
+    gateway, credential = gateway_calls.join(state, who.token_id, body)
     return schemas.JoinResponse(gateway=gateway, credential=credential)
 
 
@@ -83,7 +83,7 @@ def announce(
     body: schemas.Announce, state: State = Depends(auth.get_state), who: auth.Principal = Depends(auth.gateway)
 ) -> Any:
     assert who.gateway is not None
-    added, removed, changed, revision = agents.announce(state, who.gateway, body)
+    added, removed, changed, revision = gateway_calls.announce(state, who.gateway, body)
     return schemas.AnnounceResult(added=added, removed=removed, changed=changed, revision=revision)
 
 
@@ -95,6 +95,6 @@ def heartbeat(
     who: auth.Principal = Depends(auth.gateway),
 ) -> Response:
     assert who.gateway is not None
-    agents.heartbeat(state, who.gateway, body)
+    gateway_calls.heartbeat(state, who.gateway, body)
     request.app.state.telemetry.record(who.gateway, body.peers, time.time())
     return Response(status_code=204)

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query
 
 from cloudgw.api import schemas
 from cloudgw.controller import auth
-from cloudgw.controller.resources import apply_topology
+from cloudgw.controller.config_writes import apply_topology
 from cloudgw.controller.state import State
 from cloudgw.model.topologyfile import TopologyFile, dump_file, from_topology
 

@@ -20,7 +20,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network
 
-from cloudgw.dataplane.desired import RT_PROTO, ProxyNeighbour, Route
+from cloudgw.dataplane.kernelstate import RT_PROTO, ProxyNeighbour, Route
 from cloudgw.errors import DataplaneError
 
 NETLINK_GET_STRICT_CHK = 12

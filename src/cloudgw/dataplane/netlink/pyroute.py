@@ -19,7 +19,7 @@ from typing import Any
 from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
-from cloudgw.dataplane.desired import RT_PROTO, PolicyRule, Route
+from cloudgw.dataplane.kernelstate import RT_PROTO, PolicyRule, Route
 from cloudgw.errors import DataplaneError
 
 _GONE = {errno.ENOENT, errno.ESRCH, errno.EADDRNOTAVAIL, errno.ENODEV}

@@ -8,7 +8,7 @@ from fastapi import Request
 from sqlalchemy import select
 
 from cloudgw.api import schemas
-from cloudgw.controller import resources as ops
+from cloudgw.controller import config_writes as ops
 from cloudgw.controller import views
 from cloudgw.controller.db.models import (
     ConnectionRow,
