@@ -186,7 +186,7 @@ class Agent:
         self.last_error = None
         self.last_result = result
         if doc != self.applied:
-            log_event(log, "document.applied", gateway=doc.gateway.name, rev=doc.revision)
+            log_event(log, "document.applied", gateway=doc.gateway.name, rev=doc.revision, reason=doc.reason)
             if self.document_path is not None:
                 write_json_atomic(self.document_path, dump_document(doc), mode=0o600)
         self.applied = doc
