@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from cloudgw.dataplane.netlink import list_namespaces, remove_namespace
+from cloudgw.lab.netns import list_namespaces, remove_namespace
 from cloudgw.lab.runstate import processes_in
 from cloudgw.procs import stop_pids
 from tests.helpers import RUN_TAG, reap_zombie_children

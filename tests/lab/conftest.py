@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import pytest
@@ -36,11 +37,18 @@ def start_lab(name: str, scenario: str) -> Lab:
     return lab
 
 
-@pytest.fixture(scope="session")
-def seed_lab() -> Iterator[Lab]:
-    lab = start_lab(f"cgwt{RUN_TAG}", "seed")
+@contextmanager
+def running_lab(name: str, scenario: str) -> Iterator[Lab]:
+    """A lab for the duration of a block; taken down (and its children reaped) whatever happens."""
+    lab = start_lab(name, scenario)
     try:
         yield lab
     finally:
         lab.cli("down", check=False)
         reap_zombie_children()
+
+
+@pytest.fixture(scope="session")
+def seed_lab() -> Iterator[Lab]:
+    with running_lab(f"cgwt{RUN_TAG}", "seed") as lab:
+        yield lab

@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 
 from cloudgw.lab import controlplane
-from tests.helpers import RUN_TAG, reap_zombie_children, run, wait_for
-from tests.lab.conftest import start_lab
+from tests.helpers import RUN_TAG, run, wait_for
+from tests.lab.conftest import running_lab
 
 pytestmark = [pytest.mark.root, pytest.mark.lab]
 
@@ -18,8 +18,7 @@ def reaches(lab, node: str, address: str) -> bool:
 
 
 def test_a_peer_whose_endpoint_does_not_resolve_is_skipped_and_reported():
-    lab = start_lab(f"cgwb{RUN_TAG}", "three-sites")
-    try:
+    with running_lab(f"cgwb{RUN_TAG}", "three-sites") as lab:
         with controlplane.lab_client(lab.paths) as api:
             api.update("gateways", "paris-gw", {"endpoint": "paris-gw.invalid:51820"})
 
@@ -37,6 +36,3 @@ def test_a_peer_whose_endpoint_does_not_resolve_is_skipped_and_reported():
             wait_for(lambda s=source, t=target: reaches(lab, s, t), 20, what=f"{source} -> {target}")
         log = (lab.paths.logs / "berlin-gw.log").read_text()
         assert "endpoint.unresolved" in log and "Traceback" not in log
-    finally:
-        lab.cli("down", check=False)
-        reap_zombie_children()

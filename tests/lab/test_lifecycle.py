@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from cloudgw.dataplane.netlink import list_namespaces
+from cloudgw.lab.netns import list_namespaces
 from cloudgw.procs import proc_cmdline
 from tests.helpers import RUN_TAG, reap_zombie_children, run
 from tests.lab.conftest import start_lab

@@ -12,8 +12,8 @@ import sys
 import pytest
 
 from cloudgw.lab import controlplane
-from tests.helpers import reap_zombie_children, run, wait_for
-from tests.lab.conftest import start_lab
+from tests.helpers import RUN_TAG, run, wait_for
+from tests.lab.conftest import running_lab
 from tests.lab.test_seed import REPO
 
 pytestmark = [pytest.mark.root, pytest.mark.lab]
@@ -21,14 +21,8 @@ pytestmark = [pytest.mark.root, pytest.mark.lab]
 
 @pytest.fixture(scope="module")
 def rough_lab():
-    from tests.helpers import RUN_TAG
-
-    lab = start_lab(f"cgwr{RUN_TAG}", "real-network")
-    try:
+    with running_lab(f"cgwr{RUN_TAG}", "real-network") as lab:
         yield lab
-    finally:
-        lab.cli("down", check=False)
-        reap_zombie_children()
 
 
 def route_mtu(lab, node: str, address: str) -> str:

@@ -86,7 +86,7 @@ def test_controller_sockets_are_tcp_so_asyncio_disables_nagle(tmp_path):
 
     from cloudgw.controller.serve import bound_sockets
     from cloudgw.controller.settings import ControllerSettings
-    from cloudgw.dataplane.netlink.pyroute import listening_socket
+    from cloudgw.lab.netns import listening_socket
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

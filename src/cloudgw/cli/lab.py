@@ -14,7 +14,8 @@ from cloudgw import exitcodes
 from cloudgw.cli.common import console, fail, handle_errors, need_root
 from cloudgw.lab import lab as lablib
 from cloudgw.lab.check import check as run_check
-from cloudgw.lab.runstate import DEFAULT_LAB, LabPaths, check_lab_name
+from cloudgw.lab.location import DEFAULT_LAB
+from cloudgw.lab.runstate import LabPaths, check_lab_name
 from cloudgw.lab.scenario import builtin_scenarios, find_scenario, vms
 from cloudgw.lab.topology import node_names
 from cloudgw.procs import alive

@@ -16,10 +16,10 @@ import yaml
 
 from cloudgw.agent.status import read_json, write_json_atomic
 from cloudgw.client import Client
-from cloudgw.dataplane.netlink import remove_namespace
 from cloudgw.errors import CloudgwError, LabError, MissingDependency
 from cloudgw.lab import controlplane, topology
 from cloudgw.lab.check import ping
+from cloudgw.lab.netns import remove_namespace
 from cloudgw.lab.runstate import LabPaths, processes_in
 from cloudgw.lab.scenario import Scenario, Vm, load_scenario, vms
 from cloudgw.procs import alive, proc_cmdline, stop_pids

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cloudgw.dataplane.netlink import list_namespaces, namespace_inode
 from cloudgw.errors import InvalidInput, Problem
 from cloudgw.lab.location import lab_root
+from cloudgw.lab.netns import list_namespaces, namespace_inode
 from cloudgw.procs import proc_state
 
 LAB_NAME_RE = re.compile(r"^cgw[a-z0-9]{0,8}$")

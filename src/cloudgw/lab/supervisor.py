@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from cloudgw.agent.status import write_json_atomic
-from cloudgw.dataplane.netlink import listening_socket
+from cloudgw.lab.netns import listening_socket
 from cloudgw.lab.runstate import LabPaths, processes_in
 from cloudgw.procs import stop_pids
 

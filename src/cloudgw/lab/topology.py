@@ -23,8 +23,9 @@ from ipaddress import IPv4Address, IPv4Interface
 from cloudgw.agent.learn import build_garp
 from cloudgw.dataplane import nft
 from cloudgw.dataplane.kernelstate import Route
-from cloudgw.dataplane.netlink import Netlink, bridge_port_forwarding, create_namespace, send_frames
+from cloudgw.dataplane.netlink import Netlink
 from cloudgw.errors import LabError
+from cloudgw.lab.netns import bridge_port_forwarding, create_namespace, send_frames
 from cloudgw.lab.runstate import LabPaths
 from cloudgw.lab.scenario import (
     LAN_BRIDGE,

@@ -233,6 +233,15 @@ class Netlink:
         self._call(f"delete rule {rule}", self._ipr.rule, "del", **self._rule_args(rule, proto), missing_ok=True)
 
     # neighbours --------------------------------------------------------------------------------
+    def bridge_port_forwarding(self, port: str) -> bool:
+        """Is this bridge port forwarding yet? (Its carrier reaches the bridge asynchronously.)"""
+        msgs = self._call(f"show bridge port {port}", self._ipr.brport, "show", index=self.index(port))
+        for msg in msgs:
+            info = msg.get_attr("IFLA_PROTINFO")
+            if info is not None:
+                return bool(info.get_attr("IFLA_BRPORT_STATE") == 3)  # BR_STATE_FORWARDING
+        return False
+
     def neighbours(self, dev: str | None = None) -> list[Neighbour]:
         kwargs = {"ifindex": self.index(dev)} if dev else {}
         result = []
@@ -287,79 +296,3 @@ async def watch_neighbours(on_neighbour: Any, netns: str | None = None) -> None:
                 if not mac or not dst or msg["state"] & 0x20:  # no lladdr, or NUD_FAILED
                     continue
                 on_neighbour(IPv4Address(dst), mac, msg["ifindex"])
-
-
-# network namespaces ------------------------------------------------------------------------------
-def list_namespaces() -> list[str]:
-    from pyroute2 import netns
-
-    return sorted(netns.listnetns())
-
-
-def create_namespace(name: str) -> None:
-    from pyroute2 import netns
-
-    if name in netns.listnetns():
-        raise DataplaneError(f"network namespace '{name}' already exists")
-    netns.create(name)
-
-
-def remove_namespace(name: str) -> None:
-    from pyroute2 import netns
-
-    if name in netns.listnetns():
-        netns.remove(name)
-
-
-def namespace_inode(name: str) -> tuple[int, int] | None:
-    """(device, inode) identifying a named namespace; processes inside share it in /proc/PID/ns/net."""
-    try:
-        info = os.stat(f"/run/netns/{name}")
-    except FileNotFoundError:
-        return None
-    return info.st_dev, info.st_ino
-
-
-def listening_socket(host: str, port: int, namespace: str | None = None) -> socket.socket:
-    """A TCP listening socket bound inside `namespace` (None: this one). The socket keeps its
-    namespace when handed to another process, so one server can listen in several namespaces."""
-    from pyroute2 import netns
-
-    if namespace:
-        netns.pushns(namespace)
-    try:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, port))
-        sock.listen(128)
-    finally:
-        if namespace:
-            netns.popns()
-    return sock
-
-
-def send_frames(interface: str, frames: list[bytes], namespace: str | None = None) -> None:
-    """Send raw Ethernet frames out of an interface (in `namespace`)."""
-    from pyroute2 import netns
-
-    if namespace:
-        netns.pushns(namespace)
-    try:
-        with socket.socket(socket.AF_PACKET, socket.SOCK_RAW) as sock:
-            sock.bind((interface, 0))
-            for frame in frames:
-                sock.send(frame)
-    finally:
-        if namespace:
-            netns.popns()
-
-
-def bridge_port_forwarding(port: str, namespace: str | None = None) -> bool:
-    """Is this bridge port forwarding yet? (Its carrier reaches the bridge asynchronously.)"""
-    with Netlink(namespace) as netlink:
-        msgs = netlink._call(f"show bridge port {port}", netlink._ipr.brport, "show", index=netlink.index(port))
-    for msg in msgs:
-        info = msg.get_attr("IFLA_PROTINFO")
-        if info is not None:
-            return bool(info.get_attr("IFLA_BRPORT_STATE") == 3)  # BR_STATE_FORWARDING
-    return False
