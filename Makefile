@@ -1,5 +1,5 @@
 # Shortcuts; each target is a script under scripts/ so the README's commands work without make.
-.PHONY: setup demo test lint down bench bench-quick
+.PHONY: setup demo test lint down bench bench-quick soak
 
 setup:
 	bash scripts/setup.sh
@@ -24,3 +24,9 @@ bench: setup
 # The same, small and short (under 3 minutes); CI runs it as a smoke test.
 bench-quick: setup
 	.venv/bin/python bench/run.py --quick
+
+# An hour of churn on the three-sites lab, sampled: docs/soak/ (CSV, plot, report). MINUTES=5 for less.
+MINUTES ?= 60
+soak: setup
+	.venv/bin/pip install -q -e '.[bench]'
+	.venv/bin/python bench/soak.py --minutes $(MINUTES) --out docs/soak
