@@ -193,12 +193,24 @@ class Churn:
             sh("curl", "-s", "-m", "3", "http://198.51.100.10/", netns=self.paths.namespace(vm))
 
 
+def controller_tasks(paths: LabPaths) -> float | None:
+    """Tasks alive on the controller's event loop (its /metrics: cloudgw_asyncio_tasks)."""
+    try:
+        with controlplane.lab_client(paths, timeout=5) as api:
+            text = api.request("GET", "/metrics").text
+    except Exception:
+        return None  # the controller is restarting
+    line = next((x for x in text.splitlines() if x.startswith("cloudgw_asyncio_tasks ")), None)
+    return float(line.split()[1]) if line else None
+
+
 def sample(paths: LabPaths, started: float) -> dict[str, Any]:
     row: dict[str, Any] = {"t": round(time.monotonic() - started, 1)}
     for name, pid in service_pids(paths).items():
         row[f"{name}.pid"] = pid
         for key, value in proc(pid).items():
             row[f"{name}.{key}"] = value
+    row["controller.asyncio_tasks"] = controller_tasks(paths)
     db = paths.node_dir("controller") / "data"
     row["db_kib"] = sum(p.stat().st_size for p in db.glob("controller.db*")) // 1024
     for gateway in GATEWAYS:

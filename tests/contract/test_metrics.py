@@ -47,6 +47,7 @@ def test_metrics_need_a_token_and_describe_gateways_and_connections(api, control
     assert 3 < samples[("cloudgw_peer_handshake_age_seconds", (("gateway", world.gw_a), ("peer", world.gw_b)))] < 60
     assert samples[("cloudgw_connection_health", (("connection", f"c-{uid}"), ("state", "down")))] == 1.0
     assert samples[("cloudgw_endpoints", (("effective", "true"), ("site", world.a)))] >= 1
+    assert samples[("cloudgw_asyncio_tasks", ())] >= 1  # at least the database follower
     exported = {s.name for f in families.values() for s in f.samples}
     assert dashboard_metrics("cloudgw_") - {m for m in dashboard_metrics("cloudgw_agent_")} <= exported
 

@@ -125,7 +125,7 @@ def create_app(settings: ControllerSettings, state: State | None = None) -> Fast
         return {"ok": True}
 
     app.state.telemetry = Telemetry()
-    app.state.metrics, app.state.watch_metrics = registry(state, settings.offline_after)
+    app.state.metrics, app.state.watch_metrics = registry(state, settings.offline_after, lambda: bus.loop)
     for router in [*routers, mapping.router, admin.router, agent.router, overview.router, topology.router, web.router]:
         app.include_router(router, responses=schemas.ERROR_RESPONSES)
     app.mount("/static", StaticFiles(directory=web.STATIC), name="static")

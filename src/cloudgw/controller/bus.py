@@ -18,6 +18,10 @@ class RevisionBus:
         self.revision = 0
         self._published: OrderedDict[int, float] = OrderedDict()
 
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop | None:
+        return self._loop
+
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
         self._event = asyncio.Event()

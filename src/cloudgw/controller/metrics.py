@@ -3,8 +3,9 @@ sync): gateways, their tunnels (from heartbeats), connections, the mapping and N
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from prometheus_client import Counter, Gauge, Histogram
@@ -122,7 +123,9 @@ class WatchMetrics:
     auth_throttled: Counter
 
 
-def registry(state: State, offline_after: float) -> tuple[CollectorRegistry, WatchMetrics]:
+def registry(
+    state: State, offline_after: float, bus_loop: Callable[[], asyncio.AbstractEventLoop | None] = lambda: None
+) -> tuple[CollectorRegistry, WatchMetrics]:
     reg = CollectorRegistry(auto_describe=False)
     reg.register(ControllerCollector(state, offline_after))
     delivery = Histogram(
@@ -132,6 +135,10 @@ def registry(state: State, offline_after: float) -> tuple[CollectorRegistry, Wat
         registry=reg,
     )
     waiting = Gauge("cloudgw_watch_waiting", "Gateways long-polling for their document right now", registry=reg)
+    tasks = Gauge(
+        "cloudgw_asyncio_tasks", "Tasks alive on the controller's event loop (the soak watches it)", registry=reg
+    )
+    tasks.set_function(lambda: float(len(asyncio.all_tasks(loop))) if (loop := bus_loop()) is not None else 0.0)
     failures = Counter(
         "cloudgw_auth_failures",
         "Requests refused for their credential (never counted: the secret)",
