@@ -129,3 +129,16 @@ def test_uapi_reaches_a_socket_whose_path_is_longer_than_af_unix_allows(tmp_path
     assert ("listen_port", "51820") in Uapi(path).get()
     thread.join(5)
     server.close()
+
+
+def test_freed_memory_goes_back_to_the_system_after_a_burst():
+    from cloudgw.memory import Trimmer, rss_kib, trim
+
+    assert trim() is True  # glibc: malloc_trim exists here
+    trimmer = Trimmer(threshold_kib=8 * 1024)
+    assert trimmer.maybe_trim() is False  # nothing grew
+    burst = [bytearray(4096) for _ in range(20_000)]  # ~80 MiB in small blocks, like many connections
+    peak = rss_kib()
+    del burst
+    assert trimmer.maybe_trim() is True
+    assert rss_kib() < peak - 40 * 1024  # most of it returned

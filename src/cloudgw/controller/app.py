@@ -31,6 +31,7 @@ from cloudgw.controller.telemetry import Telemetry
 from cloudgw.controller.tls import CA_CERT, fingerprint
 from cloudgw.errors import InvalidInput, NotFound, Problem, Unauthorized
 from cloudgw.logs import log_event
+from cloudgw.memory import Trimmer
 from cloudgw.model.textio import pydantic_problems
 
 log = logging.getLogger("cloudgw.controller")
@@ -55,8 +56,12 @@ def create_app(settings: ControllerSettings, state: State | None = None) -> Fast
     async def follow_database() -> None:
         """Commits by another replica sharing the database: one read of the revision a second for
         the whole process, published on the bus, instead of one per waiting gateway."""
+        trimmer, polls = Trimmer(), 0
         while True:
             await asyncio.sleep(REPLICA_POLL_S)
+            polls += 1
+            if polls % 60 == 0:  # once a minute: give back what a burst of connections left (memory.py)
+                await run_in_threadpool(trimmer.maybe_trim)
             try:
                 # reloads only when the revision moved (another replica wrote), which also makes
                 # this process forget remembered credentials: a revocation there counts here
