@@ -248,12 +248,15 @@ def main() -> None:
     if up.returncode != 0:
         raise SystemExit(up.stdout + up.stderr)
     args.out.mkdir(parents=True, exist_ok=True)
-    ping = subprocess.Popen(
-        ["ip", "netns", "exec", paths.namespace("paris-vm1"), "ping", "-i", "0.2", "-W", "1", "10.20.0.21"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
+    # ping's output goes to a file: a pipe nobody reads fills after ~1,000 lines and stops ping
+    # (the first hour-long run measured only its first 222 s that way)
+    ping_log = args.out / "ping.log"
+    with open(ping_log, "w") as ping_out:
+        ping = subprocess.Popen(
+            ["ip", "netns", "exec", paths.namespace("paris-vm1"), "ping", "-i", "0.2", "-W", "1", "10.20.0.21"],
+            stdout=ping_out,
+            stderr=subprocess.DEVNULL,
+        )
     churn, rows, started = Churn(paths), [], time.monotonic()
     try:
         time.sleep(5)  # warm-up: the baseline is taken once the lab has settled
@@ -287,8 +290,10 @@ def main() -> None:
         rows.append(final)
     finally:
         ping.send_signal(signal.SIGINT)  # ping prints its summary on SIGINT
-        output, _ = ping.communicate(timeout=10)
+        ping.wait(timeout=10)
+    output = ping_log.read_text()
     summary = next((line for line in output.splitlines() if "packets transmitted" in line), "")
+    ping_log.unlink()
     report = verify(paths, baseline, final)
     report["rss_growth"] = rss_growth(rows)
     report.update(
