@@ -6,8 +6,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
+from cloudgw.model.cloud import AwsCloud, OpenStackCloud
 from cloudgw.model.fields import Cidr, HostPort, IfName, IPv4, KeyField, MacField, Name, Port, RangeField, Text
 from cloudgw.model.topologyfile import (
     ConnectionSpec,
@@ -74,6 +75,14 @@ class SiteUpdate(Schema):
     name: Name | None = None
     provider: Provider | None = None
     description: Text | None = None
+    aws: AwsCloud | None = None  # null: cloudgw stops driving this site's cloud
+    openstack: OpenStackCloud | None = None
+
+    @model_validator(mode="after")
+    def _one_cloud(self) -> SiteUpdate:
+        if self.aws is not None and self.openstack is not None:
+            raise ValueError("a site has one cloud: give either 'aws' or 'openstack'")
+        return self
 
 
 class SitePublic(SiteSpec):

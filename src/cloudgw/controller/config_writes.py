@@ -29,6 +29,8 @@ from cloudgw.controller.db.models import (
 from cloudgw.controller.state import Change, State, refuse
 from cloudgw.errors import InvalidInput, NotFound, Problem
 from cloudgw.model import rules
+from cloudgw.model.cloud import items_to_json as cloud_json
+from cloudgw.model.cloud import to_items
 from cloudgw.model.topology import Connection, Egress, Forward, Gateway, Network, Pool, Site
 from cloudgw.model.topologyfile import Step, TopologyFile, check_file, from_topology, plan
 
@@ -62,20 +64,26 @@ def _get(items: dict[str, Any], kind: str, name: str) -> Any:
 
 # sites ------------------------------------------------------------------------------------------
 def site_create(change: Change, data: schemas.SiteCreate) -> Site:
-    site = Site(data.name, data.provider, data.description)
+    site = Site(data.name, data.provider, data.description, data.cloud)
     refuse(rules.check_site(change.topo, site), "site")
-    change.add("site", site.name, site, SiteRow(name=site.name, provider=site.provider, description=site.description))
+    row = SiteRow(name=site.name, provider=site.provider, description=site.description, cloud=cloud_json(site.cloud))
+    change.add("site", site.name, site, row)
     change.record("create", "site", site.name, None, plain(site))
     return site
 
 
 def site_update(change: Change, name: str, data: schemas.SiteUpdate) -> Site:
     old = _get(change.topo.sites, "site", name)
-    new = replace(old, **_patch(data))
+    fields = _patch(data)
+    fields.pop("aws", None), fields.pop("openstack", None)
+    if data.model_fields_set & {"aws", "openstack"}:  # an explicit null clears the cloud identity
+        fields["cloud"] = to_items(data.aws or data.openstack)
+    new = replace(old, **fields)
     refuse(rules.check_site(change.topo, new, old_name=name), "site")
     row = change.session.get(SiteRow, change.id_of("site", name))
     assert row is not None
     row.name, row.provider, row.description = new.name, new.provider, new.description
+    row.cloud = cloud_json(new.cloud)
     change.record("update", "site", name, plain(old), plain(new))
     return new
 

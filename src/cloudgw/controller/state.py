@@ -39,6 +39,7 @@ from cloudgw.mapping.documents import render_document
 from cloudgw.mapping.index import TopologyIndex
 from cloudgw.mapping.scope import candidates
 from cloudgw.model.addr import AddressRange
+from cloudgw.model.cloud import items_from_json
 from cloudgw.model.document import GatewayDocument
 from cloudgw.model.topology import (
     Announcement,
@@ -95,7 +96,7 @@ def load_config(session: Session) -> tuple[Topology, dict[str, int], dict[str, d
     }
     site_names: dict[int, str] = {}
     for row in session.scalars(select(SiteRow)):
-        topo.sites[row.name] = Site(row.name, row.provider, row.description)
+        topo.sites[row.name] = Site(row.name, row.provider, row.description, items_from_json(row.cloud))
         ids["site"][row.name] = row.id
         site_names[row.id] = row.name
     network_names: dict[int, str] = {}

@@ -20,6 +20,7 @@ from cloudgw.api.schemas import (
 from cloudgw.controller.db.models import ConnectionRow, GatewayRow, NetworkRow, PoolRow, SiteRow
 from cloudgw.controller.state import Snapshot
 from cloudgw.model.addr import usable_endpoint
+from cloudgw.model.cloud import cloud_block, items_from_json
 
 HANDSHAKE_FRESH_S = 180.0  # WireGuard re-handshakes every 2 minutes while keepalives flow
 
@@ -41,6 +42,7 @@ def site_view(row: SiteRow, snap: Snapshot) -> SitePublic:
         name=row.name,
         provider=row.provider,
         description=row.description,  # type: ignore[arg-type]
+        **cloud_block(row.provider, items_from_json(row.cloud)),
         created_at=row.created_at,
         updated_at=row.updated_at,
         gateways=sorted(g.name for g in topo.gateways_of(row.name)),

@@ -6,8 +6,11 @@ from __future__ import annotations
 
 from ipaddress import IPv4Address, IPv4Network
 
+from pydantic import ValidationError
+
 from cloudgw.errors import Problem
 from cloudgw.model.addr import parse_host_port
+from cloudgw.model.cloud import CLOUD_KINDS, parse_items
 from cloudgw.model.keys import check_key
 from cloudgw.model.topology import PROVIDERS, Connection, Egress, Forward, Gateway, Network, Pool, Site, Topology
 
@@ -34,11 +37,35 @@ def check_site(topo: Topology, site: Site, old_name: str | None = None) -> list[
         problems.append(
             Problem("provider", f"unknown provider '{site.provider}'", f"use one of: {', '.join(PROVIDERS)}")
         )
+    if site.cloud:
+        problems.extend(_cloud_identity_problems(site))
     if old_name is not None and site.provider != topo.sites[old_name].provider:
         for pool in topo.pools.values():
             if pool.site == old_name:
                 problems.extend(_reserved_problems(site.provider, topo.networks[pool.network].cidr, pool, "provider"))
     return problems
+
+
+def _cloud_identity_problems(site: Site) -> list[Problem]:
+    if site.provider not in CLOUD_KINDS:
+        return [
+            Problem(
+                "provider",
+                f"site '{site.name}' has a cloud identity but its provider '{site.provider}' drives no cloud",
+                "use provider aws or openstack, or remove the cloud block",
+            )
+        ]
+    try:
+        parse_items(site.provider, site.cloud)
+    except ValidationError:
+        return [
+            Problem(
+                "provider",
+                f"site '{site.name}' keeps a cloud identity of another provider than '{site.provider}'",
+                f"give an '{site.provider}' block in the same change, or set it to null first",
+            )
+        ]
+    return []
 
 
 def check_network(topo: Topology, network: Network, old_name: str | None = None) -> list[Problem]:

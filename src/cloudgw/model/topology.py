@@ -22,6 +22,7 @@ class Site:
     name: str
     provider: str = "generic"  # decides which addresses of a subnet the cloud reserves
     description: str = ""
+    cloud: tuple[tuple[str, str], ...] = ()  # its cloud identity (model.cloud); () = cloudgw leaves the cloud alone
 
 
 @dataclass(frozen=True)

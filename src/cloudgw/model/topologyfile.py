@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from cloudgw.errors import InvalidInput, Problem
 from cloudgw.model import rules
 from cloudgw.model.addr import usable_endpoint
+from cloudgw.model.cloud import AwsCloud, OpenStackCloud, cloud_block, cloud_problems, to_items
 from cloudgw.model.defaults import KEEPALIVE, LISTEN_PORT, TUNNEL_MTU
 from cloudgw.model.fields import Cidr, HostPort, IfName, IPv4, Name, Port, RangeField, Text
 from cloudgw.model.textio import line_of, parse_yaml, pydantic_problems
@@ -39,6 +40,21 @@ class SiteSpec(Spec):
     name: Name
     provider: Literal["generic", "lab", "aws", "openstack"] = "generic"  # decides the reserved addresses
     description: Text = ""
+    # where the site's cloud side is, so its provider drives it (docs/providers.md); none: cloudgw
+    # changes nothing in the cloud (the manual way, docs/deploy.md)
+    aws: AwsCloud | None = None
+    openstack: OpenStackCloud | None = None
+
+    @model_validator(mode="after")
+    def _cloud_matches_provider(self) -> SiteSpec:
+        problems = cloud_problems(self.provider, self.aws, self.openstack)
+        if problems:
+            raise ValueError(f"{problems[0].message}: {problems[0].fix}")
+        return self
+
+    @property
+    def cloud(self) -> tuple[tuple[str, str], ...]:
+        return to_items(self.aws or self.openstack)
 
 
 class NetworkSpec(Spec):
@@ -141,7 +157,7 @@ def item_key(item: Spec) -> str:
 def to_topology(spec: TopologyFile) -> Topology:
     topo = Topology()
     for site in spec.sites:
-        topo.sites[site.name] = Site(site.name, site.provider, site.description)
+        topo.sites[site.name] = Site(site.name, site.provider, site.description, site.cloud)
     for net in spec.networks:
         topo.networks[net.name] = Network(net.name, net.cidr, net.mode, net.description)
     for pool in spec.pools:
@@ -193,7 +209,7 @@ def from_topology(topo: Topology) -> TopologyFile:
         )
     return TopologyFile(
         sites=[
-            SiteSpec(name=s.name, provider=s.provider, description=s.description)
+            SiteSpec(name=s.name, provider=s.provider, description=s.description, **cloud_block(s.provider, s.cloud))
             for s in sorted(topo.sites.values(), key=lambda s: s.name)
         ],
         networks=[
@@ -249,7 +265,7 @@ def check_file(spec: TopologyFile) -> list[Problem]:
     problems: list[Problem] = []
     built = Topology()
     checks = {
-        "sites": lambda item: rules.check_site(built, Site(item.name, item.provider, item.description)),
+        "sites": lambda item: rules.check_site(built, Site(item.name, item.provider, item.description, item.cloud)),
         "networks": lambda item: rules.check_network(built, Network(item.name, item.cidr, item.mode)),
         "pools": lambda item: rules.check_pool(built, Pool(item.key, item.network, item.site, item.range)),
         "gateways": lambda item: rules.check_gateway(

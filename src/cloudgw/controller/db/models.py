@@ -38,6 +38,7 @@ class SiteRow(Timestamps, Base):
     name: Mapped[str] = mapped_column(String(63), unique=True)
     provider: Mapped[str] = mapped_column(String(20), default="generic")
     description: Mapped[str] = mapped_column(Text, default="")
+    cloud: Mapped[str] = mapped_column(Text, default="")  # model.cloud identity as JSON; "" = none
 
 
 class NetworkRow(Timestamps, Base):
@@ -101,6 +102,30 @@ class EndpointRow(Base):
     mac: Mapped[str | None] = mapped_column(String(17), nullable=True)
     first_seen: Mapped[float] = mapped_column(Float)
     last_seen: Mapped[float] = mapped_column(Float)
+
+
+class CloudEndpointRow(Base):
+    """An address the site's cloud lists on its subnet (an ENI, a Neutron port), written by the
+    provider reconciler; the site's gateway announces it beside what it learns on its LAN."""
+
+    __tablename__ = "cloud_endpoints"
+    __table_args__ = (UniqueConstraint("site_id", "network_id", "ip", name="uq_cloud_endpoint"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), index=True)
+    network_id: Mapped[int] = mapped_column(ForeignKey("networks.id", ondelete="CASCADE"), index=True)
+    ip: Mapped[str] = mapped_column(String(15))
+    mac: Mapped[str | None] = mapped_column(String(17), nullable=True)
+
+
+class ProviderStatusRow(Base):
+    """The provider reconciler's last word on one site: what it found, changed, or why it failed."""
+
+    __tablename__ = "provider_status"
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), primary_key=True)
+    state: Mapped[str] = mapped_column(String(16))  # ok, error, refused, pending
+    error: Mapped[str] = mapped_column(Text, default="")
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    checked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class TokenRow(Base):
