@@ -93,3 +93,13 @@ def test_host_port(text, expected):
 def test_host_port_refuses(text, needle):
     with pytest.raises(ValueError, match=needle):
         parse_host_port(text)
+
+
+def test_range_minus_cuts_holes_and_edges():
+    whole = AddressRange.parse("192.168.1.2-192.168.1.254")
+    left = whole.minus(
+        [AddressRange.parse("192.168.1.11-192.168.1.20"), AddressRange.parse("192.168.1.250-192.168.1.255")]
+    )
+    assert [str(r) for r in left] == ["192.168.1.2-192.168.1.10", "192.168.1.21-192.168.1.249"]
+    assert whole.minus([AddressRange.parse("192.168.1.0/24")]) == []
+    assert whole.minus([]) == [whole]

@@ -69,6 +69,23 @@ class AddressRange:
         for value in range(int(self.first), int(self.last) + 1):
             yield IPv4Address(value)
 
+    def minus(self, others: Iterable[AddressRange]) -> list[AddressRange]:
+        """What is left of this range once the others are taken out, in order."""
+        left = [(int(self.first), int(self.last))]
+        for other in others:
+            lo, hi = int(other.first), int(other.last)
+            pieces = []
+            for a, b in left:
+                if hi < a or lo > b:
+                    pieces.append((a, b))
+                    continue
+                if a < lo:
+                    pieces.append((a, lo - 1))
+                if hi < b:
+                    pieces.append((hi + 1, b))
+            left = pieces
+        return [AddressRange(IPv4Address(a), IPv4Address(b)) for a, b in left]
+
     def cidrs(self) -> list[IPv4Network]:
         """The smallest set of prefixes covering exactly this range."""
         return list(ipaddress.summarize_address_range(self.first, self.last))

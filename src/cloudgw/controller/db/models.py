@@ -118,13 +118,18 @@ class CloudEndpointRow(Base):
 
 
 class ProviderStatusRow(Base):
-    """The provider reconciler's last word on one site: what it found, changed, or why it failed."""
+    """The provider reconciler's ledger and last word on one site: the cloud identity it drove, what
+    it created there (so deleting the site removes exactly that), and what it found or why it failed.
+    Keyed by the site's name with no foreign key: it outlives the site until the cloud is cleaned."""
 
     __tablename__ = "provider_status"
-    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), primary_key=True)
-    state: Mapped[str] = mapped_column(String(16))  # ok, error, refused, pending
+    site: Mapped[str] = mapped_column(String(63), primary_key=True)
+    provider: Mapped[str] = mapped_column(String(20))
+    cloud: Mapped[str] = mapped_column(Text, default="")
+    state: Mapped[str] = mapped_column(String(16))  # ok, converging, error, refused, removing
     error: Mapped[str] = mapped_column(Text, default="")
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    owned: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     checked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 

@@ -34,13 +34,15 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_cloud_endpoints_site_id"), ["site_id"], unique=False)
     op.create_table(
         "provider_status",
-        sa.Column("site_id", sa.Integer(), nullable=False),
+        sa.Column("site", sa.String(length=63), nullable=False),
+        sa.Column("provider", sa.String(length=20), nullable=False),
+        sa.Column("cloud", sa.Text(), nullable=False),
         sa.Column("state", sa.String(length=16), nullable=False),
         sa.Column("error", sa.Text(), nullable=False),
         sa.Column("detail", sa.JSON(), nullable=False),
+        sa.Column("owned", sa.JSON(), nullable=False),
         sa.Column("checked_at", sa.DateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(["site_id"], ["sites.id"], ondelete="CASCADE"),
-        sa.PrimaryKeyConstraint("site_id"),
+        sa.PrimaryKeyConstraint("site"),
     )
 
 

@@ -1,0 +1,99 @@
+"""Which provider drives a site, and the preflight of a whole topology."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cloudgw.errors import MissingDependency
+from cloudgw.model.cloud import AwsCloud, OpenStackCloud, parse_items
+from cloudgw.model.topology import Site, Topology
+from cloudgw.providers import checks
+from cloudgw.providers.base import Finding, Need, Observed, Provider, ProviderError, Step
+from cloudgw.providers.need import need_for
+
+
+class Passive:
+    """A site whose cloud cloudgw does not drive: `generic` (any machine, set up by hand as in
+    docs/deploy.md), `lab` (the namespace lab: its "cloud" is a Linux bridge, nothing to prepare),
+    or an aws/openstack site without a cloud block. Its preflight is what needs no cloud call."""
+
+    def __init__(self, site: str, name: str) -> None:
+        self.site, self.name = site, name
+
+    def observe(self, need: Need, owned: dict[str, Any]) -> Observed:
+        return Observed(owned=dict(owned))
+
+    def checks(self, need: Need, seen: Observed, topo: Topology | None = None) -> list[Finding]:
+        return []
+
+    def plan(self, need: Need, seen: Observed) -> list[Step]:
+        return []
+
+    def apply(self, step: Step, seen: Observed) -> None:
+        raise ProviderError(f"the {self.name} provider changes nothing in a cloud")
+
+
+def provider_for(site: Site, clients: dict[str, Any] | None = None) -> Provider:
+    """The provider of a site. `clients`: injected SDK clients by site name (tests, benchmarks)."""
+    parsed = parse_items(site.provider, site.cloud)
+    client = (clients or {}).get(site.name)
+    try:
+        if isinstance(parsed, AwsCloud):
+            from cloudgw.providers.aws import Aws
+
+            return Aws(site.name, parsed, client)
+        if isinstance(parsed, OpenStackCloud):
+            from cloudgw.providers.openstack import OpenStack
+
+            return OpenStack(site.name, parsed, client)
+    except ModuleNotFoundError as exc:
+        raise MissingDependency(
+            f"the {site.provider} provider needs {exc.name}: pip install 'cloudgw[providers]'"
+        ) from exc
+    return Passive(site.name, site.provider)
+
+
+def driven(site: Site) -> bool:
+    """Whether cloudgw drives this site's cloud (it has a cloud block)."""
+    return parse_items(site.provider, site.cloud) is not None
+
+
+def preflight_site(topo: Topology, site: str, provider: Provider, owned: dict[str, Any]) -> list[Finding]:
+    """Every trap of one site, before any change: the shared checks and, when cloudgw drives the
+    site's cloud, what the cloud itself says. A cloud that cannot be read is an error finding."""
+    need = need_for(topo, site)
+    found = checks.reserved_collisions(topo, need, None)
+    if not driven(topo.sites[site]):
+        if topo.sites[site].provider in ("aws", "openstack"):
+            found.append(
+                Finding(
+                    site,
+                    "cloud",
+                    "warning",
+                    f"site '{site}' is {topo.sites[site].provider} but has no cloud block: cloudgw changes nothing "
+                    "in its cloud and cannot check it",
+                    f"add an '{topo.sites[site].provider}' block (docs/providers.md), or prepare the cloud by hand "
+                    "(docs/deploy.md)",
+                )
+            )
+        return found
+    found += checks.gateway_named(topo, need) + checks.hostname_peers(topo, need)
+    try:
+        seen = provider.observe(need, owned)
+    except ProviderError as exc:
+        return [
+            *found,
+            Finding(site, "cloud", "error", str(exc), "check the cloud block and the controller's credentials"),
+        ]
+    found = [f for f in found if f.check != "reserved"] + checks.reserved_collisions(topo, need, seen)
+    found += provider.checks(need, seen, topo)
+    return found
+
+
+def preflight(
+    topo: Topology, ledgers: dict[str, dict[str, Any]] | None = None, clients: dict[str, Any] | None = None
+) -> list[Finding]:
+    findings: list[Finding] = []
+    for name in sorted(topo.sites):
+        findings += preflight_site(topo, name, provider_for(topo.sites[name], clients), (ledgers or {}).get(name, {}))
+    return findings
