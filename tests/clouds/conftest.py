@@ -19,3 +19,20 @@ def aws(strict_aws, monkeypatch):
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", CREDENTIALS["aws_access_key_id"])
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", CREDENTIALS["aws_secret_access_key"])
     return strict_aws
+
+
+@pytest.fixture(scope="session")
+def fake_openstack_server(tmp_path_factory):
+    from tests.clouds.openstack_fake import FakeOpenStack
+
+    fake = FakeOpenStack(tmp_path_factory.mktemp("openstack"))
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def openstack_cloud(fake_openstack_server, monkeypatch):
+    """An empty fake OpenStack; the controller-side clouds.yaml in openstacksdk's standard place."""
+    fake_openstack_server.reset()
+    monkeypatch.setenv("OS_CLIENT_CONFIG_FILE", str(fake_openstack_server.clouds_yaml))
+    return fake_openstack_server
