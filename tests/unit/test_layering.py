@@ -43,10 +43,30 @@ FORBIDDEN = {
     # the lab drives the controller through its CLI and API, and the kernel through the data plane
     "lab": ("cloudgw.controller", "cloudgw.cli"),
     "cli": (),  # per module below: admin commands talk REST only
+    # the controller drives the providers; they see only the pure model and mapping
+    "providers": (
+        "cloudgw.agent",
+        "cloudgw.controller",
+        "cloudgw.dataplane",
+        "cloudgw.lab",
+        "cloudgw.cli",
+        "cloudgw.client",
+    ),
 }
+# the cloud SDKs: each imported by its own provider module and nowhere else
+SDK_HOMES = {"boto3": "providers/aws.py", "botocore": "providers/aws.py", "openstack": "providers/openstack.py"}
 # modules of the CLI that an admin's laptop runs: the REST client, never the controller, the agent,
 # the data plane or the lab (those groups are loaded lazily, only for their own commands)
-CLI_ADMIN = {"main.py", "config_commands.py", "operate.py", "nat.py", "connect.py", "output.py", "common.py"}
+CLI_ADMIN = {
+    "main.py",
+    "config_commands.py",
+    "operate.py",
+    "nat.py",
+    "connect.py",
+    "output.py",
+    "common.py",
+    "clouds.py",
+}
 CLI_ADMIN_FORBIDDEN = ("cloudgw.controller", "cloudgw.agent", "cloudgw.dataplane", "cloudgw.lab", "pyroute2")
 
 
@@ -130,3 +150,13 @@ def test_every_module_imports():
         except Exception as exc:  # any failure to import is the finding
             failed.append(f"{name}: {type(exc).__name__}: {exc}")
     assert failed == []
+
+
+def test_only_the_provider_modules_import_the_cloud_sdks():
+    bad = []
+    for path in SRC.rglob("*.py"):
+        for name in imports(path):
+            root = name.split(".")[0]
+            if root in SDK_HOMES and str(path.relative_to(SRC)) != SDK_HOMES[root]:
+                bad.append(f"{path.relative_to(SRC)} imports {name}")
+    assert bad == []

@@ -72,6 +72,7 @@ class Agent:
         self.table = table or (learner.table if learner else EndpointTable())
         self.clock = clock
         self.applied: GatewayDocument | None = None
+        self.on_applied: Callable[[], None] | None = None  # a new document (its cloud endpoints) to announce
         self.last_result: ReconcileResult | None = None
         self.last_error: str | None = None
         self.reconciles = 0
@@ -190,6 +191,8 @@ class Agent:
             if self.document_path is not None:
                 write_json_atomic(self.document_path, dump_document(doc), mode=0o600)
         self.applied = doc
+        if self.on_applied is not None:
+            self.on_applied()
         for action in result.actions:
             if action.kind == "peer" and action.op == "add" and isinstance(action.desired, WgPeer):
                 self._new_peers[action.desired.public_key] = (self.clock(), action.desired)
@@ -294,6 +297,12 @@ class Agent:
         for endpoint in self.table.snapshot():
             if endpoint.network in result:
                 result[endpoint.network].append({"ip": endpoint.ip, "mac": endpoint.mac})
+        for net in doc.networks:  # what the site's cloud lists, unless the LAN already showed it
+            if net.cloud_endpoints:
+                learned = {str(item["ip"]) for item in result[net.name]}
+                result[net.name] += [
+                    {"ip": str(e.ip), "mac": e.mac} for e in net.cloud_endpoints if str(e.ip) not in learned
+                ]
         return result
 
     def nat_sessions(self) -> tuple[int, list[Any]]:

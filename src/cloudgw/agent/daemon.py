@@ -151,6 +151,7 @@ def _run_with_controller(
     reporter = Reporter(link, agent.heartbeat, agent.endpoints_by_network, interval=heartbeat)
     source.on_change = agent.wake
     agent.table.on_change = lambda _endpoint, _event: reporter.wake()
+    agent.on_applied = reporter.wake
     _handle_signals(agent)
     logs.log_event(
         logging.getLogger("cloudgw.agent"),

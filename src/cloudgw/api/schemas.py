@@ -18,6 +18,7 @@ from cloudgw.model.topologyfile import (
     PoolSpec,
     PortForwardSpec,
     SiteSpec,
+    TopologyFile,
 )
 
 Provider = Literal["generic", "lab", "aws", "openstack"]
@@ -432,3 +433,32 @@ class Heartbeat(Schema):
     sessions: list[SessionReport] = Field([], max_length=100)  # the first of them
     paths: list[PathReport] = Field([], max_length=1000)  # per peer: the tunnel MTU used and why
     problems: list[PeerProblem] = Field([], max_length=1000)  # peers not configured, and why
+
+
+# providers ----------------------------------------------------------------------------------------
+class ProviderStatus(Schema):
+    """The provider reconciler's last word on one site (docs/providers.md)."""
+
+    site: str
+    provider: str
+    state: Literal["ok", "converging", "error", "refused", "removing"]
+    error: str = ""
+    detail: dict[str, Any] = {}
+    checked_at: Timestamp
+
+
+class FindingBody(Schema):
+    site: str
+    check: str
+    severity: Literal["error", "warning", "change", "ok"]
+    message: str
+    fix: str = ""
+
+
+class PreflightRequest(Schema):
+    topology: TopologyFile | None = None  # none: the live topology
+
+
+class PreflightResult(Schema):
+    ok: bool  # no finding of severity error
+    findings: list[FindingBody]

@@ -15,7 +15,7 @@ from cloudgw.cli import connect
 from cloudgw.cli.common import admin_command, console, err_console
 from cloudgw.cli.config_commands import COLUMNS, _health, age, api, complete
 from cloudgw.cli.output import OutputOpt, confirm, emit
-from cloudgw.errors import InvalidInput
+from cloudgw.errors import InvalidInput, Problem
 from cloudgw.model.topologyfile import parse_file
 
 Output = Annotated[str, OutputOpt]
@@ -91,19 +91,38 @@ def apply(
     file: Annotated[Path, typer.Option("--file", "-f", help="Topology file (YAML or JSON); - for stdin")],
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan; change nothing")] = False,
     yes: Yes = False,
+    no_preflight: Annotated[
+        bool, typer.Option("--no-preflight", help="Skip the cloud checks (cloudgw preflight) that run first")
+    ] = False,
     output: Output = "table",
 ) -> None:
     """Make the controller's topology match a file: creates, updates and deletes, shown as a plan first.
 
-    The file is checked as a whole before anything changes, and the plan is applied in one
-    transaction, so a refusal leaves everything as it was. A second apply of the same file has
-    nothing to do. Deletions ask for confirmation (--yes skips).
+    The clouds are checked first (`cloudgw preflight -f`): an error refuses the apply. The file is
+    checked as a whole before anything changes, and the plan is applied in one transaction, so a
+    refusal leaves everything as it was. A second apply of the same file has nothing to do.
+    Deletions ask for confirmation (--yes skips).
 
     Example: cloudgw apply -f topology.yaml --dry-run
     """
+    from cloudgw.cli.clouds import print_findings, run_preflight
+
     spec = read_topology(file)
     body = spec.model_dump(mode="json")
     with api(ctx) as client:
+        if not no_preflight:
+            checked = run_preflight(client, body)
+            if checked["findings"] and output == "table":
+                print_findings(checked)
+            if not checked["ok"] and not dry_run:
+                raise InvalidInput(
+                    [
+                        Problem(f"{f['site']}.{f['check']}", f["message"], f["fix"])
+                        for f in checked["findings"]
+                        if f["severity"] == "error"
+                    ],
+                    what="apply (preflight)",
+                )
         planned = client.json("PUT", "/api/v1/topology", json=body, params={"dry_run": "true"})
         steps = planned["steps"]
         if output != "table":

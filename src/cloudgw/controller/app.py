@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -19,11 +20,12 @@ from cloudgw import __version__
 from cloudgw.api import schemas
 from cloudgw.controller.auth import AuthFailures, PrincipalCache
 from cloudgw.controller.bus import RevisionBus
+from cloudgw.controller.cloudsync import CloudSync
 from cloudgw.controller.db.engine import make_engine, migrate
 from cloudgw.controller.headers import SecurityHeaders
 from cloudgw.controller.limits import RequestGuard
 from cloudgw.controller.metrics import registry
-from cloudgw.controller.routes import admin, agent, mapping, overview, topology, web
+from cloudgw.controller.routes import admin, agent, mapping, overview, providers, topology, web
 from cloudgw.controller.routes.config import routers
 from cloudgw.controller.settings import ControllerSettings
 from cloudgw.controller.state import State
@@ -36,6 +38,7 @@ from cloudgw.model.textio import pydantic_problems
 
 log = logging.getLogger("cloudgw.controller")
 REPLICA_POLL_S = 1.0  # how soon a change committed by another replica reaches this one's watchers
+PROVIDER_GAP_S = 1.0  # the provider reconciler's passes are at least this far apart (changes come in bursts)
 
 
 def _problems_body(error: str, problems: list[Problem]) -> dict[str, Any]:
@@ -72,15 +75,44 @@ def create_app(settings: ControllerSettings, state: State | None = None) -> Fast
             if revision > bus.revision:
                 bus.publish(revision)
 
+    cloudsync = CloudSync(state)
+
+    async def drive_clouds() -> None:
+        """The provider reconciler (cloudsync.py): a pass after each change (at most one every
+        PROVIDER_GAP_S, changes come in bursts) and every provider_interval; transient cloud errors
+        back off exponentially."""
+        last_revision, last_pass = -1, -settings.provider_interval
+        while True:
+            if cloudsync.failures:
+                await asyncio.sleep(cloudsync.backoff())
+            else:
+                while bus.revision == last_revision:
+                    remaining = settings.provider_interval - (time.monotonic() - last_pass)
+                    if remaining <= 0:
+                        break
+                    await bus.wait(remaining)
+            gap = PROVIDER_GAP_S - (time.monotonic() - last_pass)
+            if gap > 0:
+                await asyncio.sleep(gap)
+            last_revision, last_pass = bus.revision, time.monotonic()
+            try:
+                await run_in_threadpool(cloudsync.run_once)
+            except Exception as exc:  # a bug must not end the loop: the next pass retries
+                log.exception("provider reconciler pass failed: %s", type(exc).__name__)
+                cloudsync.failures += 1
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         bus.bind(asyncio.get_running_loop())
         bus.revision = await run_in_threadpool(state.db_revision)
         follower = asyncio.create_task(follow_database())
+        clouds = asyncio.create_task(drive_clouds())
         try:
             yield
         finally:
             follower.cancel()
+            clouds.cancel()
+            cloudsync.leadership.release()
 
     app = FastAPI(
         title="cloudgw controller",
@@ -97,6 +129,7 @@ def create_app(settings: ControllerSettings, state: State | None = None) -> Fast
     app.state.bus = bus
     app.state.settings = settings
     app.state.ca_path = ca_path if ca_path.exists() else None
+    app.state.cloudsync = cloudsync
 
     @app.exception_handler(InvalidInput)
     async def _invalid(_request: Request, exc: InvalidInput) -> JSONResponse:
@@ -131,7 +164,16 @@ def create_app(settings: ControllerSettings, state: State | None = None) -> Fast
 
     app.state.telemetry = Telemetry()
     app.state.metrics, app.state.watch_metrics = registry(state, settings.offline_after, lambda: bus.loop)
-    for router in [*routers, mapping.router, admin.router, agent.router, overview.router, topology.router, web.router]:
+    for router in [
+        *routers,
+        mapping.router,
+        admin.router,
+        agent.router,
+        overview.router,
+        topology.router,
+        providers.router,
+        web.router,
+    ]:
         app.include_router(router, responses=schemas.ERROR_RESPONSES)
     app.mount("/static", StaticFiles(directory=web.STATIC), name="static")
     app.add_middleware(SecurityHeaders)

@@ -38,6 +38,9 @@ class ControllerSettings(BaseSettings):
         30, ge=1, description="failed authentications from one address before it must wait a minute"
     )
     offline_after: float = Field(30.0, gt=0, description="seconds without a heartbeat before a gateway is 'down'")
+    provider_interval: float = Field(
+        60.0, ge=1, description="seconds between full passes over the clouds (each change also starts one)"
+    )
     log_level: str = Field("info", description="debug, info, warning or error")
 
     def describe(self) -> list[tuple[str, str, str]]:

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from cloudgw.controller.db.models import (
     AuditRow,
+    CloudEndpointRow,
     ConnectionRow,
     EgressRow,
     EndpointRow,
@@ -39,10 +40,11 @@ from cloudgw.mapping.documents import render_document
 from cloudgw.mapping.index import TopologyIndex
 from cloudgw.mapping.scope import candidates
 from cloudgw.model.addr import AddressRange
-from cloudgw.model.cloud import items_from_json
+from cloudgw.model.cloud import cloud_gateway, items_from_json
 from cloudgw.model.document import GatewayDocument
 from cloudgw.model.topology import (
     Announcement,
+    CloudInventory,
     Connection,
     Egress,
     Forward,
@@ -154,6 +156,14 @@ def load_config(session: Session) -> tuple[Topology, dict[str, int], dict[str, d
             frow.target_port,
         )
         ids["forward"][frow.name] = frow.id
+    listed: dict[tuple[str, str], list[tuple[IPv4Address, str | None]]] = {}
+    for irow in session.scalars(select(CloudEndpointRow)):
+        key = (site_names[irow.site_id], network_names[irow.network_id])
+        listed.setdefault(key, []).append((IPv4Address(irow.ip), irow.mac))
+    for (site, network), endpoints in listed.items():
+        name = f"{site}/{network}"
+        gateway = cloud_gateway(topo, site)
+        topo.inventory[name] = CloudInventory(name, site, network, gateway, tuple(sorted(endpoints)))
     return topo, doc_revisions, ids
 
 
@@ -188,6 +198,7 @@ class Change:
         "connection": "connections",
         "egress": "egress",
         "forward": "forwards",
+        "inventory": "inventory",
     }
 
     def __init__(self, session: Session, snapshot: Snapshot, revision: int) -> None:

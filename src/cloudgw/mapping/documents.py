@@ -7,6 +7,7 @@ from cloudgw.mapping.index import TopologyIndex
 from cloudgw.model.addr import usable_endpoint
 from cloudgw.model.defaults import TUNNEL_INTERFACE, TUNNEL_MTU
 from cloudgw.model.document import (
+    CloudEndpoint,
     ForwardSpec,
     GatewayDocument,
     GatewaySpec,
@@ -68,6 +69,12 @@ def render_document(
             if topo.egress_of(s, name).mode == "via" and topo.egress_of(s, name).via == site
             for p in idx.pools_by_site.get((name, s), [])
         )
+        listed = topo.inventory.get(f"{site}/{name}")
+        cloud = (
+            [CloudEndpoint.model_construct(ip=ip, mac=mac) for ip, mac in listed.endpoints]  # valid: from the topology
+            if listed is not None and listed.gateway == gateway_name
+            else []
+        )
         networks.append(
             NetworkSpec(
                 name=name,
@@ -79,6 +86,7 @@ def render_document(
                 egress=mode,
                 egress_via=via,
                 transit=transit,
+                cloud_endpoints=cloud,
             )
         )
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from cloudgw.model.topology import Topology
 
-COLLECTIONS = ("sites", "networks", "pools", "gateways", "connections", "egress", "forwards")
+COLLECTIONS = ("sites", "networks", "pools", "gateways", "connections", "egress", "forwards", "inventory")
 
 
 def _neighbours(topo: Topology, sites: Iterable[str], network: str | None = None) -> set[str]:
@@ -52,6 +52,8 @@ def _rule(topo: Topology, collection: str, obj: Any) -> set[str]:
     if collection == "egress":
         return _neighbours(topo, {obj.site, *([obj.via] if obj.via else [])}, obj.network)
     if collection == "forwards":
+        return {obj.gateway} & set(topo.gateways)
+    if collection == "inventory":  # only the gateway that announces it holds it
         return {obj.gateway} & set(topo.gateways)
     raise ValueError(f"no scope rule for {collection}")
 

@@ -14,6 +14,7 @@ from pydantic import Field, StringConstraints
 
 from cloudgw.errors import Problem
 from cloudgw.model.fields import Name, StrictModel
+from cloudgw.model.topology import Topology
 
 CloudId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/@-]{0,127}$")]
 """An identifier in a cloud (vpc-0a1b..., a UUID, a name): 1-128 letters, digits and ._:/@-"""
@@ -96,3 +97,13 @@ def items_from_json(text: str | None) -> CloudItems:
     if not text:
         return ()
     return tuple(sorted((str(k), str(v)) for k, v in json.loads(text).items()))
+
+
+def cloud_gateway(topo: Topology, site: str) -> str | None:
+    """The gateway behind the site's cloud identity: the one it names, else the site's only one."""
+    parsed = parse_items(topo.sites[site].provider, topo.sites[site].cloud)
+    named = getattr(parsed, "gateway", None)
+    if named is not None:
+        return named if named in topo.gateways and topo.gateways[named].site == site else None
+    gateways = topo.gateways_of(site)
+    return gateways[0].name if len(gateways) == 1 else None

@@ -52,6 +52,11 @@ class RemoteEndpoint(StrictModel):
     mac: MacField | None = None  # as announced by that gateway; informational in L3 mode
 
 
+class CloudEndpoint(StrictModel):
+    ip: IPv4
+    mac: MacField | None = None
+
+
 class NetworkSpec(StrictModel):
     name: Name
     cidr: IPv4Network
@@ -63,6 +68,8 @@ class NetworkSpec(StrictModel):
     egress: Literal["local", "via", "none"] = "local"  # where this site's Internet traffic leaves
     egress_via: Name | None = None  # the peer gateway it leaves through, when egress is "via"
     transit: list[RangeField] = []  # other sites' pools whose Internet traffic leaves through us
+    # VMs this site's cloud lists (providers): announced with what the gateway learns on its LAN
+    cloud_endpoints: list[CloudEndpoint] = Field([], max_length=100_000)
 
 
 class PeerSpec(StrictModel):

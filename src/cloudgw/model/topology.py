@@ -106,6 +106,18 @@ class Announcement:
     last_seen: float = 0.0
 
 
+@dataclass(frozen=True)
+class CloudInventory:
+    """The VMs a site's cloud lists on its subnet in one network (written by the provider
+    reconciler): `gateway`, the site's cloud gateway, announces them beside what it learns."""
+
+    name: str  # <site>/<network>
+    site: str
+    network: str
+    gateway: str | None
+    endpoints: tuple[tuple[IPv4Address, str | None], ...] = ()  # (ip, mac), sorted
+
+
 @dataclass
 class Topology:
     sites: dict[str, Site] = field(default_factory=dict)
@@ -116,6 +128,7 @@ class Topology:
     egress: dict[str, Egress] = field(default_factory=dict)
     forwards: dict[str, Forward] = field(default_factory=dict)
     announcements: dict[tuple[str, IPv4Address, str], Announcement] = field(default_factory=dict)
+    inventory: dict[str, CloudInventory] = field(default_factory=dict)
     revision: int = 0
 
     # lookups ----------------------------------------------------------------------------------

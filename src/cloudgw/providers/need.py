@@ -7,20 +7,10 @@ from ipaddress import IPv4Address
 
 from cloudgw.mapping.resolve import effective
 from cloudgw.model.addr import parse_host_port
-from cloudgw.model.cloud import parse_items
+from cloudgw.model.cloud import cloud_gateway
 from cloudgw.model.defaults import LISTEN_PORT, TUNNEL_MTU
 from cloudgw.model.topology import Topology
 from cloudgw.providers.base import Need
-
-
-def cloud_gateway(topo: Topology, site: str) -> str | None:
-    """The gateway behind the site's cloud identity: the one it names, else the site's only one."""
-    parsed = parse_items(topo.sites[site].provider, topo.sites[site].cloud)
-    named = getattr(parsed, "gateway", None)
-    if named is not None:
-        return named if named in topo.gateways and topo.gateways[named].site == site else None
-    gateways = topo.gateways_of(site)
-    return gateways[0].name if len(gateways) == 1 else None
 
 
 def public_address(endpoint: str | None) -> IPv4Address | None:

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Request
 from sqlalchemy import select
 
 from cloudgw.controller import auth, views
+from cloudgw.controller.cloudsync import status_rows
 from cloudgw.controller.db.models import ConnectionRow, GatewayRow
 from cloudgw.controller.state import State
 from cloudgw.errors import NotFound
@@ -41,6 +42,7 @@ def status(
         "endpoints": len(snap.topo.announcements),
         "gateways": gateways,
         "connections": connections,
+        "providers": [{**row, "checked_at": row["checked_at"].isoformat()} for row in status_rows(state)],
     }
 
 

@@ -1,0 +1,56 @@
+"""The clouds: what the provider reconciler did per site, and preflight (every trap, before any change)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Body, Depends
+
+from cloudgw.api import schemas
+from cloudgw.controller import auth
+from cloudgw.controller.cloudsync import status_rows
+from cloudgw.controller.db.models import ProviderStatusRow
+from cloudgw.controller.state import State
+from cloudgw.errors import InvalidInput
+from cloudgw.model.topologyfile import check_file, to_topology
+from cloudgw.providers.registry import preflight
+
+router = APIRouter(prefix="/api/v1", tags=["providers"])
+
+
+@router.get("/providers", response_model=list[schemas.ProviderStatus], summary="Each driven cloud: state, last error")
+def providers(state: State = Depends(auth.get_state), _who: auth.Principal = Depends(auth.reader)) -> Any:
+    return status_rows(state)
+
+
+@router.post(
+    "/preflight",
+    response_model=schemas.PreflightResult,
+    summary="Every known trap of the live topology, or of a proposed one, with the fix; changes nothing",
+)
+def run_preflight(
+    body: schemas.PreflightRequest | None = Body(None),
+    state: State = Depends(auth.get_state),
+    _who: auth.Principal = Depends(auth.admin),
+) -> Any:
+    snap = state.snapshot()
+    topo = snap.topo
+    if body is not None and body.topology is not None:
+        problems = check_file(body.topology)
+        if problems:
+            raise InvalidInput(problems, what="topology")
+        proposed = to_topology(body.topology)
+        proposed.announcements = {
+            k: a
+            for k, a in topo.announcements.items()
+            if a.network in proposed.networks and a.gateway in proposed.gateways
+        }
+        proposed.inventory = dict(topo.inventory)
+        topo = proposed
+    with state.session() as session:
+        ledgers = {row.site: dict(row.owned or {}) for row in session.query(ProviderStatusRow)}
+    findings = preflight(topo, ledgers)
+    return schemas.PreflightResult(
+        ok=not any(f.severity == "error" for f in findings),
+        findings=[schemas.FindingBody(**f.as_dict()) for f in findings],
+    )
