@@ -198,6 +198,10 @@ def test_apply_from_empty_clouds_makes_one_subnet(world, caplog):
         str(providers),
     ]
     assert "secondary_ips" in seen[0] and "public" in seen[1]
+    assert 'cloudgw_provider_state{provider="aws",site="public",state="ok"} 1.0' in seen[3]
+    assert 'cloudgw_provider_cloud_objects{kind="secondary_ips",site="public"} 2.0' in seen[3]
+    table = cloudgw(world["env"], "status").stdout
+    assert "clouds" in table and "openstack" in table and "aws" in table
     for text in seen:
         for secret in SECRETS:
             assert secret not in text

@@ -39,7 +39,21 @@ def status(ctx: typer.Context, output: Output = "table") -> None:
     )
     emit(data["gateways"], "table", COLUMNS["gateways"], title="gateways")
     emit(data["connections"], "table", COLUMNS["connections"], title="connections")
+    if data.get("providers"):
+        emit(
+            data["providers"],
+            "table",
+            [
+                ("SITE", lambda p: p["site"]),
+                ("PROVIDER", lambda p: p["provider"]),
+                ("STATE", lambda p: p["state"]),
+                ("CHECKED", lambda p: age(p["checked_at"])),
+                ("ERROR", lambda p: p["error"] or "-"),
+            ],
+            title="clouds",
+        )
     bad = [c["name"] for c in data["connections"] if c["health"]["state"] not in ("up", "disabled")]
+    bad += [f"cloud of {p['site']}" for p in data.get("providers", []) if p["state"] in ("error", "refused")]
     offline = [g["name"] for g in data["gateways"] if not g["online"]]
     if bad or offline:
         console.print(f"[yellow]attention:[/] {', '.join(offline + bad)}", highlight=False)

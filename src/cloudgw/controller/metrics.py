@@ -7,6 +7,7 @@ import asyncio
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -14,6 +15,7 @@ from prometheus_client.registry import Collector, CollectorRegistry
 from sqlalchemy import select
 
 from cloudgw.controller import views
+from cloudgw.controller.cloudsync import status_rows
 from cloudgw.controller.db.models import ConnectionRow, GatewayRow
 from cloudgw.controller.state import State
 from cloudgw.mapping.resolve import conflicts
@@ -107,6 +109,36 @@ class ControllerCollector(Collector):
         yield GaugeMetricFamily(
             "cloudgw_endpoint_conflicts", "Addresses announced by more than one gateway", value=len(conflicts(topo))
         )
+        yield from provider_metrics(status_rows(self.state))
+
+
+PROVIDER_STATES = ("ok", "converging", "error", "refused", "removing")
+
+
+def provider_metrics(rows: list[dict[str, Any]]) -> Iterator[GaugeMetricFamily]:
+    """Per site whose cloud cloudgw drives: its state (one series per state, 1 for the current),
+    when it was last checked, and what it holds there."""
+    state = GaugeMetricFamily(
+        "cloudgw_provider_state",
+        "The provider reconciler's state of a site's cloud",
+        labels=["site", "provider", "state"],
+    )
+    checked = GaugeMetricFamily(
+        "cloudgw_provider_checked_timestamp_seconds", "When the site's cloud was last checked", labels=["site"]
+    )
+    held = GaugeMetricFamily(
+        "cloudgw_provider_cloud_objects",
+        "What the site's cloud holds for cloudgw (secondary IPs, address pairs, listed VMs)",
+        labels=["site", "kind"],
+    )
+    for row in rows:
+        for name in PROVIDER_STATES:
+            state.add_metric([row["site"], row["provider"], name], 1.0 if row["state"] == name else 0.0)
+        checked.add_metric([row["site"]], row["checked_at"].timestamp())
+        for kind in ("secondary_ips", "allowed_address_pairs", "inventory"):
+            if isinstance(row["detail"].get(kind), int):
+                held.add_metric([row["site"], kind], float(row["detail"][kind]))
+    yield from (state, checked, held)
 
 
 DELIVERY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.5, 5.0, 10.0)

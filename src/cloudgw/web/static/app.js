@@ -274,11 +274,22 @@ function drawEndpointChart(svg, sites, endpoints) {
 }
 
 // tables ----------------------------------------------------------------------------------------
+function cloudCell(site, cloud) {
+  if (!site.aws && !site.openstack) return "-";  // cloudgw does not drive this site's cloud
+  if (!cloud) return "pending";
+  const detail = cloud.detail || {};
+  const counts = detail.secondary_ips !== undefined ? `${detail.secondary_ips} secondary IPs`
+    : detail.allowed_address_pairs !== undefined ? `${detail.allowed_address_pairs} address pairs` : "";
+  const error = cloud.error ? `<br><span class="warn">${esc(cloud.error)}</span>` : "";
+  return `<span class="state-${esc(cloud.state)}">${esc(cloud.state)}</span>${counts ? ", " + esc(counts) : ""}${error}`;
+}
+
 VIEWS.sites = {
   async update() {
-    const sites = await api("GET", "/api/v1/sites");
+    const [sites, clouds] = await Promise.all([api("GET", "/api/v1/sites"), api("GET", "/api/v1/providers")]);
+    const cloudOf = Object.fromEntries(clouds.map((c) => [c.site, c]));
     fillTable('[data-testid="sites-table"]', sites.items.map((s) => `<tr><td>${esc(s.name)}</td><td>${esc(s.provider)}</td>
-      <td>${esc(s.gateways.join(", "))}</td><td>${esc(s.connections.join(", "))}</td><td>${esc(s.description)}</td></tr>`));
+      <td data-testid="cloud-${esc(s.name)}">${cloudCell(s, cloudOf[s.name])}</td><td>${esc(s.gateways.join(", "))}</td><td>${esc(s.connections.join(", "))}</td><td>${esc(s.description)}</td></tr>`));
   },
 };
 
