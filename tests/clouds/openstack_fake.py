@@ -139,7 +139,7 @@ class FakeOpenStack:
         async def authenticate(request: Request, call_next: Any) -> Any:
             fake.requests.append((request.method, request.url.path))
             path = request.url.path
-            open_paths = path.startswith("/identity") or path.rstrip("/") in ("/network", "/compute")
+            open_paths = path.startswith("/identity") or path.rstrip("/") in ("/network", "/compute", "/compute/v2.1")
             if not open_paths and request.headers.get("x-auth-token") not in fake.tokens:
                 return JSONResponse(
                     {"error": {"code": 401, "message": "The request you have made requires authentication."}},
@@ -305,6 +305,54 @@ class FakeOpenStack:
                 if group is not None:
                     group["security_group_rules"] = [r for r in group["security_group_rules"] if r["id"] != item_id]
             return Response(status_code=204)
+
+        compute_version = {
+            "id": "v2.1",
+            "status": "CURRENT",
+            "version": "2.90",
+            "min_version": "2.1",
+            "links": [{"rel": "self", "href": f"{fake.base}/compute/v2.1/"}],
+        }
+
+        @app.get("/compute")
+        @app.get("/compute/")
+        def compute_versions() -> Any:
+            return {"versions": [compute_version]}
+
+        @app.get("/compute/v2.1")
+        @app.get("/compute/v2.1/")
+        def compute_version_doc() -> Any:
+            return {"version": compute_version}
+
+        @app.post("/compute/v2.1/servers")
+        async def create_server(request: Request) -> Any:
+            body = (await request.json())["server"]
+            server_id = str(uuid.uuid4())
+            for network in body.get("networks", []):
+                port = fake.data["ports"].get(network.get("port", ""))
+                if port is None:
+                    return JSONResponse({"badRequest": {"code": 400, "message": "Port not found"}}, status_code=400)
+                port["device_id"], port["device_owner"] = server_id, "compute:nova"
+            server = {
+                "id": server_id,
+                "name": body["name"],
+                "status": "BUILD",
+                "imageRef": body.get("imageRef"),
+                "flavorRef": body.get("flavorRef"),
+                "user_data": body.get("user_data"),
+                "key_name": body.get("key_name"),
+                "networks": body.get("networks", []),
+                "links": [],
+            }
+            fake.servers[server_id] = server
+            return JSONResponse({"server": {"id": server_id, "links": [], "adminPass": "unused"}}, status_code=202)
+
+        @app.get("/compute/v2.1/servers/{server_id}")
+        def show_server(server_id: str) -> Any:
+            server = fake.servers.get(server_id)
+            if server is None:
+                return JSONResponse({"itemNotFound": {"code": 404, "message": "not found"}}, status_code=404)
+            return {"server": server}
 
         return app
 

@@ -49,7 +49,7 @@ def test_removing_a_cloud_block_is_an_update_to_null():
     ("old", "new", "field", "words"),
     [
         ("provider: aws", "provider: openstack", "sites[1]", "an 'aws' block on a site whose provider is 'openstack'"),
-        ("gateway_eni: eni-0def, ", "", "sites[1].aws.gateway_eni", "Field required"),
+        ("region: eu-west-1, ", "", "sites[1].aws.region", "Field required"),
         ("subnet: subnet-0abc", "subnet: 'subnet 0abc; rm -rf'", "sites[1].aws.subnet", "should match pattern"),
         ("region: eu-west-1", "region: eu-west-1, secret_key: x", "sites[1].aws.secret_key", "unknown field"),
         (

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-from cloudgw.model.cloud import AwsCloud, OpenStackCloud
+from cloudgw.model.cloud import AwsCloud, CloudId, OpenStackCloud
 from cloudgw.model.fields import Cidr, HostPort, IfName, IPv4, KeyField, MacField, Name, Port, RangeField, Text
 from cloudgw.model.topologyfile import (
     ConnectionSpec,
@@ -462,3 +462,22 @@ class PreflightRequest(Schema):
 class PreflightResult(Schema):
     ok: bool  # no finding of severity error
     findings: list[FindingBody]
+
+
+class BootstrapRequest(Schema):
+    """`cloudgw gateway bootstrap`: user-data for a new gateway machine, and optionally its launch."""
+
+    launch: bool = False  # start the machine through the site's provider (needs the controller's --public-url)
+    image: CloudId | None = None  # AMI (ami-...) or Glance image ID
+    size: CloudId | None = None  # EC2 instance type (m5.large) or Nova flavor ID
+    key_name: CloudId | None = None  # an SSH key pair the cloud knows
+    package: Annotated[str, Field(max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9._\[\],=<>!~+:/@-]*$")] = "cloudgw"
+    ttl_hours: float = Field(24.0, gt=0, le=24 * 7)
+
+
+class BootstrapResult(Schema):
+    gateway: str
+    controller_url: str
+    user_data: str  # holds a one-time join token: treat it like one
+    token_name: str
+    launched: dict[str, str] | None = None  # instance and interface IDs

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
@@ -13,6 +14,7 @@ import typer
 from cloudgw.cli import connect
 from cloudgw.cli.common import admin_command, console, err_console
 from cloudgw.cli.output import Column, OutputOpt, confirm, emit, human_bytes
+from cloudgw.files import write_private
 from cloudgw.model.defaults import LISTEN_PORT, TUNNEL_MTU
 
 
@@ -521,6 +523,54 @@ def gateway_join_token(
         highlight=False,
         soft_wrap=True,
     )
+
+
+@gateway.command("bootstrap")
+@admin_command
+def gateway_bootstrap(
+    ctx: typer.Context,
+    name: GatewayName,
+    launch: Annotated[bool, typer.Option("--launch", help="Start the machine through the site's provider")] = False,
+    image: Annotated[str | None, typer.Option(help="With --launch: AMI (ami-...) or Glance image ID")] = None,
+    size: Annotated[str | None, typer.Option(help="With --launch: EC2 instance type or Nova flavor ID")] = None,
+    key_name: Annotated[str | None, typer.Option(help="With --launch: an SSH key pair the cloud knows")] = None,
+    package: Annotated[str, typer.Option(help="What pip installs on the gateway")] = "cloudgw",
+    ttl_hours: Annotated[float, typer.Option(help="The join token is valid for this long")] = 24.0,
+    file: Annotated[Path | None, typer.Option("--file", "-f", help="Write the user-data here (0600)")] = None,
+) -> None:
+    """Print cloud-init user-data that installs cloudgw on a new machine and joins it as this gateway.
+
+    The user-data holds a fresh one-time join token (with the controller's CA fingerprint: the
+    gateway pins the controller it joins). Give it to any cloud's "user data" field. With --launch
+    the controller starts the machine itself through the site's provider (RunInstances on AWS, a
+    Nova server on OpenStack) at the gateway's LAN address, and records its interface in the site's
+    cloud block; the controller needs --public-url for that.
+
+    Example: cloudgw gateway bootstrap public-gw --launch --image ami-0abc --size m5.large
+    """
+    body = {
+        "launch": launch,
+        "image": image,
+        "size": size,
+        "key_name": key_name,
+        "package": package,
+        "ttl_hours": ttl_hours,
+    }
+    with api(ctx) as client:
+        result = client.json("POST", f"/api/v1/gateways/{name}/bootstrap", json=body)
+    if file is not None:
+        write_private(file, result["user_data"])
+        err_console.print(f"user-data written to {file} (it holds a one-time join token)", highlight=False)
+    else:
+        print(result["user_data"], end="")
+    if result.get("launched"):
+        launched = result["launched"]
+        err_console.print(
+            f"launched {launched['instance']} (LAN interface {launched['interface']}); the site's cloud block now "
+            f"names it. Watch it join: cloudgw gateway show {name}",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 # connections ------------------------------------------------------------------------------------

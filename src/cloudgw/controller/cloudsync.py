@@ -171,6 +171,9 @@ class CloudSync:
         provider = provider_for(site, self.clients)
         need = Need.removal(site.name, site.provider)
         owned = dict(ledger.owned or {})
+        if not any(owned.values()):  # cloudgw never changed anything there: nothing to undo
+            self._forget(ledger.site)
+            return "removed", False
         try:
             seen = provider.observe(need, owned)
             for step in provider.plan(need, seen):
@@ -183,10 +186,13 @@ class CloudSync:
                 if row is not None:
                     row.state, row.error, row.checked_at = "removing", f"cleaning up: {exc}", datetime.now(UTC)
             return "error", exc.transient
-        with self.state.session() as session, session.begin():
-            session.execute(delete(ProviderStatusRow).where(ProviderStatusRow.site == ledger.site))
-        log_event(log, "providers.removed", site=ledger.site)
+        self._forget(ledger.site)
         return "removed", False
+
+    def _forget(self, site: str) -> None:
+        with self.state.session() as session, session.begin():
+            session.execute(delete(ProviderStatusRow).where(ProviderStatusRow.site == site))
+        log_event(log, "providers.removed", site=site)
 
     # records ------------------------------------------------------------------------------------
     def _save(

@@ -27,7 +27,9 @@ class AwsCloud(StrictModel):
 
     region: CloudId
     subnet: CloudId = Field(description="the VPC subnet the site's VMs are in (subnet-...)")
-    gateway_eni: CloudId = Field(description="the gateway instance's ENI in that subnet (eni-...)")
+    gateway_eni: CloudId | None = Field(
+        None, description="the gateway instance's ENI in that subnet (eni-...); set by `gateway bootstrap --launch`"
+    )
     vpc: CloudId | None = None  # checked against the subnet's VPC when given
     wan_eni: CloudId | None = Field(None, description="the ENI the tunnel arrives on, if not gateway_eni")
     gateway: Name | None = None  # the cloudgw gateway behind gateway_eni (default: the site's only one)
@@ -40,7 +42,9 @@ class OpenStackCloud(StrictModel):
 
     cloud: CloudId = Field(description="the entry in the controller's clouds.yaml")
     subnet: CloudId = Field(description="the Neutron subnet the site's VMs are in (name or ID)")
-    gateway_port: CloudId = Field(description="the gateway server's Neutron port on that subnet (ID)")
+    gateway_port: CloudId | None = Field(
+        None, description="the gateway server's Neutron port on that subnet (ID); set by `gateway bootstrap --launch`"
+    )
     region: CloudId | None = None
     wan_port: CloudId | None = None  # the port the tunnel arrives on, if not gateway_port
     gateway: Name | None = None

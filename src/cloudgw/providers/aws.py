@@ -102,6 +102,12 @@ class Aws:
     # observe ----------------------------------------------------------------------------------
     def observe(self, need: Need, owned: dict[str, Any]) -> Observed:
         cloud = self.cloud
+        if cloud.gateway_eni is None:
+            raise ProviderError(
+                f"site '{self.site}' names no gateway ENI yet",
+                code="NoGateway",
+                fix="launch the gateway (cloudgw gateway bootstrap GATEWAY --launch) or set aws.gateway_eni",
+            )
         seen = Observed(owned=dict(owned))
         eni = self.call("describe_network_interfaces", NetworkInterfaceIds=[cloud.gateway_eni])["NetworkInterfaces"][0]
         subnet = self.call("describe_subnets", SubnetIds=[cloud.subnet])["Subnets"][0]
@@ -334,6 +340,38 @@ class Aws:
         if topo is not None:
             found += checks.mtu_budget(topo, need, INTERNET_MTU, "the Internet path from AWS")
         return found
+
+    # launch -----------------------------------------------------------------------------------
+    def launch(
+        self,
+        gateway: str,
+        lan_ip: IPv4Address | None,
+        image: str,
+        size: str,
+        user_data: str,
+        key_name: str | None = None,
+    ) -> dict[str, str]:
+        """Start the gateway instance in the site's subnet (at its LAN address); returns its ids."""
+        kwargs: dict[str, Any] = {
+            "ImageId": image,
+            "InstanceType": size,
+            "MinCount": 1,
+            "MaxCount": 1,
+            "SubnetId": self.cloud.subnet,
+            "UserData": user_data,
+            "TagSpecifications": [
+                {
+                    "ResourceType": "instance",
+                    "Tags": [{"Key": TAG, "Value": self.site}, {"Key": "Name", "Value": gateway}],
+                }
+            ],
+        }
+        if lan_ip is not None:
+            kwargs["PrivateIpAddress"] = str(lan_ip)
+        if key_name:
+            kwargs["KeyName"] = key_name
+        instance = self.call("run_instances", **kwargs)["Instances"][0]
+        return {"instance": instance["InstanceId"], "interface": instance["NetworkInterfaces"][0]["NetworkInterfaceId"]}
 
     # apply ------------------------------------------------------------------------------------
     def apply(self, step: Step, seen: Observed) -> None:

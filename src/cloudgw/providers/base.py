@@ -99,10 +99,11 @@ class ProviderError(CloudgwError):
     """A cloud call failed. `transient`: throttling, a timeout, a 5xx: the pass is retried with
     backoff. Otherwise (denied, not found) it is shown until the admin fixes it."""
 
-    def __init__(self, message: str, transient: bool = False, code: str = "") -> None:
+    def __init__(self, message: str, transient: bool = False, code: str = "", fix: str = "") -> None:
         super().__init__(message)
         self.transient = transient
         self.code = code
+        self.fix = fix
 
 
 class Provider(Protocol):
@@ -116,4 +117,10 @@ class Provider(Protocol):
 
     def apply(self, step: Step, seen: Observed) -> None:
         """Make one change and record it in seen.owned (the ledger the controller keeps)."""
+        ...
+
+    def launch(
+        self, gateway: str, lan_ip: IPv4Address | None, image: str, size: str, user_data: str, key_name: str | None
+    ) -> dict[str, str]:
+        """Start a machine with this user-data in the site's subnet: {"instance": ..., "interface": ...}."""
         ...

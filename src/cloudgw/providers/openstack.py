@@ -10,6 +10,7 @@ lookup); the topology names only the clouds.yaml entry.
 
 from __future__ import annotations
 
+import base64
 from ipaddress import IPv4Address, IPv4Network
 from typing import Any
 
@@ -72,6 +73,12 @@ class OpenStack:
     # observe ----------------------------------------------------------------------------------
     def observe(self, need: Need, owned: dict[str, Any]) -> Observed:
         cloud = self.cloud
+        if cloud.gateway_port is None:
+            raise ProviderError(
+                f"site '{self.site}' names no gateway port yet",
+                code="NoGateway",
+                fix="launch the gateway (cloudgw gateway bootstrap GATEWAY --launch) or set openstack.gateway_port",
+            )
         seen = Observed(owned=dict(owned))
         port = self.call("get_port", cloud.gateway_port)
         subnet = self.call("find_subnet", cloud.subnet, ignore_missing=False)
@@ -251,6 +258,42 @@ class OpenStack:
                 topo, need, facts["wan_mtu"], f"network '{facts['wan_network']}' (the gateway's WAN port)"
             )
         return found
+
+    # launch -----------------------------------------------------------------------------------
+    def launch(
+        self,
+        gateway: str,
+        lan_ip: IPv4Address | None,
+        image: str,
+        size: str,
+        user_data: str,
+        key_name: str | None = None,
+    ) -> dict[str, str]:
+        """A LAN port at the gateway's address first (so its ID is known at once), then the server."""
+        subnet = self.call("find_subnet", self.cloud.subnet, ignore_missing=False)
+        fixed: dict[str, str] = {"subnet_id": subnet.id}
+        if lan_ip is not None:
+            fixed["ip_address"] = str(lan_ip)
+        port = self.call(
+            "create_port",
+            network_id=subnet.network_id,
+            name=f"cloudgw-{gateway}-lan",
+            description=f"{MARK} the LAN port of gateway {gateway}",
+            fixed_ips=[fixed],
+        )
+        try:
+            server = self.conn.compute.create_server(
+                name=gateway,
+                image_id=image,
+                flavor_id=size,
+                networks=[{"port": port.id}],
+                user_data=base64.b64encode(user_data.encode()).decode(),
+                **({"key_name": key_name} if key_name else {}),
+            )
+        except Exception as exc:
+            self.call("delete_port", port.id)  # nothing left behind
+            raise _error(exc) from exc
+        return {"instance": server.id, "interface": port.id}
 
     # apply ------------------------------------------------------------------------------------
     def apply(self, step: Step, seen: Observed) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ipaddress import IPv4Address
 from typing import Any
 
 from cloudgw.errors import MissingDependency
@@ -31,6 +32,11 @@ class Passive:
 
     def apply(self, step: Step, seen: Observed) -> None:
         raise ProviderError(f"the {self.name} provider changes nothing in a cloud")
+
+    def launch(
+        self, gateway: str, lan_ip: IPv4Address | None, image: str, size: str, user_data: str, key_name: str | None
+    ) -> dict[str, str]:
+        raise ProviderError(f"the {self.name} provider starts no machines")
 
 
 def provider_for(site: Site, clients: dict[str, Any] | None = None) -> Provider:
@@ -81,10 +87,8 @@ def preflight_site(topo: Topology, site: str, provider: Provider, owned: dict[st
     try:
         seen = provider.observe(need, owned)
     except ProviderError as exc:
-        return [
-            *found,
-            Finding(site, "cloud", "error", str(exc), "check the cloud block and the controller's credentials"),
-        ]
+        fix = exc.fix or "check the cloud block and the controller's credentials"
+        return [*found, Finding(site, "cloud", "error", str(exc), fix)]
     found = [f for f in found if f.check != "reserved"] + checks.reserved_collisions(topo, need, seen)
     found += provider.checks(need, seen, topo)
     return found

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Body, Depends
+from fastapi import APIRouter, Body, Depends, Request
 
 from cloudgw.api import schemas
 from cloudgw.controller import auth
 from cloudgw.controller.cloudsync import status_rows
 from cloudgw.controller.db.models import ProviderStatusRow
+from cloudgw.controller.launch import bootstrap
 from cloudgw.controller.state import State
 from cloudgw.errors import InvalidInput
 from cloudgw.model.topologyfile import check_file, to_topology
@@ -54,3 +55,19 @@ def run_preflight(
         ok=not any(f.severity == "error" for f in findings),
         findings=[schemas.FindingBody(**f.as_dict()) for f in findings],
     )
+
+
+@router.post(
+    "/gateways/{name}/bootstrap",
+    response_model=schemas.BootstrapResult,
+    summary="Cloud-init user-data with a one-time join token for a new gateway; optionally launch it",
+)
+def bootstrap_gateway(
+    name: str,
+    request: Request,
+    body: schemas.BootstrapRequest = Body(schemas.BootstrapRequest()),
+    state: State = Depends(auth.get_state),
+    who: auth.Principal = Depends(auth.admin),
+) -> Any:
+    seen_as = str(request.base_url).rstrip("/")
+    return bootstrap(state, who.name, name, body, request.app.state.settings.public_url, seen_as)
