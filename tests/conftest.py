@@ -20,6 +20,11 @@ PR_SET_CHILD_SUBREAPER = 36
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    # boto3 looks for credentials at the EC2 metadata address (169.254.169.254) when it finds none:
+    # tests never send a packet outside the machine, so that lookup is off; clouds come from mocks
+    os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
+    os.environ.setdefault("AWS_CONFIG_FILE", "/nonexistent/cloudgw-tests")
+    os.environ.setdefault("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/cloudgw-tests")
     if os.geteuid() == 0:
         # Processes our tests start in the background (lab supervisors, wireguard-go) become our
         # children when their parent exits, so we can reap them: PID 1 here does not.

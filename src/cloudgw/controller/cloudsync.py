@@ -67,7 +67,10 @@ class Leadership:
 
     def release(self) -> None:
         if self.connection is not None:
-            with contextlib.suppress(Exception):  # closing a dead connection
+            # invalidate, not close: a pooled connection would keep its session, and the lock with it
+            with contextlib.suppress(Exception):  # a dead connection
+                self.connection.invalidate()
+            with contextlib.suppress(Exception):
                 self.connection.close()
             self.connection = None
 

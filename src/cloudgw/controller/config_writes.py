@@ -29,8 +29,8 @@ from cloudgw.controller.db.models import (
 from cloudgw.controller.state import Change, State, refuse
 from cloudgw.errors import InvalidInput, NotFound, Problem
 from cloudgw.model import rules
+from cloudgw.model.cloud import cloud_problems, to_items
 from cloudgw.model.cloud import items_to_json as cloud_json
-from cloudgw.model.cloud import to_items
 from cloudgw.model.topology import Connection, Egress, Forward, Gateway, Network, Pool, Site
 from cloudgw.model.topologyfile import Step, TopologyFile, check_file, from_topology, plan
 
@@ -79,7 +79,10 @@ def site_update(change: Change, name: str, data: schemas.SiteUpdate) -> Site:
     if data.model_fields_set & {"aws", "openstack"}:  # an explicit null clears the cloud identity
         fields["cloud"] = to_items(data.aws or data.openstack)
     new = replace(old, **fields)
-    refuse(rules.check_site(change.topo, new, old_name=name), "site")
+    refuse(
+        cloud_problems(new.provider, data.aws, data.openstack) or rules.check_site(change.topo, new, old_name=name),
+        "site",
+    )
     row = change.session.get(SiteRow, change.id_of("site", name))
     assert row is not None
     row.name, row.provider, row.description = new.name, new.provider, new.description
