@@ -69,8 +69,11 @@ def test_apply_owns_exactly_the_remote_endpoints_and_cleans_up(aws):
     assert eni["SourceDestCheck"] is False
     group = owned["security_group"]
     perms = aws.ec2.describe_security_groups(GroupIds=[group])["SecurityGroups"][0]["IpPermissions"]
-    assert [(p["IpProtocol"], p["FromPort"], [r["CidrIp"] for r in p["IpRanges"]]) for p in perms] == [
-        ("udp", 51820, ["203.0.113.10/32"])
+    assert sorted(
+        (p["IpProtocol"], p["FromPort"], p["ToPort"], [r["CidrIp"] for r in p["IpRanges"]]) for p in perms
+    ) == [
+        ("icmp", 8, -1, ["203.0.113.10/32"]),  # echo requests: the agents' path MTU probes
+        ("udp", 51820, 51820, ["203.0.113.10/32"]),
     ]
     assert group in [g["GroupId"] for g in eni["Groups"]] and world.gateway_group in [
         g["GroupId"] for g in eni["Groups"]

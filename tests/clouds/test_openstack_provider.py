@@ -55,8 +55,10 @@ def test_apply_opens_the_port_for_the_remote_pool_and_cleans_up(openstack_cloud)
     pools = fake.get("subnets", world["subnet"]["id"])["allocation_pools"]
     assert pools == [{"start": "192.168.1.2", "end": "192.168.1.10"}, {"start": "192.168.1.21", "end": "192.168.1.254"}]
     group = fake.data["security-groups"][owned["security_group"]]
-    assert [(r["protocol"], r["port_range_min"], r["remote_ip_prefix"]) for r in group["security_group_rules"]] == [
-        ("udp", 51820, "198.51.100.20/32")
+    rules = group["security_group_rules"]
+    assert sorted((r["protocol"], r["port_range_min"], r["port_range_max"], r["remote_ip_prefix"]) for r in rules) == [
+        ("icmp", 8, None, "198.51.100.20/32"),
+        ("udp", 51820, 51820, "198.51.100.20/32"),
     ]
     assert owned["security_group"] in port["security_groups"]
     assert seen.inventory == {IPv4Address("192.168.1.5"): vm["mac_address"]}

@@ -139,8 +139,10 @@ def test_apply_from_empty_clouds_makes_one_subnet(world, caplog):
     assert eni["SourceDestCheck"] is False
     groups = aws.ec2.describe_security_groups(Filters=[{"Name": "tag:cloudgw:site", "Values": ["public"]}])
     (group,) = groups["SecurityGroups"]
-    assert [(p["IpProtocol"], p["FromPort"], [r["CidrIp"] for r in p["IpRanges"]]) for p in group["IpPermissions"]] == [
-        ("udp", 51820, ["203.0.113.10/32"])
+    perms = group["IpPermissions"]
+    assert sorted((p["IpProtocol"], p["FromPort"], [r["CidrIp"] for r in p["IpRanges"]]) for p in perms) == [
+        ("icmp", 8, ["203.0.113.10/32"]),
+        ("udp", 51820, ["203.0.113.10/32"]),
     ]
     # OpenStack: the gateway port may answer for the public pool; Nova will not hand it out
     port = fake.get("ports", os_world["port"]["id"])

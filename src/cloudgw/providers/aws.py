@@ -24,6 +24,7 @@ from cloudgw.model.rules import reserved_addresses
 from cloudgw.model.topology import Topology
 from cloudgw.providers import checks
 from cloudgw.providers.base import Finding, Need, Observed, ProviderError, Step
+from cloudgw.providers.checks import rule_text as _rule_text
 
 TAG = "cloudgw:site"
 INTERNET_MTU = 1500  # what leaves a VPC through an Internet gateway (9001 only inside the VPC)
@@ -211,7 +212,7 @@ class Aws:
             add = add[: max(0, room - (len(present) - len(remove)))]
         steps += _chunks("unassign", eni, remove, "release {n} secondary IPs from " + eni)
         steps += _chunks("assign", eni, add, "assign {n} secondary IPs to " + eni)
-        rules = {("udp", need.listen_port, f"{p}/32") for p in need.peers}
+        rules = checks.tunnel_rules(need)
         have = facts["ingress"]
         if rules and not facts["group"]:
             steps.append(Step("create-group", f"cloudgw-{self.site}", (), f"create security group cloudgw-{self.site}"))
@@ -313,7 +314,7 @@ class Aws:
                         "cloudgw assigns them as secondary private IPs",
                     )
                 )
-        rules = {("udp", need.listen_port, f"{p}/32") for p in need.peers}
+        rules = checks.tunnel_rules(need)
         closed = sorted(rules - facts["ingress"])
         if closed:
             found.append(
@@ -321,8 +322,8 @@ class Aws:
                     site,
                     "tunnel-port",
                     "change",
-                    f"udp/{need.listen_port} is closed to " + ", ".join(c for _, _, c in closed),
-                    f"cloudgw opens it in security group cloudgw-{site} (to the peer gateways only)",
+                    "not open yet: " + ", ".join(_rule_text(r) for r in closed),
+                    f"cloudgw opens them in security group cloudgw-{site} (to the peer gateways only)",
                 )
             )
         for peer in sorted(need.peers):
@@ -435,7 +436,7 @@ class Aws:
                 {
                     "IpProtocol": protocol,
                     "FromPort": int(port),
-                    "ToPort": int(port),
+                    "ToPort": -1 if protocol == "icmp" else int(port),  # ICMP: FromPort is the type, any code
                     "IpRanges": [{"CidrIp": cidr, "Description": "cloudgw peer gateway"}],
                 }
             )

@@ -135,3 +135,21 @@ def hostname_peers(topo: Topology, need: Need) -> list[Finding]:
 
 def covering(ranges: tuple[AddressRange, ...]) -> list[IPv4Network]:
     return sorted({cidr for r in ranges for cidr in r.cidrs()})
+
+
+ECHO_REQUEST = 8  # ICMP type: the agents' path MTU probes (agent/pathprobe.py) are DF echo requests
+
+
+def tunnel_rules(need: Need) -> set[tuple[str, int, str]]:
+    """What the peer gateways must be able to send to this site's gateway: the tunnel port, and echo
+    requests for path MTU discovery. (protocol, port or ICMP type, source CIDR)."""
+    rules = set()
+    for peer in need.peers:
+        rules.add(("udp", need.listen_port, f"{peer}/32"))
+        rules.add(("icmp", ECHO_REQUEST, f"{peer}/32"))
+    return rules
+
+
+def rule_text(rule: tuple[str, int, str]) -> str:
+    protocol, port, cidr = rule
+    return f"{'icmp echo' if protocol == 'icmp' else f'{protocol}/{port}'} from {cidr}"

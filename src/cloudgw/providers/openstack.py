@@ -23,6 +23,7 @@ from cloudgw.model.rules import reserved_addresses
 from cloudgw.model.topology import Topology
 from cloudgw.providers import checks
 from cloudgw.providers.base import Finding, Need, Observed, ProviderError, Step
+from cloudgw.providers.checks import rule_text as _rule_text
 
 MARK = "cloudgw:"  # the description prefix of what cloudgw creates
 
@@ -171,7 +172,7 @@ class OpenStack:
                     "allocation pools of the subnet: " + ", ".join(str(p) for p in pools),
                 )
             )
-        rules = set() if need.deleting else {("udp", need.listen_port, f"{p}/32") for p in need.peers}
+        rules = set() if need.deleting else checks.tunnel_rules(need)
         have = set(facts["rules"])
         if rules and not facts["group"]:
             steps.append(Step("create-group", f"cloudgw-{self.site}", (), f"create security group cloudgw-{self.site}"))
@@ -242,15 +243,15 @@ class OpenStack:
                         "give that port an address of this site's own pool",
                     )
                 )
-        closed = sorted({("udp", need.listen_port, f"{p}/32") for p in need.peers} - set(facts["rules"]))
+        closed = sorted(checks.tunnel_rules(need) - set(facts["rules"]))
         if closed:
             found.append(
                 Finding(
                     site,
                     "tunnel-port",
                     "change",
-                    f"udp/{need.listen_port} is closed to " + ", ".join(c for _, _, c in closed),
-                    f"cloudgw opens it in security group cloudgw-{site} (to the peer gateways only)",
+                    "not open yet: " + ", ".join(_rule_text(r) for r in closed),
+                    f"cloudgw opens them in security group cloudgw-{site} (to the peer gateways only)",
                 )
             )
         if topo is not None:
@@ -331,7 +332,7 @@ class OpenStack:
                 ethertype="IPv4",
                 protocol=proto,
                 port_range_min=int(port),
-                port_range_max=int(port),
+                port_range_max=None if proto == "icmp" else int(port),  # ICMP: the type, any code
                 remote_ip_prefix=cidr,
                 description=f"{MARK} peer gateway",
             )
