@@ -124,3 +124,16 @@ def test_lab_cli_env_and_vm_commands(seed_lab):
     missing = seed_lab.cli("stop", "nosuch", check=False)
     assert missing.returncode == 1 and "services are: controller" in missing.stderr
     assert subprocess.run(["true"]).returncode == 0
+
+
+def test_the_lab_goes_through_the_provider_path(seed_lab, api):
+    """The lab's sites are `lab` sites: the reconciler and preflight run for them, and find nothing
+    to change in a cloud that is a Linux bridge; the admin's preflight of the live topology and of
+    its export is clean, as the quick start expects."""
+    assert {s["provider"] for s in api.list("sites")} == {"lab"}
+    live = api.json("POST", "/api/v1/preflight")
+    assert live == {"ok": True, "findings": []}
+    exported = api.json("GET", "/api/v1/topology")
+    exported.pop("revision")
+    assert api.json("POST", "/api/v1/preflight", json={"topology": exported})["ok"] is True
+    assert api.json("GET", "/api/v1/providers") == [] and api.status()["providers"] == []

@@ -24,7 +24,16 @@ def scenario_topology(scenario: Scenario) -> dict[str, Any]:
     """Sites, the network, pools, gateways and a full mesh of connections, as plain data."""
     network = scenario.network.name
     return {
-        "sites": [{"name": s.name, "provider": s.provider} for s in scenario.sites],
+        # every lab site is a `lab` site (namespaces, nothing to prepare, no cloud's reserved
+        # addresses); what it stands for is said in its description
+        "sites": [
+            {
+                "name": s.name,
+                "provider": "lab",
+                **({"description": f"the lab's {s.provider}"} if s.provider != "lab" else {}),
+            }
+            for s in scenario.sites
+        ],
         "networks": [{"name": network, "cidr": str(scenario.network.cidr)}],
         "pools": [
             {"name": f"{s.name}-{network}", "network": network, "site": s.name, "range": str(s.pool)}

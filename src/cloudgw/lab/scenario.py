@@ -35,7 +35,8 @@ class LabGateway(StrictModel):
 
 class LabSite(StrictModel):
     name: Name
-    provider: Literal["openstack", "aws", "lab"] = "lab"  # what the site pretends to be (docs only, for now)
+    # what the site stands for; the controller sees a `lab` site either way (the description says which)
+    provider: Literal["openstack", "aws", "lab"] = "lab"
     pool: RangeField
     vms: int = Field(10, ge=0, le=250)  # VMs take the first N addresses of the pool
     gateway: LabGateway
