@@ -131,6 +131,28 @@ def test_tables_charts_and_audit(page, controller, world):
     page.click('#tabs a[data-view="sites"]')
     row = page.wait_for_selector('[data-testid="sites-table"] tbody tr:has(td:text-is("private"))')
     assert "openstack" in row.inner_text() and "private-gw" in row.inner_text()
+    assert page.inner_text('[data-testid="cloud-private"]') == "-"  # no cloud block: cloudgw leaves it alone
+
+
+def test_sites_show_the_state_of_a_driven_cloud(page, controller, world):
+    """A site with a cloud block the controller cannot drive (no AWS credentials in the tests):
+    the Sites view says so, with the reason."""
+    with controller.client() as admin:
+        block = {
+            "region": "eu-west-1",
+            "subnet": "subnet-0abc",
+            "gateway_eni": "eni-0def",
+            "endpoint_url": "http://127.0.0.1:9",
+        }
+        admin.update("sites", "public", {"aws": block})
+    try:
+        sign_in(page, controller, controller.admin_token)
+        page.click('#tabs a[data-view="sites"]')
+        page.wait_for_selector('[data-testid="cloud-public"]:has-text("refused")', timeout=20_000)
+        assert "no AWS credentials" in page.inner_text('[data-testid="cloud-public"]')
+    finally:
+        with controller.client() as admin:
+            admin.update("sites", "public", {"aws": None})
 
 
 def test_pages_load_nothing_from_other_hosts_and_send_security_headers(page, controller, world):
