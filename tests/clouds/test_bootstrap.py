@@ -42,6 +42,21 @@ def _controller(tmp_path, **settings):
     return controller, env
 
 
+def one_site(admin, site: str, provider: str, block: dict, pool: str, lan_address: str) -> None:
+    """One site with a cloud block, its pool and its gateway (not launched yet)."""
+    admin.json(
+        "PUT",
+        "/api/v1/topology",
+        json={
+            "sites": [{"name": site, "provider": provider, provider: block}],
+            "networks": [{"name": "lab", "cidr": "192.168.1.0/24"}],
+            "pools": [{"network": "lab", "site": site, "range": pool}],
+            "gateways": [{"name": f"{site}-gw", "site": site, "lan_addresses": [lan_address]}],
+            "connections": [],
+        },
+    )
+
+
 def test_bootstrap_token_joins_once_with_the_pinned_ca(tmp_path):
     controller, env = _controller(tmp_path)
     try:
@@ -80,22 +95,13 @@ def test_launch_on_aws_records_the_eni_and_the_reconciler_takes_over(aws, tmp_pa
     controller, env = _controller(tmp_path, public_url="https://203.0.113.5:8443")
     try:
         with controller.client() as admin:
-            admin.json(
-                "PUT",
-                "/api/v1/topology",
-                json={
-                    "sites": [
-                        {
-                            "name": "public",
-                            "provider": "aws",
-                            "aws": {"region": "eu-west-1", "subnet": world.subnet, "endpoint_url": aws.url},
-                        }
-                    ],
-                    "networks": [{"name": "lab", "cidr": "192.168.1.0/24"}],
-                    "pools": [{"network": "lab", "site": "public", "range": "192.168.1.11-192.168.1.20"}],
-                    "gateways": [{"name": "public-gw", "site": "public", "lan_addresses": ["192.168.1.250"]}],
-                    "connections": [],
-                },
+            one_site(
+                admin,
+                "public",
+                "aws",
+                {"region": "eu-west-1", "subnet": world.subnet, "endpoint_url": aws.url},
+                "192.168.1.11-192.168.1.20",
+                "192.168.1.250",
             )
             # before the launch: refused with the way out
             wait_for(
@@ -136,22 +142,13 @@ def test_launch_on_openstack_makes_the_port_then_the_server(openstack_cloud, tmp
     controller, env = _controller(tmp_path, public_url="https://203.0.113.5:8443")
     try:
         with controller.client() as admin:
-            admin.json(
-                "PUT",
-                "/api/v1/topology",
-                json={
-                    "sites": [
-                        {
-                            "name": "private",
-                            "provider": "openstack",
-                            "openstack": {"cloud": "private-cloud", "subnet": "tenant-subnet"},
-                        }
-                    ],
-                    "networks": [{"name": "lab", "cidr": "192.168.1.0/24"}],
-                    "pools": [{"network": "lab", "site": "private", "range": "192.168.1.4-192.168.1.10"}],
-                    "gateways": [{"name": "private-gw", "site": "private", "lan_addresses": ["192.168.1.252"]}],
-                    "connections": [],
-                },
+            one_site(
+                admin,
+                "private",
+                "openstack",
+                {"cloud": "private-cloud", "subnet": "tenant-subnet"},
+                "192.168.1.4-192.168.1.10",
+                "192.168.1.252",
             )
         out = cloudgw(
             env,

@@ -216,25 +216,13 @@ class Aws:
         have = facts["ingress"]
         if rules and not facts["group"]:
             steps.append(Step("create-group", f"cloudgw-{self.site}", (), f"create security group cloudgw-{self.site}"))
-        revoke, allow = sorted(have - rules), sorted(rules - have)
-        if revoke:
-            steps.append(
-                Step(
-                    "revoke",
-                    "group",
-                    tuple(f"{p}/{port}/{c}" for p, port, c in revoke),
-                    "close the tunnel port to " + ", ".join(c for _, _, c in revoke),
-                )
-            )
-        if allow:
-            steps.append(
-                Step(
-                    "authorize",
-                    "group",
-                    tuple(f"{p}/{port}/{c}" for p, port, c in allow),
-                    f"open udp/{need.listen_port} to " + ", ".join(c for _, _, c in allow),
-                )
-            )
+        for kind, changed, verb in (
+            ("revoke", sorted(have - rules), "close"),
+            ("authorize", sorted(rules - have), "open"),
+        ):
+            if changed:
+                values = tuple(f"{p}/{port}/{c}" for p, port, c in changed)
+                steps.append(Step(kind, "group", values, f"{verb} " + ", ".join(_rule_text(r) for r in changed)))
         if (rules or facts["group"]) and facts["group"] not in facts["wan_groups"]:
             steps.append(Step("attach-group", self._wan(), (), f"attach the security group to {self._wan()}"))
         return steps
