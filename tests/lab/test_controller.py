@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 
@@ -137,3 +139,49 @@ def test_the_lab_goes_through_the_provider_path(seed_lab, api):
     exported.pop("revision")
     assert api.json("POST", "/api/v1/preflight", json={"topology": exported})["ok"] is True
     assert api.json("GET", "/api/v1/providers") == [] and api.status()["providers"] == []
+
+
+def _explain(seed_lab, src: str, dst: str):
+    env = {**os.environ, "CLOUDGW_LAB": seed_lab.name, "CLOUDGW_CONFIG": "/nonexistent/cloudgw-tests.yaml"}
+    env.pop("CLOUDGW_URL", None)
+    result = subprocess.run(
+        [sys.executable, "-m", "cloudgw", "explain", src, dst, "-o", "json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    return result.returncode, json.loads(result.stdout)
+
+
+def test_explain_a_path_healthy_and_broken_on_purpose(seed_lab, api):
+    code, healthy = _explain(seed_lab, "192.168.1.1", "192.168.1.11")
+    assert code == 0 and healthy["verdict"] == "ok", healthy
+    assert healthy["took_ms"] < 2000 and all(h["state"] == "ok" for h in healthy["hops"])
+    try:
+        api.update("connections", "private-public-lab", {"enabled": False})
+        code, broken = _explain(seed_lab, "192.168.1.1", "192.168.1.11")
+        bad = [h for h in broken["hops"] if h["state"] == "broken"]
+        assert len(bad) == 1, broken
+        (hop,) = bad
+        assert code == 1 and hop["hop"] == "connection" and "--enable" in hop["fix"]
+    finally:
+        api.update("connections", "private-public-lab", {"enabled": True})
+    try:
+        lablib.set_service_enabled(seed_lab.paths, "public-gw", enabled=False)
+
+        def offline():
+            _, result = _explain(seed_lab, "192.168.1.1", "192.168.1.11")
+            hops = {h["hop"]: h for h in result["hops"]}
+            return hops["gateway public-gw"]["state"] == "broken" and hops["gateway public-gw"]
+
+        hop = wait_for(offline, 90, interval=2, what="explain to find the stopped agent")
+        assert "offline" in hop["detail"] and "cloudgw-agent@public-gw" in hop["fix"]
+    finally:
+        lablib.set_service_enabled(seed_lab.paths, "public-gw", enabled=True)
+    wait_for(
+        lambda: _explain(seed_lab, "192.168.1.1", "192.168.1.11")[0] == 0,
+        90,
+        interval=2,
+        what="the path ok again once the agent is back",
+    )

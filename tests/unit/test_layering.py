@@ -66,6 +66,7 @@ CLI_ADMIN = {
     "output.py",
     "common.py",
     "clouds.py",
+    "explain.py",
 }
 CLI_ADMIN_FORBIDDEN = ("cloudgw.controller", "cloudgw.agent", "cloudgw.dataplane", "cloudgw.lab", "pyroute2")
 

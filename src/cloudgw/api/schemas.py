@@ -481,3 +481,28 @@ class BootstrapResult(Schema):
     user_data: str  # holds a one-time join token: treat it like one
     token_name: str
     launched: dict[str, str] | None = None  # instance and interface IDs
+
+
+# explain ------------------------------------------------------------------------------------------
+class ExplainRequest(Schema):
+    src: IPv4
+    dst: IPv4
+    network: Name | None = None  # default: the one network that holds both
+
+
+class HopBody(Schema):
+    hop: str  # network, source, destination, path, connection, "gateway NAME", "tunnel A -> B", "... (return)"
+    state: Literal["ok", "broken", "warning", "unknown"]
+    detail: str
+    fix: str = ""
+
+
+class ExplainResult(Schema):
+    """The path from src to dst, hop by hop (docs/explain.md); verdict: the worst hop's state."""
+
+    src: str
+    dst: str
+    network: str | None
+    verdict: Literal["ok", "broken", "warning", "unknown"]
+    hops: list[HopBody]
+    took_ms: float

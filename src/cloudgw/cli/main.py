@@ -9,7 +9,7 @@ import typer
 from typer.core import TyperGroup
 
 from cloudgw import __version__
-from cloudgw.cli import clouds, config_commands, nat, operate
+from cloudgw.cli import clouds, config_commands, explain, nat, operate
 from cloudgw.cli.common import admin_command
 
 # Command groups that run on a gateway or a lab host, with heavy imports (pyroute2, the agent, the lab,
@@ -77,6 +77,7 @@ app.command("apply")(admin_command(operate.apply))
 app.command("export")(admin_command(operate.export))
 app.command("audit")(admin_command(operate.audit))
 app.command("preflight")(admin_command(clouds.preflight))
+app.command("explain")(admin_command(explain.explain))
 
 
 def _version(value: bool) -> None:

@@ -25,7 +25,7 @@ from cloudgw.controller.db.engine import make_engine, migrate
 from cloudgw.controller.headers import SecurityHeaders
 from cloudgw.controller.limits import RequestGuard
 from cloudgw.controller.metrics import registry
-from cloudgw.controller.routes import admin, agent, mapping, overview, providers, topology, web
+from cloudgw.controller.routes import admin, agent, explain, mapping, overview, providers, topology, web
 from cloudgw.controller.routes.config import routers
 from cloudgw.controller.settings import ControllerSettings
 from cloudgw.controller.state import State
@@ -172,6 +172,7 @@ def create_app(settings: ControllerSettings, state: State | None = None) -> Fast
         overview.router,
         topology.router,
         providers.router,
+        explain.router,
         web.router,
     ]:
         app.include_router(router, responses=schemas.ERROR_RESPONSES)
