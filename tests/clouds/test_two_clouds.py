@@ -30,20 +30,23 @@ SECRETS = (CREDENTIALS["aws_secret_access_key"], PASSWORD)
 class CloudGateway:
     """A gateway as its agent runs it, minus the kernel: joins, applies documents, announces."""
 
-    def __init__(self, name: str, url: str, workdir: Path, token: str, endpoint: str) -> None:
+    def __init__(self, name: str, url: str, workdir: Path, token: str, endpoint: str, answers: bool = True) -> None:
         private = generate_private_key()
         self.link = ControllerLink(url, workdir / name, join_token=token, endpoint=endpoint)
         self.link.join(public_key_of(private))
         self.source = ControllerSource(self.link, workdir / name / "document.json", wait=5)
+        self.dataplane = FakeDataplane(interfaces=("eth0", "eth1"))
         self.agent = Agent(
             source=self.source,
-            reconciler=Reconciler(FakeDataplane(interfaces=("eth0", "eth1")), private, resolver=lambda e: e),
+            reconciler=Reconciler(self.dataplane, private, resolver=lambda e: e),
             interval=3600,
             poll=3600,
         )
         self.reporter = Reporter(self.link, self.agent.heartbeat, self.agent.endpoints_by_network, interval=2)
         self.agent.on_applied = self.reporter.wake
         self.source.on_change = self.agent.step
+        if answers:  # the controller's questions (explain), as the daemon wires them
+            self.source.on_question = self.agent.answer_path
         self.source.start()
         self.reporter.start()
 

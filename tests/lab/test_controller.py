@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -16,6 +17,7 @@ from cloudgw.lab.measure import convergence, summary, wait_applied
 from tests.helpers import run, wait_for
 
 pytestmark = [pytest.mark.root, pytest.mark.lab]
+REPO = Path(__file__).resolve().parents[2]
 GROWN_POOL = "192.168.1.11-192.168.1.60"
 
 
@@ -158,6 +160,23 @@ def test_explain_a_path_healthy_and_broken_on_purpose(seed_lab, api):
     code, healthy = _explain(seed_lab, "192.168.1.1", "192.168.1.11")
     assert code == 0 and healthy["verdict"] == "ok", healthy
     assert healthy["took_ms"] < 2000 and all(h["state"] == "ok" for h in healthy["hops"])
+    kernel = {h["hop"]: h["detail"] for h in healthy["hops"] if h["hop"].startswith("kernel ")}
+    assert set(kernel) == {"kernel private-gw", "kernel public-gw"}  # both gateways answered
+    assert all("answered through the tunnel" in d for d in kernel.values()), kernel
+
+    # the source VM spoofs another site's address: the gateway's counter is named. (Its baseline is
+    # the last heartbeat; one that lands between the spoofing and the question hides it: try again.)
+    def spoof_then_explain():
+        run(
+            [sys.executable, "-m", "tests.lab.udp", "spoof", "192.168.1.15", "192.168.1.11", "7003", "5"],
+            netns=seed_lab.ns("private-vm1"),
+            cwd=str(REPO),
+        )
+        _, result = _explain(seed_lab, "192.168.1.1", "192.168.1.11")
+        return [h for h in result["hops"] if h["state"] == "warning" and "lan_spoofed" in h["detail"]]
+
+    (warned,) = wait_for(spoof_then_explain, 30, interval=0.5, what="the spoof counter in explain")
+    assert warned["hop"] == "kernel private-gw" and "fix its address" in warned["fix"]
     try:
         api.update("connections", "private-public-lab", {"enabled": False})
         code, broken = _explain(seed_lab, "192.168.1.1", "192.168.1.11")

@@ -150,6 +150,7 @@ def _run_with_controller(
     agent = _build_agent(settings, source, reconciler, control=control_endpoints(url))
     reporter = Reporter(link, agent.heartbeat, agent.endpoints_by_network, interval=heartbeat)
     source.on_change = agent.wake
+    source.on_question = agent.answer_path
     agent.table.on_change = lambda _endpoint, _event: reporter.wake()
     agent.on_applied = reporter.wake
     _handle_signals(agent)

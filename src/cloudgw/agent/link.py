@@ -156,6 +156,8 @@ class ControllerSource:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.connected = False
+        # answers the controller's questions about this gateway's side of a path (Agent.answer_path)
+        self.on_question: Callable[[dict[str, Any]], dict[str, Any]] | None = None
         data = read_json(self.saved)
         if data is not None:
             try:
@@ -187,11 +189,15 @@ class ControllerSource:
         client = self.link.client(timeout=10)
         while not self._stop.is_set():
             try:
-                data = client.watch(self.revision, wait=self.wait)
+                data = client.watch(self.revision, wait=self.wait, questions=self.on_question is not None)
                 if not self.connected:
                     log_event(log, "controller.connected", url=self.link.url)
                 self.connected, delay = True, 0.5
                 if data is None:
+                    continue
+                if "questions" in data:
+                    for question in data["questions"]:
+                        threading.Thread(target=self._answer, args=(question,), name="answer", daemon=True).start()
                     continue
                 try:
                     self._document = load_document(data, source="controller document")
@@ -213,6 +219,19 @@ class ControllerSource:
                 self._error = f"internal error: {type(exc).__name__}"
                 self._stop.wait(delay)
                 delay = min(delay * 2, 10.0)
+
+    def _answer(self, question: dict[str, Any]) -> None:
+        """One question, in its own thread (a probe takes up to a second; the watch goes on)."""
+        assert self.on_question is not None
+        try:
+            answer = self.on_question(question)
+        except Exception as exc:  # the answer says what went wrong; the controller shows it
+            answer = {"error": f"{type(exc).__name__}: {exc}"[:500]}
+        try:
+            with self.link.client(timeout=10) as client:
+                client.answer(question["id"], answer)
+        except CloudgwError as exc:
+            log_event(log, "question.unanswered", logging.DEBUG, error=exc)
 
 
 class Reporter:

@@ -506,3 +506,44 @@ class ExplainResult(Schema):
     verdict: Literal["ok", "broken", "warning", "unknown"]
     hops: list[HopBody]
     took_ms: float
+
+
+# questions to a gateway (through its document watch; no port opens on a gateway) ----------------
+class PathQuestion(Schema):
+    """The controller asks a gateway about its side of one path (explain)."""
+
+    id: Annotated[str, Field(pattern=r"^[a-f0-9]{32}$")]
+    kind: Literal["path"] = "path"
+    target: IPv4  # the address on the other side
+    peer: Name  # the gateway on the other side
+    peer_key: KeyField | None = None
+    probe: IPv4 | None = None  # the other gateway's LAN address: ping it through the tunnel with DF
+    mtu: int = Field(1420, ge=576, le=9000)
+
+
+class QuestionList(Schema):
+    questions: list[PathQuestion] = Field([], max_length=16)
+
+
+class RouteSeen(Schema):
+    dst: Annotated[str, Field(max_length=18)]
+    dev: Annotated[str, Field(max_length=15)]
+    mtu: int | None = Field(None, ge=0, le=65535)
+
+
+class ProbeResult(Schema):
+    sizes: list[int] = Field([], max_length=4)
+    answered: list[int] = Field([], max_length=4)
+
+
+class PathAnswer(Schema):
+    """A gateway's own view of one path, from its kernel (untrusted input: typed and bounded)."""
+
+    route: RouteSeen | None = None  # the route the kernel holds for the target (None: none)
+    proxy_arp: bool = False  # the gateway answers ARP for the target on its LAN
+    peer_present: bool = False  # a WireGuard peer with the key the controller named
+    peer_allows_target: bool = False
+    last_handshake: float = Field(0.0, ge=0, le=1e11)
+    counters: dict[Annotated[str, Field(max_length=40, pattern=r"^[a-z0-9_]+$")], Count] = Field({}, max_length=32)
+    probe: ProbeResult | None = None
+    error: Annotated[str, Field(max_length=500, pattern=r"^[^\x00]*$")] | None = None

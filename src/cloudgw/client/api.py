@@ -13,7 +13,15 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from cloudgw import exitcodes
-from cloudgw.api.schemas import Announce, AnnounceResult, Heartbeat, JoinRequest, JoinResponse
+from cloudgw.api.schemas import (
+    Announce,
+    AnnounceResult,
+    Heartbeat,
+    JoinRequest,
+    JoinResponse,
+    PathAnswer,
+    QuestionList,
+)
 from cloudgw.errors import CloudgwError, InvalidInput, NotFound, Problem
 
 
@@ -151,15 +159,23 @@ class AgentClient(Client):
         body = JoinRequest(public_key=public_key, endpoint=endpoint, version=version)
         return JoinResponse.model_validate(self.json("POST", "/api/v1/agent/join", json=body.model_dump(mode="json")))
 
-    def watch(self, after: int, wait: float = 25.0) -> dict[str, Any] | None:
-        """The document if its revision is past `after`, else None after up to `wait` seconds."""
-        response = self.request(
-            "GET", "/api/v1/agent/document", params={"after": after, "wait": wait}, timeout=wait + 10
-        )
+    def watch(self, after: int, wait: float = 25.0, questions: bool = False) -> dict[str, Any] | None:
+        """The document if its revision is past `after`, else None after up to `wait` seconds. With
+        `questions`, the controller's questions may come instead ({"questions": [...]}, HTTP 202)."""
+        params: dict[str, Any] = {"after": after, "wait": wait}
+        if questions:
+            params["questions"] = "true"
+        response = self.request("GET", "/api/v1/agent/document", params=params, timeout=wait + 10)
         if response.status_code == 204:
             return None
+        if response.status_code == 202:
+            return {"questions": QuestionList.model_validate(response.json()).model_dump(mode="json")["questions"]}
         result: dict[str, Any] = response.json()
         return result
+
+    def answer(self, question_id: str, answer: dict[str, Any]) -> None:
+        body = PathAnswer.model_validate(answer)
+        self.request("POST", f"/api/v1/agent/answers/{question_id}", json=body.model_dump(mode="json"))
 
     def announce(self, network: str, endpoints: list[dict[str, Any]]) -> AnnounceResult:
         body = Announce.model_validate({"network": network, "endpoints": endpoints})

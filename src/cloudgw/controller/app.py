@@ -25,6 +25,7 @@ from cloudgw.controller.db.engine import make_engine, migrate
 from cloudgw.controller.headers import SecurityHeaders
 from cloudgw.controller.limits import RequestGuard
 from cloudgw.controller.metrics import registry
+from cloudgw.controller.questions import Questions
 from cloudgw.controller.routes import admin, agent, explain, mapping, overview, providers, topology, web
 from cloudgw.controller.routes.config import routers
 from cloudgw.controller.settings import ControllerSettings
@@ -130,6 +131,7 @@ def create_app(settings: ControllerSettings, state: State | None = None) -> Fast
     app.state.settings = settings
     app.state.ca_path = ca_path if ca_path.exists() else None
     app.state.cloudsync = cloudsync
+    app.state.questions = Questions(wake=bus.nudge)
 
     @app.exception_handler(InvalidInput)
     async def _invalid(_request: Request, exc: InvalidInput) -> JSONResponse:

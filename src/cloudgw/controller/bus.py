@@ -36,6 +36,12 @@ class RevisionBus:
             with contextlib.suppress(RuntimeError):
                 self._loop.call_soon_threadsafe(self._wake)
 
+    def nudge(self) -> None:
+        """Thread-safe: wake every waiter without a new revision (a question for a gateway)."""
+        if self._loop is not None and not self._loop.is_closed():
+            with contextlib.suppress(RuntimeError):
+                self._loop.call_soon_threadsafe(self._wake)
+
     def published_at(self, revision: int) -> float | None:
         """When `revision` was published in this process (monotonic clock), if it was recently."""
         return self._published.get(revision)

@@ -61,6 +61,7 @@ class Explanation:
     network: str | None
     verdict: State
     hops: list[Hop]
+    gateways: tuple[str, str] | None = None  # (source's, destination's) when the walk reached them
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -70,6 +71,10 @@ class Explanation:
             "verdict": self.verdict,
             "hops": [h.as_dict() for h in self.hops],
         }
+
+    def add(self, hops: list[Hop]) -> None:
+        self.hops += hops
+        self.verdict = _verdict(self.hops)
 
 
 SEVERITY: tuple[State, ...] = ("broken", "unknown", "warning")
@@ -298,4 +303,87 @@ def explain(
     for h in return_hops:
         h.hop += " (return)"
     hops += return_hops
-    return Explanation(str(src), str(dst), name, _verdict(hops), hops)
+    return Explanation(str(src), str(dst), name, _verdict(hops), hops, (source.gateway, target.gateway))
+
+
+SPOOF_COUNTERS = {
+    "lan_spoofed": "from this site's LAN with a source outside its pools",
+    "tunnel_spoofed": "from the tunnel with a source the peer may not send",
+}
+
+
+def kernel_hops(
+    gateway: str, target: IPv4Address, answer: dict[str, Any] | None, baseline: dict[str, int], tunnel: str
+) -> list[Hop]:
+    """What a gateway's kernel holds for one path, as it answered the controller's question."""
+    hop = f"kernel {gateway}"
+    if answer is None:
+        return [
+            Hop(
+                hop,
+                "unknown",
+                f"'{gateway}' did not answer within the deadline (an older agent, or it watches another replica)",
+            )
+        ]
+    hops = []
+    route = answer.get("route")
+    if not route or route.get("dev") != tunnel:
+        where = f"a route via {route['dev']}" if route else "no route"
+        hops.append(
+            Hop(
+                hop,
+                "broken",
+                f"{where} for {target} on '{gateway}': it should go into the tunnel ({tunnel})",
+                f"the agent puts it back at its next reconcile; if not, cloudgw gateway show {gateway}",
+            )
+        )
+    if not answer.get("proxy_arp"):
+        hops.append(
+            Hop(
+                hop,
+                "broken",
+                f"'{gateway}' does not answer ARP for {target} on its LAN: local VMs cannot reach it",
+                "the agent puts the proxy-ARP entry back at its next reconcile; if not, cloudgw gateway show "
+                + gateway,
+            )
+        )
+    if not answer.get("peer_present"):
+        hops.append(Hop(hop, "broken", f"'{gateway}''s kernel holds no WireGuard peer with that key", "see the tunnel"))
+    elif not answer.get("peer_allows_target"):
+        hops.append(Hop(hop, "broken", f"{target} is not in the kernel's allowed IPs on '{gateway}'", "see the tunnel"))
+    for counter, meaning in SPOOF_COUNTERS.items():
+        grew = int(answer.get("counters", {}).get(counter, 0)) - int(baseline.get(counter, 0))
+        if grew > 0:
+            hops.append(
+                Hop(
+                    hop,
+                    "warning",
+                    f"'{gateway}' dropped {grew} packets {meaning} since its last report (counter {counter})",
+                    "a VM sends with an address that is not its own: find it (tcpdump on the LAN) and fix its address",
+                )
+            )
+    probe = answer.get("probe")
+    if probe:
+        sizes, answered = probe.get("sizes", []), set(probe.get("answered", []))
+        big = max(sizes, default=0)
+        if big and big in answered:
+            hops.append(Hop(hop, "ok", f"DF probes of {', '.join(map(str, sizes))} bytes answered through the tunnel"))
+        elif answered:
+            hops.append(
+                Hop(
+                    hop,
+                    "broken",
+                    f"small probes cross the tunnel but {big}-byte ones do not: the WAN path carries less than the "
+                    "tunnel MTU",
+                    "lower the connection's MTU (cloudgw connection update NAME --mtu ...), or fix the path",
+                )
+            )
+        else:
+            hops.append(
+                Hop(hop, "broken", "no probe answered through the tunnel", "see the tunnel and gateway hops above")
+            )
+    if answer.get("error"):
+        hops.append(Hop(hop, "unknown", str(answer["error"])))
+    if not hops:
+        hops.append(Hop(hop, "ok", f"route into {tunnel}, proxy-ARP and WireGuard peer in place for {target}"))
+    return hops

@@ -39,6 +39,7 @@ async def document(
     request: Request,
     after: int = Query(-1),
     wait: float = Query(25.0, ge=0, le=120),
+    questions: bool = Query(False, description="also return the controller's questions (202: QuestionList)"),
     state: State = Depends(auth.get_state),
     who: auth.Principal = Depends(auth.gateway),
 ) -> Any:
@@ -62,6 +63,10 @@ async def document(
             if published is not None:
                 request.app.state.watch_metrics.delivery.observe(time.monotonic() - published)
             return Response(body, media_type="application/json", headers={"X-Cloudgw-Revision": str(revision)})
+        if questions and request.app.state.questions.pending(who.gateway):
+            asked = request.app.state.questions.take(who.gateway)
+            body = schemas.QuestionList(questions=[schemas.PathQuestion(id=q.id, **q.body) for q in asked])
+            return Response(body.model_dump_json(), status_code=202, media_type="application/json")
         left = deadline - time.monotonic()
         if left <= 0:
             return Response(status_code=204, headers={"X-Cloudgw-Revision": str(revision)})
@@ -76,6 +81,19 @@ async def document(
             await bus.wait(min(left, 1.0))
         finally:
             waiting.dec()
+
+
+@router.post("/answers/{question_id}", status_code=204, response_class=Response, summary="Answer a question")
+def answer(
+    question_id: str,
+    body: schemas.PathAnswer,
+    request: Request,
+    who: auth.Principal = Depends(auth.gateway),
+) -> Response:
+    assert who.gateway is not None
+    if not request.app.state.questions.answer(who.gateway, question_id, body.model_dump(mode="json")):
+        raise NotFound("question", question_id[:40])
+    return Response(status_code=204)
 
 
 @router.put("/endpoints", response_model=schemas.AnnounceResult, summary="Replace what this gateway announces")

@@ -12,8 +12,11 @@ from sqlalchemy import select
 from cloudgw.api import schemas
 from cloudgw.controller import auth, views
 from cloudgw.controller.db.models import GatewayRow
+from cloudgw.controller.questions import Questions
 from cloudgw.controller.state import State
-from cloudgw.mapping.explain import GatewayReport, PeerSeen, explain
+from cloudgw.mapping.explain import GatewayReport, PeerSeen, explain, kernel_hops
+from cloudgw.model.defaults import TUNNEL_INTERFACE
+from cloudgw.model.topology import Topology
 
 router = APIRouter(prefix="/api/v1", tags=["status"])
 
@@ -55,7 +58,53 @@ def explain_path(
     started = time.perf_counter()
     now = time.time()
     reports = gateway_reports(state, float(request.app.state.settings.offline_after), now)
-    result = explain(
-        state.snapshot().topo, reports, IPv4Address(str(body.src)), IPv4Address(str(body.dst)), body.network, now
-    )
+    topo = state.snapshot().topo
+    src, dst = IPv4Address(str(body.src)), IPv4Address(str(body.dst))
+    result = explain(topo, reports, src, dst, body.network, now)
+    if result.gateways is not None and result.network is not None:
+        asked = ask_both(request.app.state.questions, topo, result.network, result.gateways, (src, dst), reports)
+        baselines = _counters(state)  # each gateway's counters as of its last heartbeat
+        for (gateway, target), answer in asked.items():
+            result.add(kernel_hops(gateway, target, answer, baselines.get(gateway, {}), TUNNEL_INTERFACE))
     return {**result.as_dict(), "took_ms": round((time.perf_counter() - started) * 1000, 1)}
+
+
+ANSWER_DEADLINE_S = 2.0
+
+
+def ask_both(
+    questions: Questions,
+    topo: Topology,
+    network: str,
+    gateways: tuple[str, str],
+    addresses: tuple[IPv4Address, IPv4Address],
+    reports: dict[str, GatewayReport],
+) -> dict[tuple[str, IPv4Address], dict[str, Any] | None]:
+    """Each gateway is asked about its side (the other side's address and gateway), at once; the
+    answers are awaited together, up to ANSWER_DEADLINE_S. An offline gateway is not asked (it is a
+    finding already)."""
+    cidr = topo.networks[network].cidr
+    asked = []
+    for (local, remote), target in zip((gateways, gateways[::-1]), addresses[::-1], strict=True):
+        report = reports.get(local)
+        if report is None or not report.online:
+            continue
+        other = topo.gateways[remote]
+        body = {
+            "target": str(target),
+            "peer": remote,
+            "peer_key": other.public_key,
+            "probe": next((str(a) for a in other.lan_addresses if a in cidr), None),
+            "mtu": report.path_mtu.get(remote, 1420),
+        }
+        asked.append(((local, target), questions.ask(local, body)))
+    deadline = time.monotonic() + ANSWER_DEADLINE_S
+    for _, question in asked:
+        question.done.wait(max(0.0, deadline - time.monotonic()))
+    return {key: question.answer for key, question in asked}
+
+
+def _counters(state: State) -> dict[str, dict[str, int]]:
+    with state.session() as session:
+        rows = list(session.scalars(select(GatewayRow)))
+    return {row.name: dict(views.stored_heartbeat(row)[0].counters) for row in rows}
