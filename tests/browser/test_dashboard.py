@@ -171,3 +171,21 @@ def test_pages_load_nothing_from_other_hosts_and_send_security_headers(page, con
     page.wait_for_selector('[data-testid="site-private"]')
     foreign = [url for url in requests if not url.startswith(controller.url)]
     assert foreign == [] and any(url.endswith("/openapi.json") for url in requests)
+
+
+def test_check_a_path_form_shows_the_hops(page, controller, world):
+    """The Explain tab walks a path as `cloudgw explain` does; a bad address is refused in the form."""
+    sign_in(page, controller, controller.admin_token)
+    page.click('#tabs a[data-view="explain"]')
+    page.fill('#explain-form [name="src"]', "192.168.1.5")
+    page.fill('#explain-form [name="dst"]', "192.168.1.12")
+    page.click('[data-testid="explain-button"]')
+    page.wait_for_selector('[data-testid="explain-table"] td:text-is("connection")')
+    table = page.inner_text('[data-testid="explain-table"]')
+    assert "network" in table and "source" in table and "destination" in table
+    verdict = page.inner_text('[data-testid="explain-verdict"]')
+    assert verdict.startswith("192.168.1.5 → 192.168.1.12")
+    page.fill('#explain-form [name="dst"]', "not-an-address")
+    page.click('[data-testid="explain-button"]')
+    page.wait_for_selector('.field-error[data-for="dst"]:not(:empty)')
+    shot(page, "explain")

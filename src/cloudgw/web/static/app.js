@@ -387,6 +387,29 @@ VIEWS.nat = {
   },
 };
 
+VIEWS.explain = {
+  mount(root) {
+    const form = $("#explain-form", root);
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      clearErrors(form);
+      const body = { src: form.src.value.trim(), dst: form.dst.value.trim() };
+      if (form.network.value.trim()) body.network = form.network.value.trim();
+      try {
+        const result = await api("POST", "/api/v1/explain", body);
+        const verdict = $('[data-testid="explain-verdict"]', root);
+        verdict.className = `verdict state-${result.verdict}`;
+        verdict.textContent = `${result.src} → ${result.dst} (${result.network || "no network"}): ${result.verdict}, ${result.took_ms} ms`;
+        fillTable('[data-testid="explain-table"]', result.hops.map((h) => `<tr class="hop-${esc(h.state)}"><td>${esc(h.hop)}</td>
+          <td class="state-${esc(h.state)}">${esc(h.state)}</td><td>${esc(h.detail)}</td><td>${esc(h.fix)}</td></tr>`));
+      } catch (error) {
+        if (error.status !== 401) showErrors(form, error);
+      }
+    });
+  },
+  async update() {},  // a path is checked when asked, not on every live update
+};
+
 VIEWS.audit = {
   async update() {
     const audit = await api("GET", "/api/v1/audit?limit=200");
