@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from cloudgw.client import AgentClient
 from cloudgw.lab import controlplane
 from cloudgw.lab import lab as lablib
 from cloudgw.lab.check import ping
@@ -177,6 +178,25 @@ def test_explain_a_path_healthy_and_broken_on_purpose(seed_lab, api):
 
     (warned,) = wait_for(spoof_then_explain, 30, interval=0.5, what="the spoof counter in explain")
     assert warned["hop"] == "kernel private-gw" and "fix its address" in warned["fix"]
+    code, outside = _explain(seed_lab, "192.168.1.1", "192.168.1.200")
+    (hop,) = [h for h in outside["hops"] if h["state"] != "ok"]
+    assert code == 1 and hop["hop"] == "destination" and "outside every pool" in hop["detail"]
+
+    # the same address announced at two sites: private-gw (its own credential, as a misbehaving or
+    # stale gateway would) announces public's 192.168.1.12 beside its own VMs
+    credential = json.loads((seed_lab.paths.node_dir("private-gw") / "state" / "controller.json").read_text())
+    own = [{"ip": f"192.168.1.{n}"} for n in range(1, 11)]
+    config = controlplane.read_cli_config(seed_lab.paths)
+    assert config is not None
+    gateway = AgentClient(config["url"], token=credential["credential"], ca=config["ca"])
+    try:
+        gateway.announce("lab", [*own, {"ip": "192.168.1.12"}])
+        code, twice = _explain(seed_lab, "192.168.1.1", "192.168.1.12")
+        hop = next(h for h in twice["hops"] if h["hop"] == "destination")
+        assert hop["state"] == "warning" and "several sites" in hop["detail"] and "renumber" in hop["fix"], twice
+    finally:
+        gateway.announce("lab", own)
+        gateway.close()
     try:
         api.update("connections", "private-public-lab", {"enabled": False})
         code, broken = _explain(seed_lab, "192.168.1.1", "192.168.1.11")

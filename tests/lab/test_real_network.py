@@ -53,6 +53,18 @@ def test_the_controller_shows_the_path_and_the_warning(rough_lab):
     assert 'cloudgw_peer_mtu_lowered{gateway="private-gw",peer="public-gw"} 1.0' in metrics
 
 
+def test_explain_names_the_wan_path_below_the_tunnel_mtu(rough_lab):
+    """A WAN path MTU below the connection's: explain warns at the tunnel hop, and the probe through
+    the tunnel at the MTU the gateway lowered to is answered (nothing is lost, nothing to fix by hand)."""
+    with controlplane.lab_client(rough_lab.paths) as api:
+        result = api.json("POST", "/api/v1/explain", json={"src": "192.168.1.1", "dst": "192.168.1.11"})
+    hops = {h["hop"]: h for h in result["hops"]}
+    tunnel = hops["tunnel private-gw -> public-gw"]
+    assert result["verdict"] == "warning" and tunnel["state"] == "warning", result
+    assert "does not fit the path" in tunnel["detail"]
+    assert hops["kernel private-gw"]["state"] == "ok" and "1328" in hops["kernel private-gw"]["detail"]
+
+
 def iperf(lab, server: str, client: str, address: str, port: int, *extra: str) -> dict:
     process = subprocess.Popen(
         ["ip", "netns", "exec", lab.ns(server), "iperf3", "-s", "-1", "-p", str(port)],

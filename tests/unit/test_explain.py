@@ -137,3 +137,33 @@ def test_same_site_is_not_cloudgws_path():
     )
     result = run(topo, reports, dst="192.168.1.2")
     assert result.verdict == "ok" and by_hop(result)["path"].detail.startswith("both at site 'private'")
+
+
+def test_kernel_answers_name_what_is_missing():
+    from cloudgw.mapping.explain import kernel_hops
+
+    target = IPv4Address("192.168.1.11")
+    good = {
+        "public_key": KEY_A,
+        "route": {"dst": "192.168.1.11/32", "dev": "cgw0"},
+        "proxy_arp": True,
+        "peer_present": True,
+        "peer_allows_target": True,
+        "counters": {"lan_spoofed": 3},
+        "probe": {"sizes": [84, 1420], "answered": [84, 1420]},
+    }
+    (ok,) = kernel_hops("private-gw", target, good, {"lan_spoofed": 3}, "cgw0", KEY_A, ms=12.5)
+    assert ok.state == "ok" and ok.ms == 12.5 and "answered through the tunnel" in ok.detail
+
+    hops = kernel_hops("private-gw", target, {**good, "route": None, "proxy_arp": False}, {}, "cgw0", KEY_A)
+    assert [h.state for h in hops][:2] == ["broken", "broken"]
+    assert "no route for 192.168.1.11" in hops[0].detail and "does not answer ARP" in hops[1].detail
+    hops = kernel_hops("private-gw", target, {**good, "public_key": KEY_B}, {"lan_spoofed": 3}, "cgw0", KEY_A)
+    assert hops[0].state == "broken" and "one side changed its key" in hops[0].detail
+    hops = kernel_hops("private-gw", target, good, {"lan_spoofed": 1}, "cgw0", KEY_A)
+    assert any(h.state == "warning" and "dropped 2 packets" in h.detail and "lan_spoofed" in h.detail for h in hops)
+    small = {**good, "probe": {"sizes": [84, 1420], "answered": [84]}}
+    hops = kernel_hops("private-gw", target, small, {"lan_spoofed": 3}, "cgw0", KEY_A)
+    assert hops[0].state == "broken" and "carries less than the tunnel MTU" in hops[0].detail and "--mtu" in hops[0].fix
+    (silent,) = kernel_hops("private-gw", target, None, {}, "cgw0", KEY_A)
+    assert silent.state == "unknown" and "did not answer" in silent.detail

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from cloudgw import __version__
+from cloudgw.agent.keys import public_key_of
 from cloudgw.agent.learn import EndpointTable, Learner, LearnTarget
 from cloudgw.agent.pathprobe import PathProber, RawIcmp
 from cloudgw.agent.reconcile import Reconciler, ReconcileResult
@@ -317,7 +318,9 @@ class Agent:
         route = max(routes, key=lambda r: r.dst.prefixlen, default=None)
         peer = next((p for p in state.peers.values() if p.public_key == question.get("peer_key")), None)
         stats = next((s for s in observation.peer_stats if s.public_key == question.get("peer_key")), None)
+        device = next(iter(state.devices.values()), None)
         answer: dict[str, Any] = {
+            "public_key": public_key_of(str(device.private_key)) if device is not None else None,
             "route": {"dst": str(route.dst), "dev": route.dev, "mtu": route.mtu} if route else None,
             "proxy_arp": any(n.ip == target for n in state.neighbours),
             "peer_present": peer is not None,

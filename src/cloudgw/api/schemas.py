@@ -495,6 +495,7 @@ class HopBody(Schema):
     state: Literal["ok", "broken", "warning", "unknown"]
     detail: str
     fix: str = ""
+    ms: float | None = None  # kernel hops: how long the gateway took to answer
 
 
 class ExplainResult(Schema):
@@ -539,6 +540,7 @@ class ProbeResult(Schema):
 class PathAnswer(Schema):
     """A gateway's own view of one path, from its kernel (untrusted input: typed and bounded)."""
 
+    public_key: KeyField | None = None  # the gateway's own WireGuard key, as its kernel holds it
     route: RouteSeen | None = None  # the route the kernel holds for the target (None: none)
     proxy_arp: bool = False  # the gateway answers ARP for the target on its LAN
     peer_present: bool = False  # a WireGuard peer with the key the controller named

@@ -23,6 +23,7 @@ class Question:
     created: float = field(default_factory=time.monotonic)
     delivered: bool = False
     answer: dict[str, Any] | None = None
+    took_ms: float | None = None  # from asking to the answer
     done: threading.Event = field(default_factory=threading.Event)
 
 
@@ -62,6 +63,7 @@ class Questions:
                     self._open[question_id] = question  # another gateway's: leave it
                 return False
         question.answer = answer
+        question.took_ms = round((time.monotonic() - question.created) * 1000, 1)
         question.done.set()
         return True
 

@@ -49,6 +49,7 @@ class Hop:
     state: State
     detail: str
     fix: str = ""
+    ms: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -313,9 +314,29 @@ SPOOF_COUNTERS = {
 
 
 def kernel_hops(
-    gateway: str, target: IPv4Address, answer: dict[str, Any] | None, baseline: dict[str, int], tunnel: str
+    gateway: str,
+    target: IPv4Address,
+    answer: dict[str, Any] | None,
+    baseline: dict[str, int],
+    tunnel: str,
+    known_key: str | None = None,
+    ms: float | None = None,
 ) -> list[Hop]:
     """What a gateway's kernel holds for one path, as it answered the controller's question."""
+    hops = _kernel_hops(gateway, target, answer, baseline, tunnel, known_key)
+    for hop in hops:
+        hop.ms = ms
+    return hops
+
+
+def _kernel_hops(
+    gateway: str,
+    target: IPv4Address,
+    answer: dict[str, Any] | None,
+    baseline: dict[str, int],
+    tunnel: str,
+    known_key: str | None,
+) -> list[Hop]:
     hop = f"kernel {gateway}"
     if answer is None:
         return [
@@ -326,6 +347,18 @@ def kernel_hops(
             )
         ]
     hops = []
+    own = answer.get("public_key")
+    if own and known_key and own != known_key:
+        hops.append(
+            Hop(
+                hop,
+                "broken",
+                f"'{gateway}''s WireGuard key is {own[:8]}… but the controller and its peers know {known_key[:8]}…: "
+                "one side changed its key",
+                f"restart the agent on '{gateway}' (it puts its own key back), or let it join again if the new key "
+                "is meant",
+            )
+        )
     route = answer.get("route")
     if not route or route.get("dev") != tunnel:
         where = f"a route via {route['dev']}" if route else "no route"

@@ -64,8 +64,9 @@ def explain_path(
     if result.gateways is not None and result.network is not None:
         asked = ask_both(request.app.state.questions, topo, result.network, result.gateways, (src, dst), reports)
         baselines = _counters(state)  # each gateway's counters as of its last heartbeat
-        for (gateway, target), answer in asked.items():
-            result.add(kernel_hops(gateway, target, answer, baselines.get(gateway, {}), TUNNEL_INTERFACE))
+        for (gateway, target), (answer, ms) in asked.items():
+            known = topo.gateways[gateway].public_key
+            result.add(kernel_hops(gateway, target, answer, baselines.get(gateway, {}), TUNNEL_INTERFACE, known, ms))
     return {**result.as_dict(), "took_ms": round((time.perf_counter() - started) * 1000, 1)}
 
 
@@ -79,7 +80,7 @@ def ask_both(
     gateways: tuple[str, str],
     addresses: tuple[IPv4Address, IPv4Address],
     reports: dict[str, GatewayReport],
-) -> dict[tuple[str, IPv4Address], dict[str, Any] | None]:
+) -> dict[tuple[str, IPv4Address], tuple[dict[str, Any] | None, float | None]]:
     """Each gateway is asked about its side (the other side's address and gateway), at once; the
     answers are awaited together, up to ANSWER_DEADLINE_S. An offline gateway is not asked (it is a
     finding already)."""
@@ -101,7 +102,7 @@ def ask_both(
     deadline = time.monotonic() + ANSWER_DEADLINE_S
     for _, question in asked:
         question.done.wait(max(0.0, deadline - time.monotonic()))
-    return {key: question.answer for key, question in asked}
+    return {key: (question.answer, question.took_ms) for key, question in asked}
 
 
 def _counters(state: State) -> dict[str, dict[str, int]]:
