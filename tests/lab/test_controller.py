@@ -224,3 +224,67 @@ def test_explain_a_path_healthy_and_broken_on_purpose(seed_lab, api):
         interval=2,
         what="the path ok again once the agent is back",
     )
+
+
+def test_explain_with_the_controller_down(seed_lab):
+    """The admin's explain says the controller is away and where to look; the gateway checks its own
+    side from its last document and its kernel."""
+    node = seed_lab.paths.node_dir("private-gw")
+    try:
+        lablib.set_service_enabled(seed_lab.paths, "controller", enabled=False)
+        env = {**os.environ, "CLOUDGW_LAB": seed_lab.name, "CLOUDGW_CONFIG": "/nonexistent/cloudgw-tests.yaml"}
+        away = subprocess.run(
+            [sys.executable, "-m", "cloudgw", "explain", "192.168.1.1", "192.168.1.11"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert away.returncode == 1 and "cloudgw agent explain 192.168.1.1 192.168.1.11" in away.stderr, away.stderr
+        local = run(
+            [
+                sys.executable,
+                "-m",
+                "cloudgw",
+                "agent",
+                "explain",
+                "192.168.1.1",
+                "192.168.1.11",
+                "-o",
+                "json",
+                "--state-dir",
+                str(node / "state"),
+                "--run-dir",
+                str(node / "run"),
+                "--wg-socket-dir",
+                str(node / "wg"),
+            ],
+            netns=seed_lab.ns("private-gw"),
+        )
+        result = json.loads(local.stdout)
+        assert result["local"] is True and result["verdict"] == "ok", result
+        hops = {h["hop"]: h for h in result["hops"]}
+        assert "behind gateway 'public-gw'" in hops["destination"]["detail"]
+        assert "answered through the tunnel" in hops["kernel private-gw"]["detail"]
+        outside = run(
+            [
+                sys.executable,
+                "-m",
+                "cloudgw",
+                "agent",
+                "explain",
+                "192.168.1.1",
+                "192.168.1.200",
+                "--state-dir",
+                str(node / "state"),
+                "--run-dir",
+                str(node / "run"),
+                "--wg-socket-dir",
+                str(node / "wg"),
+            ],
+            netns=seed_lab.ns("private-gw"),
+            check=False,
+        )
+        assert outside.returncode == 1 and "not a remote endpoint" in outside.stdout
+    finally:
+        lablib.set_service_enabled(seed_lab.paths, "controller", enabled=True)

@@ -5,7 +5,6 @@ same loop runs against the real kernel or a fake data plane."""
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -14,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from cloudgw import __version__
-from cloudgw.agent.keys import public_key_of
+from cloudgw.agent.answers import answer_path
 from cloudgw.agent.learn import EndpointTable, Learner, LearnTarget
-from cloudgw.agent.pathprobe import PathProber, RawIcmp
+from cloudgw.agent.pathprobe import PathProber
 from cloudgw.agent.reconcile import Reconciler, ReconcileResult
 from cloudgw.agent.sources import DocumentSource
 from cloudgw.agent.status import status_record, write_json_atomic
@@ -308,38 +307,8 @@ class Agent:
         return result
 
     def answer_path(self, question: dict[str, Any]) -> dict[str, Any]:
-        """This gateway's side of one path, read from its kernel now (explain; docs/explain.md): the
-        route to the target, the proxy-ARP entry, the WireGuard peer and its allowed IPs, the named
-        counters, and a DF probe through the tunnel to the other gateway's LAN address."""
-        target = IPv4Address(question["target"])
-        observation = self.reconciler.dataplane.observe()
-        state = observation.state
-        routes = [r for r in state.routes.values() if target in r.dst]
-        route = max(routes, key=lambda r: r.dst.prefixlen, default=None)
-        peer = next((p for p in state.peers.values() if p.public_key == question.get("peer_key")), None)
-        stats = next((s for s in observation.peer_stats if s.public_key == question.get("peer_key")), None)
-        device = next(iter(state.devices.values()), None)
-        answer: dict[str, Any] = {
-            "public_key": public_key_of(str(device.private_key)) if device is not None else None,
-            "route": {"dst": str(route.dst), "dev": route.dev, "mtu": route.mtu} if route else None,
-            "proxy_arp": any(n.ip == target for n in state.neighbours),
-            "peer_present": peer is not None,
-            "peer_allows_target": peer is not None and any(target in net for net in peer.allowed_ips),
-            "last_handshake": stats.last_handshake if stats else 0.0,
-            "counters": dict(observation.counters),
-        }
-        if question.get("probe"):
-            sizes = sorted({84, int(question.get("mtu", 1420))})
-            try:
-                icmp = RawIcmp()
-                try:
-                    answered = icmp.round(str(question["probe"]), sizes, ident=os.getpid() & 0xFFFF, timeout=1.0)
-                finally:
-                    icmp.close()
-                answer["probe"] = {"sizes": sizes, "answered": sorted(answered)}
-            except OSError as exc:  # no raw socket (not root): say so, the rest still answers
-                answer["error"] = f"probe not sent: {exc.strerror or exc}"
-        return answer
+        """This gateway's side of one path, from its kernel now (explain; agent/answers.py)."""
+        return answer_path(self.reconciler.dataplane, question)
 
     def nat_sessions(self) -> tuple[int, list[Any]]:
         reader = getattr(self.reconciler.dataplane, "nat_sessions", None)

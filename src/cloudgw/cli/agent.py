@@ -128,6 +128,53 @@ def run(
 
 @app.command()
 @handle_errors
+def explain(
+    src: Annotated[str, typer.Argument(help="The source VM's address")],
+    dst: Annotated[str, typer.Argument(help="The destination VM's address")],
+    state_dir: StateDir = None,
+    run_dir: Annotated[str | None, typer.Option(help="[default: /run/cloudgw]")] = None,
+    wg_socket_dir: Annotated[str | None, typer.Option(help="[default: /var/run/wireguard]")] = None,
+    output: Annotated[str, typer.Option("--output", "-o", help="table or json")] = "table",
+) -> None:
+    """Check this gateway's side of a path alone, when the controller is away: where its last
+    document says DST lives, the route and proxy-ARP entry, the WireGuard peer, its handshake, and a
+    DF probe through the tunnel. Exit 0 when every hop is ok, 1 otherwise.
+
+    Example: cloudgw agent explain 192.168.1.1 192.168.1.11
+    """
+    import json
+    import time
+    from ipaddress import IPv4Address
+
+    from cloudgw.agent.answers import local_explain
+    from cloudgw.agent.status import read_json
+    from cloudgw.model.document import load_document
+
+    need_root("cloudgw agent explain")
+    settings = _settings(state_dir=state_dir, run_dir=run_dir, wg_socket_dir=wg_socket_dir)
+    saved = Path(settings.state_dir) / "document.json"
+    data = read_json(saved)
+    if data is None:
+        fail(f"no saved document at {saved}: has this gateway ever run (--state-dir)?")
+    try:
+        addresses = IPv4Address(src), IPv4Address(dst)
+    except ValueError as exc:
+        fail(f"{exc}: give two IPv4 addresses", exitcodes.USAGE)
+    dataplane = KernelDataplane(socket_dir=settings.wg_socket_dir, run_dir=settings.run_dir)
+    result = local_explain(dataplane, load_document(data, source=str(saved)), *addresses, time.time())
+    if output == "json":
+        print(json.dumps(result, indent=1))
+    else:
+        for hop in result["hops"]:
+            fix = f"  (fix: {hop['fix']})" if hop["fix"] else ""
+            console.print(f"{hop['state']:8} {hop['hop']}: {hop['detail']}{fix}", highlight=False, soft_wrap=True)
+        console.print(f"verdict: {result['verdict']} (checked on this gateway alone)", highlight=False)
+    if result["verdict"] != "ok":
+        raise typer.Exit(exitcodes.FAILED)
+
+
+@app.command()
+@handle_errors
 def teardown(
     run_dir: Annotated[str | None, typer.Option(help="[default: /run/cloudgw]")] = None,
     wg_socket_dir: Annotated[str | None, typer.Option(help="[default: /var/run/wireguard]")] = None,

@@ -10,6 +10,7 @@ from cloudgw import exitcodes
 from cloudgw.cli.common import console
 from cloudgw.cli.config_commands import api
 from cloudgw.cli.output import OutputOpt, emit
+from cloudgw.client import Unreachable
 
 MARK = {"ok": "[green]ok[/]", "broken": "[red]broken[/]", "warning": "[yellow]warning[/]", "unknown": "[dim]?[/]"}
 
@@ -30,8 +31,14 @@ def explain(
 
     Example: cloudgw explain 192.168.1.1 192.168.1.11
     """
-    with api(ctx) as client:
-        result = client.json("POST", "/api/v1/explain", json={"src": src, "dst": dst, "network": network})
+    try:
+        with api(ctx) as client:
+            result = client.json("POST", "/api/v1/explain", json={"src": src, "dst": dst, "network": network})
+    except Unreachable as exc:
+        raise Unreachable(
+            f"{exc}. Without the controller, each gateway can check its own side: on the source's gateway, "
+            f"as root, `cloudgw agent explain {src} {dst}`"
+        ) from None
     if output != "table":
         emit(result, output)
     else:
