@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
@@ -10,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from cloudgw.agent.keys import generate_private_key
 from cloudgw.client import AgentClient
+from cloudgw.dataplane.wireguard import Uapi
 from cloudgw.lab import controlplane
 from cloudgw.lab import lab as lablib
 from cloudgw.lab.check import ping
@@ -288,3 +291,49 @@ def test_explain_with_the_controller_down(seed_lab):
         assert outside.returncode == 1 and "not a remote endpoint" in outside.stdout
     finally:
         lablib.set_service_enabled(seed_lab.paths, "controller", enabled=True)
+
+
+def _kernel_hop_says(seed_lab, gateway: str, words: str):
+    _, result = _explain(seed_lab, "192.168.1.1", "192.168.1.11")
+    return next(
+        (
+            h
+            for h in result["hops"]
+            if h["hop"] == f"kernel {gateway}" and h["state"] == "broken" and words in h["detail"]
+        ),
+        None,
+    )
+
+
+def test_explain_catches_hand_edits_before_the_agent_repairs_them(seed_lab):
+    """A route deleted by hand, and a WireGuard key changed on one side only: the agent puts both back
+    at its next reconcile (every 2 s in the lab); explain, asked within that window, names them."""
+    ns = seed_lab.ns("private-gw")
+
+    def route_deleted():
+        run(["ip", "route", "del", "192.168.1.11/32"], netns=ns, check=False)
+        return _kernel_hop_says(seed_lab, "private-gw", "no route for 192.168.1.11")
+
+    hop = wait_for(route_deleted, 60, interval=0.2, what="explain to see the deleted route")
+    assert "next reconcile" in hop["fix"]
+    wait_for(
+        lambda: "192.168.1.11" in run(["ip", "route", "show", "192.168.1.11"], netns=ns).stdout,
+        20,
+        what="the agent to put the route back",
+    )
+
+    socket = seed_lab.paths.node_dir("public-gw") / "wg" / "cgw0.sock"
+    key = base64.b64decode(generate_private_key()).hex()
+
+    def key_changed():
+        Uapi(socket).set([f"private_key={key}"])
+        return _kernel_hop_says(seed_lab, "public-gw", "one side changed its key")
+
+    hop = wait_for(key_changed, 60, interval=0.2, what="explain to see the changed key")
+    assert "restart the agent" in hop["fix"]
+    wait_for(
+        lambda: _explain(seed_lab, "192.168.1.1", "192.168.1.11")[0] == 0,
+        60,
+        interval=1,
+        what="the path ok again once the agent restored its key",
+    )
