@@ -244,50 +244,19 @@ def test_explain_with_the_controller_down(seed_lab):
             timeout=60,
         )
         assert away.returncode == 1 and "cloudgw agent explain 192.168.1.1 192.168.1.11" in away.stderr, away.stderr
-        local = run(
-            [
-                sys.executable,
-                "-m",
-                "cloudgw",
-                "agent",
-                "explain",
-                "192.168.1.1",
-                "192.168.1.11",
-                "-o",
-                "json",
-                "--state-dir",
-                str(node / "state"),
-                "--run-dir",
-                str(node / "run"),
-                "--wg-socket-dir",
-                str(node / "wg"),
-            ],
-            netns=seed_lab.ns("private-gw"),
-        )
+        dirs = [f"--{name}-dir={node / sub}" for name, sub in (("state", "state"), ("run", "run"), ("wg-socket", "wg"))]
+
+        def on_gateway(dst: str, *extra: str):
+            command = [sys.executable, "-m", "cloudgw", "agent", "explain", "192.168.1.1", dst, *extra, *dirs]
+            return run(command, netns=seed_lab.ns("private-gw"), check=False)
+
+        local = on_gateway("192.168.1.11", "-o", "json")
         result = json.loads(local.stdout)
         assert result["local"] is True and result["verdict"] == "ok", result
         hops = {h["hop"]: h for h in result["hops"]}
         assert "behind gateway 'public-gw'" in hops["destination"]["detail"]
         assert "answered through the tunnel" in hops["kernel private-gw"]["detail"]
-        outside = run(
-            [
-                sys.executable,
-                "-m",
-                "cloudgw",
-                "agent",
-                "explain",
-                "192.168.1.1",
-                "192.168.1.200",
-                "--state-dir",
-                str(node / "state"),
-                "--run-dir",
-                str(node / "run"),
-                "--wg-socket-dir",
-                str(node / "wg"),
-            ],
-            netns=seed_lab.ns("private-gw"),
-            check=False,
-        )
+        outside = on_gateway("192.168.1.200")
         assert outside.returncode == 1 and "not a remote endpoint" in outside.stdout
     finally:
         lablib.set_service_enabled(seed_lab.paths, "controller", enabled=True)
