@@ -66,6 +66,10 @@ def create_app(settings: ControllerSettings, state: State | None = None) -> Fast
             polls += 1
             if polls % 60 == 0:  # once a minute: give back what a burst of connections left (memory.py)
                 await run_in_threadpool(trimmer.maybe_trim)
+                try:  # and keep the audit log within its retention (settings audit_keep, audit_days)
+                    await run_in_threadpool(state.prune_audit, settings.audit_keep, settings.audit_days)
+                except Exception as exc:  # the database may be briefly away; the next minute retries
+                    log_event(log, "controller.audit_prune_failed", logging.WARNING, error=exc)
             try:
                 # reloads only when the revision moved (another replica wrote), which also makes
                 # this process forget remembered credentials: a revocation there counts here

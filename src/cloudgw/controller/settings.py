@@ -38,6 +38,12 @@ class ControllerSettings(BaseSettings):
         30, ge=1, description="failed authentications from one address before it must wait a minute"
     )
     offline_after: float = Field(30.0, gt=0, description="seconds without a heartbeat before a gateway is 'down'")
+    audit_keep: int = Field(
+        200_000, ge=0, description="audit rows kept, newest first (0: keep all); older ones are deleted each minute"
+    )
+    audit_days: float = Field(
+        365.0, ge=0, description="audit rows older than this many days are deleted each minute (0: keep all)"
+    )
     provider_interval: float = Field(
         60.0, ge=1, description="seconds between full passes over the clouds (each change also starts one)"
     )

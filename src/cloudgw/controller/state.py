@@ -15,10 +15,11 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from ipaddress import IPv4Address, IPv4Network
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, delete, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from cloudgw.controller.db.models import (
@@ -371,6 +372,20 @@ class State:
             return int(session.scalar(select(MetaRow.revision).where(MetaRow.id == 1)) or 0)
         with self.session() as own:
             return self.db_revision(own)
+
+    def prune_audit(self, keep: int, days: float) -> int:
+        """Delete audit rows beyond the newest `keep` and older than `days` (0 turns either off).
+        Returns how many went. Every replica may run it: it is idempotent."""
+        removed = 0
+        with self.session() as session, session.begin():
+            if keep > 0:
+                cutoff = session.scalar(select(AuditRow.id).order_by(AuditRow.id.desc()).offset(keep).limit(1))
+                if cutoff is not None:
+                    removed += session.execute(delete(AuditRow).where(AuditRow.id <= cutoff)).rowcount or 0
+            if days > 0:
+                oldest = datetime.now(UTC) - timedelta(days=days)
+                removed += session.execute(delete(AuditRow).where(AuditRow.at < oldest)).rowcount or 0
+        return removed
 
     def snapshot(self) -> Snapshot:
         cached = self._snapshot
