@@ -10,7 +10,7 @@ from typing import Any
 from cloudgw.agent.keys import public_key_of
 from cloudgw.agent.pathprobe import RawIcmp
 from cloudgw.dataplane.base import Dataplane
-from cloudgw.mapping.explain import Hop, kernel_hops
+from cloudgw.mapping.explain import Hop, kernel_hops, verdict_of
 from cloudgw.model.defaults import TUNNEL_INTERFACE, TUNNEL_MTU
 from cloudgw.model.document import GatewayDocument
 
@@ -97,13 +97,11 @@ def local_explain(
 
 
 def _result(src: IPv4Address, dst: IPv4Address, network: str | None, hops: list[Hop]) -> dict[str, Any]:
-    states = {h.state for h in hops}
-    verdict = next((s for s in ("broken", "unknown", "warning") if s in states), "ok")
     return {
         "src": str(src),
         "dst": str(dst),
         "network": network,
-        "verdict": verdict,
+        "verdict": verdict_of(hops),
         "local": True,
         "hops": [h.as_dict() for h in hops],
     }

@@ -41,6 +41,7 @@ class GatewayReport:
     path_mtu: dict[str, int] = field(default_factory=dict)  # peer name -> tunnel MTU used
     problems: dict[str, str] = field(default_factory=dict)  # peer name -> why it is not configured
     last_error: str | None = None
+    counters: dict[str, int] = field(default_factory=dict)  # its named nft counters: the spoof baseline
 
 
 @dataclass
@@ -75,13 +76,13 @@ class Explanation:
 
     def add(self, hops: list[Hop]) -> None:
         self.hops += hops
-        self.verdict = _verdict(self.hops)
+        self.verdict = verdict_of(self.hops)
 
 
 SEVERITY: tuple[State, ...] = ("broken", "unknown", "warning")
 
 
-def _verdict(hops: list[Hop]) -> State:
+def verdict_of(hops: list[Hop]) -> State:
     states = {h.state for h in hops}
     return next((state for state in SEVERITY if state in states), "ok")
 
@@ -283,10 +284,10 @@ def explain(
     hops.append(hop)
     a, b = source.site, target.site
     if a is None or b is None:
-        return Explanation(str(src), str(dst), name, _verdict(hops), hops)
+        return Explanation(str(src), str(dst), name, verdict_of(hops), hops)
     if a == b:
         hops.append(Hop("path", "ok", f"both at site '{a}': they talk on its LAN, not through cloudgw"))
-        return Explanation(str(src), str(dst), name, _verdict(hops), hops)
+        return Explanation(str(src), str(dst), name, verdict_of(hops), hops)
     _, hop = _connection(topo, name, a, b)
     hops.append(hop)
     if hop.state == "broken":  # no tunnel is meant to exist: what the gateways hold follows from it
@@ -296,7 +297,7 @@ def explain(
                 address_hop.detail += "; a gateway announces only while its site has an enabled connection"
         return Explanation(str(src), str(dst), name, "broken", hops)
     if source.gateway is None or target.gateway is None:
-        return Explanation(str(src), str(dst), name, _verdict(hops), hops)
+        return Explanation(str(src), str(dst), name, verdict_of(hops), hops)
     hops.append(_gateway(reports.get(source.gateway), source.gateway))
     hops += _tunnel(topo, reports.get(source.gateway), source.gateway, target.gateway, dst, now)
     hops.append(_gateway(reports.get(target.gateway), target.gateway))
@@ -304,7 +305,7 @@ def explain(
     for h in return_hops:
         h.hop += " (return)"
     hops += return_hops
-    return Explanation(str(src), str(dst), name, _verdict(hops), hops, (source.gateway, target.gateway))
+    return Explanation(str(src), str(dst), name, verdict_of(hops), hops, (source.gateway, target.gateway))
 
 
 SPOOF_COUNTERS = {

@@ -44,6 +44,7 @@ def gateway_reports(state: State, offline_after: float, now: float) -> dict[str,
             path_mtu={p.peer: p.mtu for p in status.paths},
             problems={p.peer: p.problem for p in status.problems},
             last_error=bad or status.last_error,
+            counters=dict(status.counters),
         )
     return reports
 
@@ -63,10 +64,10 @@ def explain_path(
     result = explain(topo, reports, src, dst, body.network, now)
     if result.gateways is not None and result.network is not None:
         asked = ask_both(request.app.state.questions, topo, result.network, result.gateways, (src, dst), reports)
-        baselines = _counters(state)  # each gateway's counters as of its last heartbeat
         for (gateway, target), (answer, ms) in asked.items():
             known = topo.gateways[gateway].public_key
-            result.add(kernel_hops(gateway, target, answer, baselines.get(gateway, {}), TUNNEL_INTERFACE, known, ms))
+            baseline = reports[gateway].counters  # as of its last heartbeat
+            result.add(kernel_hops(gateway, target, answer, baseline, TUNNEL_INTERFACE, known, ms))
     return {**result.as_dict(), "took_ms": round((time.perf_counter() - started) * 1000, 1)}
 
 
@@ -103,9 +104,3 @@ def ask_both(
     for _, question in asked:
         question.done.wait(max(0.0, deadline - time.monotonic()))
     return {key: (question.answer, question.took_ms) for key, question in asked}
-
-
-def _counters(state: State) -> dict[str, dict[str, int]]:
-    with state.session() as session:
-        rows = list(session.scalars(select(GatewayRow)))
-    return {row.name: dict(views.stored_heartbeat(row)[0].counters) for row in rows}
