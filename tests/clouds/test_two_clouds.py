@@ -182,6 +182,11 @@ def test_apply_from_empty_clouds_makes_one_subnet(world, caplog):
         return rows if {p["site"]: p["state"] for p in rows} == {"private": "ok", "public": "ok"} else None
 
     providers = wait_for(settled, 30, what="both clouds ok")
+    # the list pages in headers (its body stays the bare list of v0.1)
+    first = admin.request("GET", "/api/v1/providers", params={"limit": 1})
+    assert [p["site"] for p in first.json()] == ["private"] and first.headers["X-Total-Count"] == "2"
+    following = first.headers["Link"].split(">")[0].lstrip("<")
+    assert [p["site"] for p in admin.json("GET", following)] == ["public"]
     mutations = sum(n for a, n in aws.calls.items() if not a.startswith("Describe"))
     writes = len([r for r in fake.requests if r[0] != "GET" and "auth/tokens" not in r[1]])
     again = cloudgw(world["env"], "apply", "-f", str(path), "--yes")

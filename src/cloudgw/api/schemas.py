@@ -64,7 +64,8 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 
 class Page(Schema):
-    total: int
+    total: int  # rows matching the filters, on every page
+    next_cursor: str | None = None  # pass as ?cursor= for the next page; null on the last page
 
 
 # sites ------------------------------------------------------------------------------------------

@@ -88,10 +88,10 @@ class Client:
         timeout: float | None = None,
     ) -> httpx.Response:
         try:
-            kwargs: dict[str, Any] = {
-                "json": json,
-                "params": {k: v for k, v in (params or {}).items() if v is not None},
-            }
+            kwargs: dict[str, Any] = {"json": json}
+            given = {k: v for k, v in (params or {}).items() if v is not None}
+            if given:  # httpx replaces a path's own query (a Link header's) with params, even empty ones
+                kwargs["params"] = given
             if timeout is not None:
                 kwargs["timeout"] = timeout
             response = self._http.request(method, path, **kwargs)

@@ -18,7 +18,6 @@ from cloudgw.controller import views
 from cloudgw.controller.cloudsync import status_rows
 from cloudgw.controller.db.models import ConnectionRow, GatewayRow
 from cloudgw.controller.state import State
-from cloudgw.mapping.resolve import conflicts
 
 HEALTH = ("up", "degraded", "down", "pending", "disabled")
 
@@ -107,7 +106,9 @@ class ControllerCollector(Collector):
             endpoints.add_metric([site, effective], float(count))
         yield endpoints
         yield GaugeMetricFamily(
-            "cloudgw_endpoint_conflicts", "Addresses announced by more than one gateway", value=len(conflicts(topo))
+            "cloudgw_endpoint_conflicts",
+            "Addresses announced by more than one gateway",
+            value=len(self.state.endpoint_listing.conflicts(snap.index)),
         )
         yield from provider_metrics(status_rows(self.state))
 

@@ -47,6 +47,12 @@ class ControllerSettings(BaseSettings):
     provider_interval: float = Field(
         60.0, ge=1, description="seconds between full passes over the clouds (each change also starts one)"
     )
+    page_size: int = Field(
+        0,
+        ge=0,
+        le=1000,
+        description="rows in a list answer that names no ?limit (0: the whole list, as API v1 always did)",
+    )
     log_level: str = Field("info", description="debug, info, warning or error")
 
     def describe(self) -> list[tuple[str, str, str]]:

@@ -39,6 +39,7 @@ from cloudgw.errors import InvalidInput, NotFound, Problem
 from cloudgw.logs import log_event
 from cloudgw.mapping.documents import render_document
 from cloudgw.mapping.index import TopologyIndex
+from cloudgw.mapping.listing import EndpointListing
 from cloudgw.mapping.scope import candidates
 from cloudgw.model.addr import AddressRange
 from cloudgw.model.cloud import cloud_gateway, items_from_json
@@ -360,6 +361,7 @@ class State:
         self.auth_generation = 0
         self._documents: dict[str, tuple[int, GatewayDocument]] = {}
         self._document_json: dict[str, tuple[int, bytes]] = {}
+        self.endpoint_listing = EndpointListing()  # sorted runs of the mapping, for pages of it
 
     # reads ------------------------------------------------------------------------------------
     @contextmanager

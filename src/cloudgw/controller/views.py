@@ -90,10 +90,17 @@ def stored_heartbeat(row: GatewayRow) -> tuple[Heartbeat, str | None]:
         return Heartbeat(), BAD_HEARTBEAT
 
 
-def gateway_view(row: GatewayRow, snap: Snapshot, offline_after: float) -> GatewayPublic:
+def gateway_names(snap: Snapshot) -> dict[str, str]:
+    """Gateway names by public key: how tunnels name their peers."""
+    return {g.public_key: g.name for g in snap.topo.gateways.values() if g.public_key}
+
+
+def gateway_view(
+    row: GatewayRow, snap: Snapshot, offline_after: float, names: dict[str, str] | None = None
+) -> GatewayPublic:
     gateway = snap.topo.gateways[row.name]
     status, bad = stored_heartbeat(row)
-    names = {g.public_key: g.name for g in snap.topo.gateways.values() if g.public_key}
+    names = names if names is not None else gateway_names(snap)
     paths = {p.peer: p for p in status.paths}
     now = time.time()
     tunnels = []

@@ -42,17 +42,6 @@ def effective(topo: Topology, network: str) -> dict[IPv4Address, Announcement]:
     return result
 
 
-def conflicts(topo: Topology) -> list[tuple[str, IPv4Address, list[str]]]:
-    by_address: dict[tuple[str, IPv4Address], list[str]] = {}
-    for network, ip, gateway in topo.announcements:
-        by_address.setdefault((network, ip), []).append(gateway)
-    return [
-        (n, ip, sorted(g))
-        for (n, ip), g in sorted(by_address.items(), key=lambda i: (i[0][0], int(i[0][1])))
-        if len(g) > 1
-    ]
-
-
 def resolve(topo: Topology, network: str, ip: IPv4Address) -> Resolution:
     pool = topo.owner_pool(network, ip)
     announcements = topo.announcements_of(network, ip)

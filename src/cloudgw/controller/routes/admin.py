@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from cloudgw.api import schemas
 from cloudgw.controller import auth, gateway_calls
 from cloudgw.controller.db.models import AuditRow, GatewayRow, TokenRow
+from cloudgw.controller.pages import PageParams, next_cursor, page_params
 from cloudgw.controller.state import State
+from cloudgw.model.paging import MAX_CURSOR, MAX_LIMIT
 
 router = APIRouter(prefix="/api/v1", tags=["tokens and audit"])
 
@@ -28,12 +30,36 @@ def _token_view(row: TokenRow, gateways: dict[int, str]) -> schemas.TokenPublic:
     )
 
 
-@router.get("/tokens", response_model=schemas.TokenList, summary="List tokens (never their secrets)")
-def list_tokens(state: State = Depends(auth.get_state), _who: auth.Principal = Depends(auth.admin)) -> Any:
+@router.get("/tokens", response_model=schemas.TokenList, summary="List tokens (never their secrets), by name")
+def list_tokens(
+    role: Literal["admin", "readonly", "join"] | None = Query(None, description="only tokens of this role"),
+    q: str | None = Query(None, max_length=64, description="a substring of the name, any case"),
+    page: PageParams = Depends(page_params),
+    state: State = Depends(auth.get_state),
+    _who: auth.Principal = Depends(auth.admin),
+) -> Any:
+    query = select(TokenRow).order_by(TokenRow.name)
+    if role:
+        query = query.where(TokenRow.role == role)
+    if q:
+        query = query.where(TokenRow.name.icontains(q, autoescape=True))
+    after = page.after("tokens", (str,))
     with state.session() as session:
-        gateways = {g.id: g.name for g in session.scalars(select(GatewayRow))}
-        items = [_token_view(row, gateways) for row in session.scalars(select(TokenRow).order_by(TokenRow.name))]
-    return schemas.TokenList(items=items, total=len(items))
+        total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+        if after is not None:
+            query = query.where(TokenRow.name > after[0])
+        rows = list(session.scalars(query.limit(page.limit + 1 if page.limit else None)))
+        gateways = {
+            g.id: g.name
+            for g in session.scalars(select(GatewayRow).where(GatewayRow.id.in_({r.gateway_id for r in rows})))
+        }
+    more = page.limit is not None and len(rows) > page.limit
+    rows = rows[: page.limit] if page.limit else rows
+    return schemas.TokenList(
+        items=[_token_view(row, gateways) for row in rows],
+        total=total,
+        next_cursor=next_cursor("tokens", (rows[-1].name,) if more else None),
+    )
 
 
 @router.post(
@@ -59,16 +85,28 @@ def delete_token(
     return Response(status_code=204)
 
 
-@router.get("/audit", response_model=schemas.AuditList, summary="Who changed what, newest first")
+@router.get("/audit", response_model=schemas.AuditList, summary="Who changed what, newest first, a page at a time")
 def audit(
-    limit: int = Query(100, ge=1, le=1000),
-    kind: str | None = None,
+    limit: int = Query(100, ge=1, le=MAX_LIMIT, description="rows in this page"),
+    cursor: str | None = Query(None, max_length=MAX_CURSOR, description="the next_cursor of the previous page"),
+    kind: str | None = Query(None, max_length=32, description="only changes of this kind (site, gateway, ...)"),
+    actor: str | None = Query(None, max_length=128, description="only changes by this token"),
+    name: str | None = Query(None, max_length=128, description="only changes of the object with this name"),
     state: State = Depends(auth.get_state),
     _who: auth.Principal = Depends(auth.reader),
 ) -> Any:
+    query = select(AuditRow).order_by(AuditRow.id.desc())
+    for column, value in ((AuditRow.kind, kind), (AuditRow.actor, actor), (AuditRow.name, name)):
+        if value:
+            query = query.where(column == value)
+    before = PageParams(limit, cursor).after("audit", (int,))
     with state.session() as session:
-        query = select(AuditRow).order_by(AuditRow.id.desc()).limit(limit)
-        if kind:
-            query = query.where(AuditRow.kind == kind)
-        items = [schemas.AuditPublic.model_validate(row, from_attributes=True) for row in session.scalars(query)]
-    return schemas.AuditList(items=items, total=len(items))
+        total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+        if before is not None:
+            query = query.where(AuditRow.id < before[0])
+        rows = list(session.scalars(query.limit(limit + 1)))
+        items = [schemas.AuditPublic.model_validate(row, from_attributes=True) for row in rows[:limit]]
+    more = len(rows) > limit
+    return schemas.AuditList(
+        items=items, total=total, next_cursor=next_cursor("audit", (items[-1].id,) if more else None)
+    )

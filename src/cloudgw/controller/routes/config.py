@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import Request
-from sqlalchemy import select
 
 from cloudgw.api import schemas
 from cloudgw.controller import config_writes as ops
@@ -19,6 +18,7 @@ from cloudgw.controller.db.models import (
     PoolRow,
     SiteRow,
 )
+from cloudgw.controller.routes import filters
 from cloudgw.controller.routes.crud import crud_router
 from cloudgw.controller.state import State
 
@@ -43,13 +43,16 @@ def _pools(request: Request, state: State, rows: list[Any]) -> list[Any]:
 
 def _gateways(request: Request, state: State, rows: list[Any]) -> list[Any]:
     snap = state.snapshot()
-    return [views.gateway_view(row, snap, _offline_after(request)) for row in rows if row.name in snap.topo.gateways]
+    names = views.gateway_names(snap)
+    return [
+        views.gateway_view(row, snap, _offline_after(request), names) for row in rows if row.name in snap.topo.gateways
+    ]
 
 
 def _connections(request: Request, state: State, rows: list[Any]) -> list[Any]:
     snap = state.snapshot()
-    with state.session() as session:
-        gateway_rows = {g.name: g for g in session.scalars(select(GatewayRow))}
+    shown = [snap.topo.connections[row.name] for row in rows if row.name in snap.topo.connections]
+    gateway_rows = filters.gateway_rows_of(state, snap, {s for c in shown for s in (c.site_a, c.site_b)})
     return [
         views.connection_view(row, snap, gateway_rows, _offline_after(request))
         for row in rows
@@ -57,10 +60,9 @@ def _connections(request: Request, state: State, rows: list[Any]) -> list[Any]:
     ]
 
 
-def _egress_rows(state: State, name: str | None) -> list[Any]:
+def _egress_rows(state: State, names: list[str]) -> list[Any]:
     """Egress rules are named <site>-<network>, from the topology; their rows give the timestamps."""
     snap = state.snapshot()
-    names = [name] if name is not None else sorted(snap.topo.egress)
     found = []
     with state.session() as session:
         for key in names:
@@ -125,6 +127,8 @@ routers = [
         ops.operation("sites", "update"),
         ops.operation("sites", "delete"),
         _sites,
+        filters.SiteFilters,
+        filters.sites,
         cascade=True,
     ),
     crud_router(
@@ -139,6 +143,8 @@ routers = [
         ops.operation("networks", "update"),
         ops.operation("networks", "delete"),
         _networks,
+        filters.NetworkFilters,
+        filters.networks,
         cascade=True,
     ),
     crud_router(
@@ -153,6 +159,8 @@ routers = [
         ops.operation("pools", "update"),
         ops.operation("pools", "delete"),
         _pools,
+        filters.PoolFilters,
+        filters.pools,
     ),
     crud_router(
         "gateway",
@@ -166,6 +174,8 @@ routers = [
         ops.operation("gateways", "update"),
         ops.operation("gateways", "delete"),
         _gateways,
+        filters.GatewayFilters,
+        filters.gateways,
     ),
     crud_router(
         "connection",
@@ -179,6 +189,8 @@ routers = [
         ops.operation("connections", "update"),
         ops.operation("connections", "delete"),
         _connections,
+        filters.ConnectionFilters,
+        filters.connections,
     ),
     crud_router(
         "egress rule",
@@ -192,6 +204,8 @@ routers = [
         ops.operation("egress", "update"),
         ops.operation("egress", "delete"),
         _egress,
+        filters.EgressFilters,
+        filters.egress,
         fetch=_egress_rows,
     ),
     crud_router(
@@ -206,5 +220,7 @@ routers = [
         ops.operation("forwards", "update"),
         ops.operation("forwards", "delete"),
         _forwards,
+        filters.ForwardFilters,
+        filters.forwards,
     ),
 ]

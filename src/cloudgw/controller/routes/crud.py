@@ -9,17 +9,27 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from sqlalchemy import select
 
 from cloudgw.controller import auth
+from cloudgw.controller.pages import PageParams, next_cursor, page_params
+from cloudgw.controller.routes import filters as filters_module
 from cloudgw.controller.state import State
 from cloudgw.errors import NotFound
+from cloudgw.model.paging import Key, page_of
 
 
-def rows_by_name(row_model: Any) -> Callable[[State, str | None], list[Any]]:
-    """Fetch rows of a table with a `name` column: all of them, or the one with that name."""
+def _by_name(name: str) -> Key:
+    return (name,)
 
-    def fetch(state: State, name: str | None) -> list[Any]:
-        query = select(row_model).order_by(row_model.name)
-        if name is not None:
-            query = query.where(row_model.name == name)
+
+Fetch = Callable[[State, list[str]], list[Any]]
+
+
+def rows_by_name(row_model: Any) -> Fetch:
+    """Fetch the rows with these names from a table with a `name` column, sorted by name."""
+
+    def fetch(state: State, names: list[str]) -> list[Any]:
+        if not names:
+            return []
+        query = select(row_model).where(row_model.name.in_(names)).order_by(row_model.name)
         with state.session() as session:
             return list(session.scalars(query))
 
@@ -38,24 +48,33 @@ def crud_router(
     update: Callable[..., Any],
     delete: Callable[..., Any],
     view: Callable[[Request, State, list[Any]], list[Any]],
+    filters: Any,
+    matching: filters_module.Matcher,
     cascade: bool = False,
-    fetch: Callable[[State, str | None], list[Any]] | None = None,
+    fetch: Fetch | None = None,
 ) -> APIRouter:
     router = APIRouter(prefix=f"/api/v1/{path}", tags=[path])
     fetch_items = fetch or rows_by_name(row_model)
 
     def one(request: Request, state: State, name: str) -> Any:
-        found = view(request, state, fetch_items(state, name))
+        found = view(request, state, fetch_items(state, [name]))
         if not found:
             raise NotFound(kind, name)
         return found[0]
 
-    @router.get("", response_model=list_schema, summary=f"List {path}")
+    @router.get("", response_model=list_schema, summary=f"List {path}, a page at a time, by name")
     def list_items(
-        request: Request, state: State = Depends(auth.get_state), _who: auth.Principal = Depends(auth.reader)
+        request: Request,
+        chosen: filters = Depends(),
+        page: PageParams = Depends(page_params),
+        state: State = Depends(auth.get_state),
+        _who: auth.Principal = Depends(auth.reader),
     ) -> Any:
-        items = view(request, state, fetch_items(state, None))
-        return list_schema(items=items, total=len(items))
+        snap = state.snapshot()
+        names = matching(state, snap, chosen, float(request.app.state.settings.offline_after))
+        found = page_of(names, _by_name, page.after(path, (str,)), page.limit)
+        items = view(request, state, fetch_items(state, found.items))
+        return list_schema(items=items, total=found.total, next_cursor=next_cursor(path, found.next_key))
 
     @router.get("/{name}", response_model=public_schema, summary=f"Show one {kind}")
     def get_item(

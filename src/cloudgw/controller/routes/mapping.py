@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv4Network
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query
 
 from cloudgw.api import schemas
 from cloudgw.controller import auth
+from cloudgw.controller.pages import PageParams, next_cursor, page_params
 from cloudgw.controller.state import State
 from cloudgw.errors import InvalidInput, NotFound, Problem
-from cloudgw.mapping.resolve import conflicts, resolve, validate_source
+from cloudgw.mapping.listing import EndpointQuery, EndpointState
+from cloudgw.mapping.resolve import resolve, validate_source
 from cloudgw.model.document import dump_document
 
 router = APIRouter(prefix="/api/v1", tags=["mapping"])
@@ -29,42 +31,65 @@ def _network(state: State, name: str) -> None:
         raise NotFound("network", name)
 
 
-@router.get("/endpoints", response_model=schemas.EndpointList, summary="The mapping: every announced endpoint")
+def _prefix(text: str | None) -> IPv4Network | None:
+    if text is None:
+        return None
+    try:
+        return IPv4Network(text, strict=False)
+    except ValueError:
+        raise InvalidInput(
+            [
+                Problem(
+                    "prefix", f"'{text}' is not an IPv4 prefix", "write an address or ADDRESS/LENGTH, e.g. 10.1.0.0/16"
+                )
+            ],
+            what="query",
+        ) from None
+
+
+@router.get(
+    "/endpoints",
+    response_model=schemas.EndpointList,
+    summary="The mapping: announced endpoints in address order, a page at a time, filtered on the server",
+)
 def list_endpoints(
-    network: str | None = None,
-    site: str | None = None,
-    gateway: str | None = None,
-    q: str | None = Query(None, description="substring of the IP or MAC"),
+    network: str | None = Query(None, max_length=64, description="only this network"),
+    site: str | None = Query(None, max_length=64, description="only endpoints behind this site's gateways"),
+    gateway: str | None = Query(None, max_length=64, description="only this gateway's announcements"),
+    prefix: str | None = Query(None, max_length=18, description="only addresses in this prefix, e.g. 192.168.1.0/28"),
+    state_filter: EndpointState | None = Query(
+        None, alias="state", description="effective (in the mapping) or ignored (announced outside the site's pools)"
+    ),
+    q: str | None = Query(None, max_length=64, description="a substring of the address or the MAC, any case"),
+    page: PageParams = Depends(page_params),
     state: State = Depends(auth.get_state),
     _who: auth.Principal = Depends(auth.reader),
 ) -> Any:
     snap = state.snapshot()
-    topo = snap.topo
-    items = []
-    for (net, ip, gw), announcement in sorted(
-        topo.announcements.items(), key=lambda i: (i[0][0], int(i[0][1]), i[0][2])
-    ):
-        owner_site = topo.gateways[gw].site if gw in topo.gateways else ""
-        if (network and net != network) or (gateway and gw != gateway) or (site and owner_site != site):
-            continue
-        if q and q not in str(ip) and q not in (announcement.mac or ""):
-            continue
-        items.append(
-            schemas.EndpointPublic(
-                network=net,
-                ip=str(ip),
-                mac=announcement.mac,
-                gateway=gw,
-                site=owner_site,
-                first_seen=announcement.first_seen,
-                last_seen=announcement.last_seen,
-                effective=snap.index.is_effective(announcement),
-            )
+    index = snap.index
+    query = EndpointQuery(network, site, gateway, _prefix(prefix), state_filter, q or None)
+    found = state.endpoint_listing.page(index, query, page.after("endpoints", (str, int, str)), page.limit)
+    items = [
+        schemas.EndpointPublic(
+            network=a.network,
+            ip=str(a.ip),
+            mac=a.mac,
+            gateway=a.gateway,
+            site=index.site_of.get(a.gateway, ""),
+            first_seen=a.first_seen,
+            last_seen=a.last_seen,
+            effective=index.is_effective(a),
         )
-    found = [
-        {"network": n, "ip": str(ip), "gateways": gws} for n, ip, gws in conflicts(topo) if not network or n == network
+        for a in found.items
     ]
-    return schemas.EndpointList(items=items, total=len(items), conflicts=found)
+    conflicting = [
+        {"network": n, "ip": str(IPv4Address(ip)), "gateways": gws}
+        for n, ip, gws in state.endpoint_listing.conflicts(index)
+        if not network or n == network
+    ]
+    return schemas.EndpointList(
+        items=items, total=found.total, next_cursor=next_cursor("endpoints", found.next_key), conflicts=conflicting
+    )
 
 
 @router.get("/mapping/resolve", response_model=schemas.Resolution, summary="Where does this address live?")

@@ -4,24 +4,47 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Body, Depends, Request
+from fastapi import APIRouter, Body, Depends, Request, Response
 
 from cloudgw.api import schemas
 from cloudgw.controller import auth
 from cloudgw.controller.cloudsync import status_rows
 from cloudgw.controller.db.models import ProviderStatusRow
 from cloudgw.controller.launch import bootstrap
+from cloudgw.controller.pages import PageParams, next_cursor, page_params
 from cloudgw.controller.state import State
 from cloudgw.errors import InvalidInput
+from cloudgw.model.paging import Key, page_of
 from cloudgw.model.topologyfile import check_file, to_topology
 from cloudgw.providers.registry import preflight
 
 router = APIRouter(prefix="/api/v1", tags=["providers"])
 
 
-@router.get("/providers", response_model=list[schemas.ProviderStatus], summary="Each driven cloud: state, last error")
-def providers(state: State = Depends(auth.get_state), _who: auth.Principal = Depends(auth.reader)) -> Any:
-    return status_rows(state)
+@router.get(
+    "/providers",
+    response_model=list[schemas.ProviderStatus],
+    summary="Each driven cloud: state, last error; by site, a page at a time (X-Total-Count, Link rel=next)",
+)
+def providers(
+    request: Request,
+    response: Response,
+    page: PageParams = Depends(page_params),
+    state: State = Depends(auth.get_state),
+    _who: auth.Principal = Depends(auth.reader),
+) -> Any:
+    # the body stays the bare list it was in v0.1: the page travels in headers, as GitHub's does
+    found = page_of(status_rows(state), _by_site, page.after("providers", (str,)), page.limit)
+    response.headers["X-Total-Count"] = str(found.total)
+    cursor = next_cursor("providers", found.next_key)
+    if cursor is not None:
+        url = request.url.include_query_params(cursor=cursor, limit=page.limit)
+        response.headers["Link"] = f'<{url.path}?{url.query}>; rel="next"'
+    return found.items
+
+
+def _by_site(row: dict[str, Any]) -> Key:
+    return (row["site"],)
 
 
 @router.post(
