@@ -14,6 +14,7 @@ import typer
 from cloudgw.cli import connect
 from cloudgw.cli.common import admin_command, console, err_console
 from cloudgw.cli.output import Column, OutputOpt, confirm, emit, human_bytes
+from cloudgw.cli.pages import Cursor, Every, Limit, Paging, Search, show_pages
 from cloudgw.files import write_private
 from cloudgw.model.defaults import LISTEN_PORT, TUNNEL_MTU
 
@@ -107,10 +108,10 @@ def _health(health: dict[str, Any]) -> str:
     return text
 
 
-def _list(ctx: typer.Context, kind: str, output: str, keep: Callable[[dict[str, Any]], bool] = lambda _i: True) -> None:
+def _list(ctx: typer.Context, kind: str, output: str, paging: Paging, **filters: Any) -> None:
+    """A page of a list (or every page), filtered on the server."""
     with api(ctx) as client:
-        items = [item for item in client.list(kind) if keep(item)]
-    emit(items, output, COLUMNS[kind])
+        show_pages(client, f"/api/v1/{kind}", filters, output, COLUMNS[kind], paging, kind)
 
 
 def _show(ctx: typer.Context, kind: str, name: str, output: str) -> None:
@@ -163,12 +164,20 @@ SiteName = _name("sites", "Site name")
 
 @site.command("list")
 @admin_command
-def site_list(ctx: typer.Context, output: Output = "table") -> None:
-    """List sites.
+def site_list(
+    ctx: typer.Context,
+    provider: Annotated[str | None, typer.Option(help="Only sites of this provider")] = None,
+    search: Search = None,
+    limit: Limit = None,
+    cursor: Cursor = None,
+    every: Every = False,
+    output: Output = "table",
+) -> None:
+    """List sites, a page at a time.
 
-    Example: cloudgw site list -o json
+    Example: cloudgw site list --provider aws -o json
     """
-    _list(ctx, "sites", output)
+    _list(ctx, "sites", output, Paging(limit, cursor, every), provider=provider, q=search)
 
 
 @site.command("show")
@@ -238,12 +247,20 @@ NetworkName = _name("networks", "Network name")
 
 @network.command("list")
 @admin_command
-def network_list(ctx: typer.Context, output: Output = "table") -> None:
-    """List networks.
+def network_list(
+    ctx: typer.Context,
+    mode: Annotated[str | None, typer.Option(help="Only networks in this mode (l3 or l2)")] = None,
+    search: Search = None,
+    limit: Limit = None,
+    cursor: Cursor = None,
+    every: Every = False,
+    output: Output = "table",
+) -> None:
+    """List networks, a page at a time.
 
     Example: cloudgw network list
     """
-    _list(ctx, "networks", output)
+    _list(ctx, "networks", output, Paging(limit, cursor, every), mode=mode, q=search)
 
 
 @network.command("show")
@@ -316,13 +333,17 @@ def pool_list(
     ctx: typer.Context,
     network: Annotated[str | None, typer.Option(help="Only this network")] = None,
     site: Annotated[str | None, typer.Option(help="Only this site")] = None,
+    search: Search = None,
+    limit: Limit = None,
+    cursor: Cursor = None,
+    every: Every = False,
     output: Output = "table",
 ) -> None:
-    """List pools.
+    """List pools, a page at a time.
 
     Example: cloudgw pool list --network lab
     """
-    _list(ctx, "pools", output, lambda i: (not network or i["network"] == network) and (not site or i["site"] == site))
+    _list(ctx, "pools", output, Paging(limit, cursor, every), network=network, site=site, q=search)
 
 
 @pool.command("show")
@@ -393,12 +414,21 @@ LanAddress = Annotated[list[str] | None, typer.Option("--lan-address", help="Its
 
 @gateway.command("list")
 @admin_command
-def gateway_list(ctx: typer.Context, output: Output = "table") -> None:
-    """List gateways with their state.
+def gateway_list(
+    ctx: typer.Context,
+    site: Annotated[str | None, typer.Option(help="Only this site's gateways")] = None,
+    state: Annotated[str | None, typer.Option(help="online, offline (joined, silent) or pending (not joined)")] = None,
+    search: Search = None,
+    limit: Limit = None,
+    cursor: Cursor = None,
+    every: Every = False,
+    output: Output = "table",
+) -> None:
+    """List gateways with their state, a page at a time.
 
-    Example: cloudgw gateway list
+    Example: cloudgw gateway list --state offline
     """
-    _list(ctx, "gateways", output)
+    _list(ctx, "gateways", output, Paging(limit, cursor, every), site=site, state=state, q=search)
 
 
 @gateway.command("show")
@@ -580,12 +610,22 @@ ConnectionName = _name("connections", "Connection name")
 
 @connection.command("list")
 @admin_command
-def connection_list(ctx: typer.Context, output: Output = "table") -> None:
-    """List connections with their health.
+def connection_list(
+    ctx: typer.Context,
+    network: Annotated[str | None, typer.Option(help="Only this network's connections")] = None,
+    site: Annotated[str | None, typer.Option(help="Only connections with this site at one end")] = None,
+    state: Annotated[str | None, typer.Option(help="up, degraded, down, pending or disabled")] = None,
+    search: Search = None,
+    limit: Limit = None,
+    cursor: Cursor = None,
+    every: Every = False,
+    output: Output = "table",
+) -> None:
+    """List connections with their health, a page at a time.
 
-    Example: cloudgw connection list
+    Example: cloudgw connection list --state down
     """
-    _list(ctx, "connections", output)
+    _list(ctx, "connections", output, Paging(limit, cursor, every), network=network, site=site, state=state, q=search)
 
 
 @connection.command("show")

@@ -29,13 +29,18 @@ Yes = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmat
 
 @egress.command("list")
 @admin_command
-def egress_list(ctx: typer.Context, output: Output = "table") -> None:
+def egress_list(
+    ctx: typer.Context,
+    site: Annotated[str | None, typer.Option(help="Only this site's rules")] = None,
+    network: Annotated[str | None, typer.Option(help="Only this network's rules")] = None,
+    output: Output = "table",
+) -> None:
     """List egress rules (sites without one leave to the Internet at their own gateway).
 
-    Example: cloudgw nat egress list
+    Example: cloudgw nat egress list --site public
     """
     with api(ctx) as client:
-        items = client.list("egress")
+        items = client.list("egress", site=site, network=network)
     emit(
         items,
         output,
@@ -99,7 +104,7 @@ def forward_list(
     Example: cloudgw nat forward list
     """
     with api(ctx) as client:
-        items = [i for i in client.list("forwards") if not gateway or i["gateway"] == gateway]
+        items = client.list("forwards", gateway=gateway)
     emit(
         items,
         output,

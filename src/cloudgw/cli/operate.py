@@ -14,7 +14,8 @@ from cloudgw import exitcodes
 from cloudgw.cli import connect
 from cloudgw.cli.common import admin_command, console, err_console
 from cloudgw.cli.config_commands import COLUMNS, _health, age, api, complete
-from cloudgw.cli.output import OutputOpt, confirm, emit
+from cloudgw.cli.output import Column, OutputOpt, confirm, emit
+from cloudgw.cli.pages import Cursor, Every, Limit, Paging, Search, show_pages
 from cloudgw.errors import InvalidInput, Problem
 from cloudgw.model.topologyfile import parse_file
 
@@ -69,26 +70,33 @@ def status(ctx: typer.Context, output: Output = "table") -> None:
 
 def audit(
     ctx: typer.Context,
-    limit: Annotated[int, typer.Option(help="How many rows")] = 20,
+    limit: Annotated[int, typer.Option(min=1, max=1000, help="Rows per page (1-1000)")] = 20,
     kind: Annotated[str | None, typer.Option(help="site, network, pool, gateway, connection, token, endpoints")] = None,
+    actor: Annotated[str | None, typer.Option(help="Only changes by this token")] = None,
+    name: Annotated[str | None, typer.Option(help="Only changes of the object with this name")] = None,
+    cursor: Cursor = None,
+    every: Every = False,
     output: Output = "table",
 ) -> None:
-    """Who changed what, newest first.
+    """Who changed what, newest first, a page at a time.
 
     Example: cloudgw audit --kind pool
     """
     with api(ctx) as client:
-        items = client.json("GET", "/api/v1/audit", params={"limit": limit, "kind": kind})["items"]
-    emit(
-        items,
-        output,
-        [
-            ("REV", lambda i: i["revision"]),
-            ("WHEN", lambda i: age(i["at"])),
-            ("WHO", lambda i: i["actor"]),
-            ("WHAT", lambda i: f"{i['action']} {i['kind']} {i['name']}"),
-        ],
-    )
+        show_pages(
+            client,
+            "/api/v1/audit",
+            {"kind": kind, "actor": actor, "name": name},
+            output,
+            [
+                ("REV", lambda i: i["revision"]),
+                ("WHEN", lambda i: age(i["at"])),
+                ("WHO", lambda i: i["actor"]),
+                ("WHAT", lambda i: f"{i['action']} {i['kind']} {i['name']}"),
+            ],
+            Paging(limit, cursor, every),
+            "changes",
+        )
 
 
 # apply / export ---------------------------------------------------------------------------------
@@ -217,28 +225,43 @@ ENDPOINT_COLUMNS = [
 @admin_command
 def endpoint_list(
     ctx: typer.Context,
-    network: Annotated[str | None, typer.Option()] = None,
-    site: Annotated[str | None, typer.Option()] = None,
-    gateway: Annotated[str | None, typer.Option()] = None,
-    search: Annotated[str | None, typer.Option(help="Part of an IP or MAC")] = None,
+    network: Annotated[str | None, typer.Option(help="Only this network")] = None,
+    site: Annotated[str | None, typer.Option(help="Only endpoints behind this site's gateways")] = None,
+    gateway: Annotated[str | None, typer.Option(help="Only this gateway's announcements")] = None,
+    prefix: Annotated[str | None, typer.Option(help="Only addresses in this prefix, e.g. 192.168.1.0/28")] = None,
+    state: Annotated[str | None, typer.Option(help="effective, or ignored (outside the site's pools)")] = None,
+    search: Annotated[str | None, typer.Option("--search", "-q", help="Part of an IP or MAC, any case")] = None,
+    limit: Limit = None,
+    cursor: Cursor = None,
+    every: Every = False,
     output: Output = "table",
 ) -> None:
-    """List announced endpoints and conflicts.
+    """List announced endpoints in address order, a page at a time, and conflicts.
 
-    Example: cloudgw endpoint list --site public
+    Examples: cloudgw endpoint list --site public;  cloudgw endpoint list --all -o json > mapping.json
     """
+    params = {"network": network, "site": site, "gateway": gateway, "prefix": prefix, "state": state, "q": search}
     with api(ctx) as client:
-        data = client.endpoints(network=network, site=site, gateway=gateway, q=search)
-    if output != "table":
-        emit(data, output)
-        return
-    emit(data["items"], "table", ENDPOINT_COLUMNS)
-    for conflict in data["conflicts"]:
-        console.print(
-            f"[yellow]conflict:[/] {conflict['ip']} in {conflict['network']} announced by "
-            f"{', '.join(conflict['gateways'])}",
-            highlight=False,
+        last = show_pages(
+            client,
+            "/api/v1/endpoints",
+            params,
+            output,
+            ENDPOINT_COLUMNS,
+            Paging(limit, cursor, every),
+            "endpoints",
+            json_head='{"items": [',
+            json_tail=lambda page: (
+                "], " + json.dumps({k: page.get(k) for k in ("total", "next_cursor", "conflicts")}, default=str)[1:]
+            ),
         )
+    if output == "table" and last is not None:
+        for conflict in last.get("conflicts", []):
+            console.print(
+                f"[yellow]conflict:[/] {conflict['ip']} in {conflict['network']} announced by "
+                f"{', '.join(conflict['gateways'])}",
+                highlight=False,
+            )
 
 
 @endpoint.command("resolve")
@@ -293,25 +316,39 @@ token = typer.Typer(help="API tokens: admin, read-only, and one-time join tokens
 
 @token.command("list")
 @admin_command
-def token_list(ctx: typer.Context, output: Output = "table") -> None:
-    """List tokens (never their secrets).
+def token_list(
+    ctx: typer.Context,
+    role: Annotated[str | None, typer.Option(help="Only tokens of this role: admin, readonly or join")] = None,
+    search: Search = None,
+    limit: Limit = None,
+    cursor: Cursor = None,
+    every: Every = False,
+    output: Output = "table",
+) -> None:
+    """List tokens (never their secrets), a page at a time.
 
-    Example: cloudgw token list
+    Example: cloudgw token list --role join
     """
     with api(ctx) as client:
-        items = client.list("tokens")
-    emit(
-        items,
-        output,
-        [
-            ("ID", lambda i: i["id"]),
-            ("NAME", lambda i: i["name"]),
-            ("ROLE", lambda i: i["role"]),
-            ("GATEWAY", lambda i: i["gateway"]),
-            ("EXPIRES", lambda i: i["expires_at"]),
-            ("USED", lambda i: i["used_at"]),
-        ],
-    )
+        show_pages(
+            client,
+            "/api/v1/tokens",
+            {"role": role, "q": search},
+            output,
+            TOKEN_COLUMNS,
+            Paging(limit, cursor, every),
+            "tokens",
+        )
+
+
+TOKEN_COLUMNS: list[Column] = [
+    ("ID", lambda i: i["id"]),
+    ("NAME", lambda i: i["name"]),
+    ("ROLE", lambda i: i["role"]),
+    ("GATEWAY", lambda i: i["gateway"]),
+    ("EXPIRES", lambda i: i["expires_at"]),
+    ("USED", lambda i: i["used_at"]),
+]
 
 
 @token.command("add")

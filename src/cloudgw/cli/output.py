@@ -38,7 +38,7 @@ def emit(data: Any, fmt: str, columns: Sequence[Column] | None = None, title: st
             console.print(f"[bold]{key}[/bold]: {value}", highlight=False, soft_wrap=True)
         return
     rows = data if isinstance(data, list) else [data]
-    cells = [[_cell(getter(row)) for _, getter in columns] for row in rows]
+    cells = [[cell(getter(row)) for _, getter in columns] for row in rows]
     # a column that is empty in every row only costs width
     shown = [i for i in range(len(columns)) if not rows or any(line[i] != "-" for line in cells)]
     table = Table(title=title, title_justify="left", show_edge=False, pad_edge=False)
@@ -51,7 +51,7 @@ def emit(data: Any, fmt: str, columns: Sequence[Column] | None = None, title: st
         err_console.print("(none)")
 
 
-def _cell(value: Any) -> str:
+def cell(value: Any) -> str:
     if value is None or value == "":
         return "-"
     if isinstance(value, bool):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import ssl
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -110,9 +111,21 @@ class Client:
         return response.json() if response.content else None
 
     # resources ---------------------------------------------------------------------------------
+    def pages(
+        self, path: str, params: dict[str, Any] | None = None, limit: int = 1000, cursor: str | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Every page of a list from `cursor` on, one request per page, as they are read (a
+        caller that prints each page and drops it stays flat in memory)."""
+        while True:
+            page: dict[str, Any] = self.json("GET", path, params={**(params or {}), "limit": limit, "cursor": cursor})
+            yield page
+            cursor = page.get("next_cursor")
+            if not cursor:
+                return
+
     def list(self, kind: str, **params: Any) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = self.json("GET", f"/api/v1/{kind}", params=params)["items"]
-        return items
+        """The whole list (page by page): for lists that are small or filtered."""
+        return [item for page in self.pages(f"/api/v1/{kind}", params) for item in page["items"]]
 
     def get(self, kind: str, name: str) -> dict[str, Any]:
         result: dict[str, Any] = self.json("GET", f"/api/v1/{kind}/{name}")
