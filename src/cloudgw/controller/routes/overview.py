@@ -62,12 +62,23 @@ def status(
         "sites": len(snap.topo.sites),
         "networks": len(snap.topo.networks),
         "endpoints": len(snap.topo.announcements),
+        # effective endpoints per site (what the dashboard charts), from the index: no list is read
+        "endpoints_by_site": {
+            site: n for site, n in sorted(_effective_by_site(snap).items()) if site in snap.topo.sites
+        },
         "gateway_states": dict(sorted(gateway_states.items())),
         "connection_states": dict(sorted(connection_states.items())),
         "gateways": gateways,
         "connections": connections,
         "providers": [{**row, "checked_at": row["checked_at"].isoformat()} for row in status_rows(state)],
     }
+
+
+def _effective_by_site(snap: Any) -> Counter[str]:
+    counts: Counter[str] = Counter()
+    for (_network, site), items in snap.index.effective.items():
+        counts[site] += len(items)
+    return counts
 
 
 @router.get("/nat/sessions", summary="NAT sessions of a site's gateway, as of its last heartbeat")
