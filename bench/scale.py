@@ -19,7 +19,6 @@ import argparse
 import contextlib
 import json
 import multiprocessing
-import socket
 import subprocess
 import sys
 import tempfile
@@ -29,7 +28,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from common import machine, save
+from common import free_port, machine, save, wait_healthy
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository: tests.sim.harness
 from tests.sim.harness import SimulatedGateway, endpoints_of, topology
@@ -38,12 +37,6 @@ from cloudgw.client import AgentClient, Client
 from cloudgw.lab.measure import summary
 
 CLOUDGW = str(Path(sys.executable).parent / "cloudgw")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def rss_mib(pid: int) -> dict[str, float]:
@@ -118,18 +111,6 @@ def worker(connection: Connection, url: str, workdir: Path, tokens: dict[str, st
 
 def say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
-
-
-def wait_healthy(admin: Client, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            admin.request("GET", "/healthz")
-            return
-        except Exception:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
 
 
 def main() -> None:

@@ -156,3 +156,21 @@ def test_bad_cursors_are_refused_and_named(cursor):
 def test_page_of_sorted_names(after, limit, items, next_key):
     page = page_of(["a", "b", "c"], lambda name: (name,), after, limit)
     assert (page.items, page.total, page.next_key) == (items, 3, next_key)
+
+
+def test_a_rebuilt_index_keeps_the_sorted_runs_of_unchanged_announcements():
+    topo = topology({("n1", "gw-a1"): {"10.1.0.1", "10.1.0.2"}, ("n1", "gw-b"): {"10.1.0.17"}})
+    listing = EndpointListing()
+    query = EndpointQuery()
+    first = listing.page(TopologyIndex.build(topo), query, None, None)
+    sorted_runs = {key: run.ips for key, run in listing._runs.items()}
+    # a configuration change rebuilds the index: new groups, the same announcement objects
+    again = listing.page(TopologyIndex.build(topo), query, None, None)
+    assert again.items == first.items
+    assert all(listing._runs[key].ips is ips for key, ips in sorted_runs.items())  # not sorted again
+    # a changed announcement (a new MAC) in a rebuilt index is seen
+    ip = IPv4Address("10.1.0.2")
+    topo.announcements[("n1", ip, "gw-a1")] = Announcement("n1", ip, "gw-a1", "02:00:00:00:00:99")
+    changed = listing.page(TopologyIndex.build(topo), EndpointQuery(text="00:99"), None, None)
+    assert [a.ip for a in changed.items] == [ip]
+    assert listing._runs[("n1", "gw-a1")].ips is not sorted_runs[("n1", "gw-a1")]

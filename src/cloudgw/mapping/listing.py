@@ -4,8 +4,10 @@ Design notes. At 100,000 endpoints, sorting and filtering everything per request
 a 15 MB answer. Every announcement already lives in one group per (network, gateway) in the
 topology index, and a group object is shared by successive snapshots until that gateway announces
 again (`TopologyIndex.with_announcements`). So each group is sorted once, when it changes, and
-kept here beside the text a search looks at; a page is then a k-way merge of the groups' sorted
-runs, each entered by bisection at the cursor and the address prefix: a first page costs
+kept here beside the text a search looks at (a configuration change rebuilds the index with the
+same announcement objects in new groups: an identity check keeps their runs); a page is then a
+k-way merge of the groups' sorted runs, each entered by bisection at the cursor and the address
+prefix: a first page costs
 O(groups + page x log groups), not O(endpoints). Filters on a group's identity (network, gateway,
 site) pick groups; a prefix narrows each run by bisection; a search or a state filter scans the
 runs it keeps (a list comprehension over precomputed strings: milliseconds at 100,000) and gives
@@ -20,7 +22,7 @@ import bisect
 import heapq
 import threading
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from ipaddress import IPv4Network
 from itertools import islice
 from typing import Literal
@@ -76,8 +78,15 @@ class EndpointListing:
             runs = self._runs
             for key, group in index.announced.items():
                 known = runs.get(key)
-                if known is None or known.group is not group:
+                if known is None:
                     runs[key] = _run(group)
+                elif known.group is not group:
+                    # a rebuilt index (after a configuration change) holds the same announcement
+                    # objects in new groups: checking identities costs far less than sorting again
+                    same = len(group) == len(known.announcements) and all(
+                        group.get(a.ip) is a for a in known.announcements
+                    )
+                    runs[key] = replace(known, group=group) if same else _run(group)
             if len(runs) > len(index.announced):
                 for key in [k for k in runs if k not in index.announced]:
                     del runs[key]

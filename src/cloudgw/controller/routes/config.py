@@ -29,7 +29,8 @@ def _offline_after(request: Request) -> float:
 
 def _sites(request: Request, state: State, rows: list[Any]) -> list[Any]:
     snap = state.snapshot()
-    return [views.site_view(row, snap) for row in rows]
+    connections = views.connections_by_site(snap)
+    return [views.site_view(row, snap, connections) for row in rows]
 
 
 def _networks(request: Request, state: State, rows: list[Any]) -> list[Any]:
