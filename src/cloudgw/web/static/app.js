@@ -237,10 +237,10 @@ function searchBox(root, selector, table) {
   return input;
 }
 
-function options(select, values, keep = true) {
+function options(select, values, keep = true, blank = "") {
   if (!select) return;
   const current = select.value;
-  select.innerHTML = values.map((v) => `<option>${esc(v)}</option>`).join("");
+  select.innerHTML = values.map((v) => v === "" ? `<option value="">${esc(blank)}</option>` : `<option>${esc(v)}</option>`).join("");
   if (keep && values.includes(current)) select.value = current;
 }
 
@@ -370,7 +370,7 @@ function drawTopology(svg, sites, status) {
   const many = status.connections.length > 40;
   const chosenSite = state.selected && state.selected.kind === "site" ? state.selected.name : null;
   const groups = plan.groupBoxes.map((b) => `<g class="group"><rect class="group-box" x="${b.x}" y="${b.y}" width="${b.w}" height="${b.h}" rx="10"></rect>
-    <text class="group-name" x="${b.x + 10}" y="${b.y + 18}">${esc(b.name)} · ${b.members.length} site(s)</text></g>`);
+    <text class="group-name${plan.rich ? " small" : ""}" x="${b.x + 10}" y="${b.y + 18}">${esc(b.name)} · ${b.members.length} site(s)</text></g>`);
   // Few connections: each is drawn, arcing over the boxes between its ends (a straight line would
   // run under them), its label at the top of the arc. Many: one band per pair of groups, as wide
   // as its count and coloured by its worst member, plus the connections of the chosen site.
@@ -600,8 +600,8 @@ VIEWS.mapping = {
     const [networks, sites] = await Promise.all([api("GET", "/api/v1/networks?limit=1000"), api("GET", "/api/v1/sites?limit=1000")]);
     options($('#pool-form [name="network"]', root), networks.items.map((n) => n.name));
     options($('#pool-form [name="site"]', root), sites.items.map((s) => s.name));
-    options($("#endpoints-network", root), ["", ...networks.items.map((n) => n.name)]);
-    options($("#endpoints-site", root), ["", ...sites.items.map((s) => s.name)]);
+    options($("#endpoints-network", root), ["", ...networks.items.map((n) => n.name)], true, "any network");
+    options($("#endpoints-site", root), ["", ...sites.items.map((s) => s.name)], true, "any site");
   },
   async update() { await Promise.all([state.table.load(), state.pools.load()]); },
 };
@@ -611,7 +611,7 @@ VIEWS.nat = {
     $("#nat-site", root).addEventListener("change", () => refresh());
     const [gateways, sites] = await Promise.all([api("GET", "/api/v1/gateways?limit=1000"), api("GET", "/api/v1/sites?limit=1000")]);
     options($('#forward-form [name="gateway"]', root), gateways.items.map((g) => g.name));
-    options($("#nat-site", root), ["", ...sites.items.map((s) => s.name)]);
+    options($("#nat-site", root), ["", ...sites.items.map((s) => s.name)], true, "the first ten");
   },
   async update(root) {
     // sessions of the chosen site, or of the first 10 sites: never one request per site of a thousand
