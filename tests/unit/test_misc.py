@@ -145,3 +145,28 @@ def test_freed_memory_goes_back_to_the_system_after_a_burst():
     held = rss_kib()
     assert trimmer.maybe_trim() is True
     assert rss_kib() < held - 40 * 1024 and len(kept) == 20_000  # most of it returned
+
+
+@pytest.mark.parametrize(
+    ("base", "gogc", "expected"),
+    [
+        ({}, 50, {"LOG_LEVEL": "error", "GOGC": "50"}),
+        ({"GOGC": "200"}, 50, {"LOG_LEVEL": "error", "GOGC": "200"}),  # the admin's own GOGC wins
+        ({"CLOUDGW_WG_LOG_LEVEL": "debug"}, 0, {"CLOUDGW_WG_LOG_LEVEL": "debug", "LOG_LEVEL": "debug"}),
+    ],
+    ids=["setting", "admin-env-wins", "go-default"],
+)
+def test_wireguard_go_environment(base, gogc, expected):
+    from cloudgw.dataplane.wireguard import wireguard_go_env
+
+    assert wireguard_go_env(base, gogc) == expected
+
+
+def test_agent_gives_wireguard_go_its_gogc_setting(monkeypatch):
+    from cloudgw.agent.settings import AgentSettings
+    from cloudgw.dataplane.kernel import KernelDataplane
+
+    monkeypatch.setenv("CLOUDGW_AGENT_WG_GOGC", "75")
+    settings = AgentSettings()
+    assert AgentSettings.model_fields["wg_gogc"].default == 50 and settings.wg_gogc == 75
+    assert KernelDataplane(wg_gogc=settings.wg_gogc).wireguard("cgw0").gogc == 75

@@ -43,12 +43,15 @@ log = logging.getLogger("cloudgw.dataplane")
 
 
 class KernelDataplane:
-    def __init__(self, socket_dir: str = DEFAULT_SOCKET_DIR, run_dir: str | Path = "/run/cloudgw") -> None:
+    def __init__(
+        self, socket_dir: str = DEFAULT_SOCKET_DIR, run_dir: str | Path = "/run/cloudgw", wg_gogc: int = 0
+    ) -> None:
         self.socket_dir = socket_dir
         self.run_dir = Path(run_dir)
+        self.wg_gogc = wg_gogc  # GOGC of the wireguard-go processes it starts (0: Go's default)
 
     def wireguard(self, ifname: str) -> WireguardGo:
-        return WireguardGo(ifname, socket_dir=self.socket_dir, run_dir=self.run_dir)
+        return WireguardGo(ifname, socket_dir=self.socket_dir, run_dir=self.run_dir, gogc=self.wg_gogc)
 
     def observe(self, sysctl_keys: Iterable[str] = ()) -> Observation:
         links: dict[str, TunnelLink] = {}

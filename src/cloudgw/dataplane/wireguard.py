@@ -19,6 +19,7 @@ import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from ipaddress import IPv4Network
 from pathlib import Path
@@ -159,6 +160,17 @@ def remove_peer_lines(public_key: str) -> list[str]:
     return [f"public_key={key_to_hex(public_key)}", "remove=true"]
 
 
+def wireguard_go_env(base: Mapping[str, str], gogc: int) -> dict[str, str]:
+    """The environment wireguard-go starts with: the agent's, its log level (CLOUDGW_WG_LOG_LEVEL,
+    default error), and GOGC from the agent's setting unless the environment already names one
+    (an admin's own GOGC wins). Under an hour of churn wireguard-go's heap crept up 7-13 % with
+    Go's default GOGC=100; a lower GOGC keeps the heap it reaches closer to what it uses."""
+    env = {**base, "LOG_LEVEL": base.get("CLOUDGW_WG_LOG_LEVEL", "error")}
+    if gogc > 0:
+        env.setdefault("GOGC", str(gogc))
+    return env
+
+
 class WireguardGo:
     """Find or start the wireguard-go process that serves one interface."""
 
@@ -168,11 +180,13 @@ class WireguardGo:
         socket_dir: str = DEFAULT_SOCKET_DIR,
         run_dir: str | Path = "/run/cloudgw",
         binary: str = "wireguard-go",
+        gogc: int = 0,
     ) -> None:
         self.ifname = ifname
         self.socket_dir = socket_dir
         self.run_dir = Path(run_dir)
         self.binary = binary
+        self.gogc = gogc
 
     @property
     def socket_path(self) -> Path:
@@ -215,7 +229,7 @@ class WireguardGo:
         Path("/run/wireguard").mkdir(parents=True, exist_ok=True)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         log = open(self.run_dir / f"wireguard-go-{self.ifname}.log", "ab")  # noqa: SIM115 - handed to the child
-        env = {**os.environ, "LOG_LEVEL": os.environ.get("CLOUDGW_WG_LOG_LEVEL", "error")}
+        env = wireguard_go_env(os.environ, self.gogc)
         process = subprocess.Popen(
             self._command(),
             stdin=subprocess.DEVNULL,
