@@ -2,6 +2,8 @@
 # harness, on the same topology, interleaved with the other tools in one run.
 #   cloudgw            the cloudgw agent, programming wireguard-go (backports), routes and nft from a
 #                      document: what a real gateway runs
+#   cloudgw-gogc100    the same with wireguard-go at Go's default GOGC=100 (cloudgw starts it with 50):
+#                      the side-by-side check that the memory setting costs no throughput
 #   wireguard-go-deb12 bare wireguard-go, Debian 12's own build (no TUN offloads)
 # Needs CLOUDGW (the cloudgw command) and WG_DEB12_DIR (bench/install-peers.sh makes both ready).
 
@@ -53,8 +55,13 @@ case_cloudgw() {
   CASE_VERSION="cloudgw $("$CLOUDGW" --version | awk '{print $2}'), wireguard-go $(wireguard-go --version 2>/dev/null | awk '/wireguard-go/{print $2}')"
 }
 
+case_cloudgw_gogc100() {
+  CLOUDGW_AGENT_WG_GOGC=100 case_cloudgw || return 1
+  CASE_DESC="$CASE_DESC; wireguard-go with GOGC=100 (Go's default)"
+}
+
 case_wireguard_go_deb12() {
   PATH="$WG_DEB12_DIR/usr/bin:$PATH" case_wireguard_go
 }
 
-CASES+=(cloudgw wireguard-go-deb12)
+CASES+=(cloudgw cloudgw-gogc100 wireguard-go-deb12)
