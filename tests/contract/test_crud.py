@@ -108,6 +108,35 @@ CASES += [
         lambda item: item["target_port"] == 8443,
     ),
 ]
+
+
+def burst_world(api: Client, uid: str) -> None:
+    make_world(api, uid, provider_b="lab", gateways=True, connect=True)
+
+
+def burst_body(uid: str) -> dict[str, Any]:
+    return {
+        "name": f"bp-{uid}",
+        "network": f"n-{uid}",
+        "site": f"b-{uid}",
+        "signal": {"kind": "pool", "pool": f"a-{uid}-n-{uid}"},
+        "scale_out_above": 0.8,
+        "scale_in_below": 0.3,
+        "max_vms": 4,
+        "template": {"image": "lab-vm", "size": "small"},
+    }
+
+
+CASES.append(
+    Case(
+        "bursts",
+        burst_world,
+        burst_body,
+        lambda u: f"bp-{u}",
+        {"max_vms": 6, "budget": {"instance_hours_per_day": 48}},
+        lambda item: item["max_vms"] == 6 and item["budget"]["instance_hours_per_day"] == 48,
+    )
+)
 IDS = [case.kind for case in CASES]
 
 

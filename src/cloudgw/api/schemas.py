@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
+from cloudgw.model.burst import Budget, BurstSpec, Signal, Template
 from cloudgw.model.cloud import AwsCloud, CloudId, OpenStackCloud
 from cloudgw.model.fields import Cidr, HostPort, IfName, IPv4, KeyField, MacField, Name, Port, RangeField, Text
 from cloudgw.model.topologyfile import (
@@ -246,6 +247,42 @@ class ForwardPublic(PortForwardSpec):
 
 class ForwardList(Page):
     items: list[ForwardPublic]
+
+
+# burst policies ---------------------------------------------------------------------------------
+class BurstCreate(BurstSpec):
+    pass
+
+
+class BurstUpdate(Schema):
+    """Any top-level field of a policy; a nested block (signal, budget, template) is replaced whole."""
+
+    name: Name | None = None
+    network: Name | None = None
+    site: Name | None = None
+    pool: Name | None = None
+    signal: Signal | None = None
+    scale_out_above: float | None = None
+    scale_in_below: float | None = None
+    min_vms: int | None = Field(None, ge=0, le=1000)
+    max_vms: int | None = Field(None, ge=0, le=1000)
+    step: int | None = Field(None, ge=1, le=100)
+    warmup: float | None = Field(None, ge=0, le=86_400)
+    cooldown: float | None = Field(None, ge=0, le=86_400)
+    budget: Budget | None = None
+    template: Template | None = None
+    drain_hook: str | None = None
+    drain_grace: float | None = Field(None, ge=0, le=3600)
+    enabled: bool | None = None
+
+
+class BurstPublic(BurstSpec):
+    created_at: Timestamp
+    updated_at: Timestamp
+
+
+class BurstList(Page):
+    items: list[BurstPublic]
 
 
 # the whole topology -----------------------------------------------------------------------------

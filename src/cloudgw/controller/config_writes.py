@@ -14,10 +14,12 @@ from dataclasses import asdict, replace
 from ipaddress import IPv4Address
 from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy import delete
 
 from cloudgw.api import schemas
 from cloudgw.controller.db.models import (
+    BurstRow,
     ConnectionRow,
     EgressRow,
     ForwardRow,
@@ -26,11 +28,13 @@ from cloudgw.controller.db.models import (
     PoolRow,
     SiteRow,
 )
-from cloudgw.controller.state import Change, State, refuse
+from cloudgw.controller.state import Change, State, burst_to_row_spec, refuse
 from cloudgw.errors import InvalidInput, NotFound, Problem
 from cloudgw.model import rules
+from cloudgw.model.burst import BurstSpec
 from cloudgw.model.cloud import cloud_problems, to_items
 from cloudgw.model.cloud import items_to_json as cloud_json
+from cloudgw.model.textio import pydantic_problems
 from cloudgw.model.topology import Connection, Egress, Forward, Gateway, Network, Pool, Site
 from cloudgw.model.topologyfile import Step, TopologyFile, check_file, from_topology, plan
 
@@ -168,7 +172,9 @@ def pool_update(change: Change, name: str, data: schemas.PoolUpdate) -> Pool:
     old = _get(change.topo.pools, "pool", name)
     new = replace(old, **_patch(data))
     refuse(
-        rules.check_pool(change.topo, new, old_name=name) + rules.check_pool_keeps_forwards(change.topo, old, new),
+        rules.check_pool(change.topo, new, old_name=name)
+        + rules.check_pool_keeps_forwards(change.topo, old, new)
+        + rules.check_pool_keeps_bursts(change.topo, old, new),
         "pool",
     )
     row = change.session.get(PoolRow, change.id_of("pool", name))
@@ -180,7 +186,10 @@ def pool_update(change: Change, name: str, data: schemas.PoolUpdate) -> Pool:
 
 def pool_delete(change: Change, name: str, cascade: bool = False) -> None:
     old = _get(change.topo.pools, "pool", name)
-    refuse(rules.check_pool_keeps_forwards(change.topo, old, None), "delete")
+    refuse(
+        rules.check_pool_keeps_forwards(change.topo, old, None) + rules.check_pool_keeps_bursts(change.topo, old, None),
+        "delete",
+    )
     change.session.execute(delete(PoolRow).where(PoolRow.id == change.id_of("pool", name)))
     change.record("delete", "pool", name, plain(old), None)
 
@@ -372,6 +381,59 @@ def forward_delete(change: Change, name: str, cascade: bool = False) -> None:
 
 
 # one operation, one transaction -----------------------------------------------------------------
+# burst policies -------------------------------------------------------------------------------
+def _burst_row_values(change: Change, spec: BurstSpec) -> dict[str, Any]:
+    return {
+        "name": spec.name,
+        "network_id": change.id_of("network", spec.network),
+        "site_id": change.id_of("site", spec.site),
+        "spec": burst_to_row_spec(spec),
+    }
+
+
+def _burst_record(spec: BurstSpec) -> dict[str, Any]:
+    # the audit keeps the policy without the user-data (the admin's script may be long)
+    return spec.model_dump(mode="json", exclude={"template": {"user_data"}})
+
+
+def burst_create(change: Change, data: BurstSpec) -> BurstSpec:
+    if data.name in change.topo.bursts:
+        refuse(
+            [Problem("name", f"burst policy '{data.name}' already exists", "choose another name", conflict=True)],
+            "burst policy",
+        )
+    refuse(rules.check_burst(change.topo, data), "burst policy")
+    change.add("burst", data.name, data, BurstRow(**_burst_row_values(change, data)))
+    change.record("create", "burst", data.name, None, _burst_record(data))
+    return data
+
+
+def burst_update(change: Change, name: str, data: schemas.BurstUpdate) -> BurstSpec:
+    old = _get(change.topo.bursts, "burst policy", name)
+    try:
+        new = BurstSpec.model_validate({**old.model_dump(), **data.model_dump(exclude_unset=True)})
+    except ValidationError as exc:
+        raise InvalidInput(pydantic_problems(exc), what="burst policy") from None
+    problems = rules.check_burst(change.topo, new)
+    if new.name != name and new.name in change.topo.bursts:
+        problems.append(
+            Problem("name", f"burst policy '{new.name}' already exists", "choose another name", conflict=True)
+        )
+    refuse(problems, "burst policy")
+    row = change.session.get(BurstRow, change.id_of("burst", name))
+    assert row is not None
+    for key, value in _burst_row_values(change, new).items():
+        setattr(row, key, value)
+    change.record("update", "burst", name, _burst_record(old), _burst_record(new))
+    return new
+
+
+def burst_delete(change: Change, name: str, cascade: bool = False) -> None:
+    old = _get(change.topo.bursts, "burst policy", name)
+    change.session.execute(delete(BurstRow).where(BurstRow.id == change.id_of("burst", name)))
+    change.record("delete", "burst", name, _burst_record(old), None)
+
+
 OPERATIONS: dict[str, dict[str, Callable[..., Any]]] = {
     "sites": {"create": site_create, "update": site_update, "delete": site_delete},
     "networks": {"create": network_create, "update": network_update, "delete": network_delete},
@@ -380,6 +442,7 @@ OPERATIONS: dict[str, dict[str, Callable[..., Any]]] = {
     "connections": {"create": connection_create, "update": connection_update, "delete": connection_delete},
     "egress": {"create": egress_create, "update": egress_update, "delete": egress_delete},
     "forwards": {"create": forward_create, "update": forward_update, "delete": forward_delete},
+    "bursts": {"create": burst_create, "update": burst_update, "delete": burst_delete},
 }
 SCHEMAS: dict[str, tuple[Any, Any]] = {
     "sites": (schemas.SiteCreate, schemas.SiteUpdate),
@@ -389,6 +452,7 @@ SCHEMAS: dict[str, tuple[Any, Any]] = {
     "connections": (schemas.ConnectionCreate, schemas.ConnectionUpdate),
     "egress": (schemas.EgressCreate, schemas.EgressUpdate),
     "forwards": (schemas.ForwardCreate, schemas.ForwardUpdate),
+    "bursts": (schemas.BurstCreate, schemas.BurstUpdate),
 }
 
 

@@ -19,11 +19,13 @@ from datetime import UTC, datetime, timedelta
 from ipaddress import IPv4Address, IPv4Network
 from typing import Any, TypeVar
 
+from pydantic import ValidationError
 from sqlalchemy import Engine, delete, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from cloudgw.controller.db.models import (
     AuditRow,
+    BurstRow,
     CloudEndpointRow,
     ConnectionRow,
     EgressRow,
@@ -42,6 +44,7 @@ from cloudgw.mapping.index import TopologyIndex
 from cloudgw.mapping.listing import EndpointListing
 from cloudgw.mapping.scope import candidates
 from cloudgw.model.addr import AddressRange
+from cloudgw.model.burst import BurstSpec
 from cloudgw.model.cloud import cloud_gateway, items_from_json
 from cloudgw.model.document import GatewayDocument
 from cloudgw.model.topology import (
@@ -86,6 +89,17 @@ class Snapshot:
         return self._index
 
 
+def burst_from_row(row: BurstRow, network_names: dict[int, str], site_names: dict[int, str]) -> BurstSpec:
+    """A stored policy: its name, network and site from the row's columns (they follow renames)."""
+    return BurstSpec.model_validate(
+        {**row.spec, "name": row.name, "network": network_names[row.network_id], "site": site_names[row.site_id]}
+    )
+
+
+def burst_to_row_spec(spec: BurstSpec) -> dict[str, Any]:
+    return spec.model_dump(mode="json", exclude={"name", "network", "site"})
+
+
 def load_config(session: Session) -> tuple[Topology, dict[str, int], dict[str, dict[str, int]]]:
     """Everything but the announcements."""
     topo = Topology()
@@ -97,6 +111,7 @@ def load_config(session: Session) -> tuple[Topology, dict[str, int], dict[str, d
         "connection": {},
         "egress": {},
         "forward": {},
+        "burst": {},
     }
     site_names: dict[int, str] = {}
     for row in session.scalars(select(SiteRow)):
@@ -158,6 +173,13 @@ def load_config(session: Session) -> tuple[Topology, dict[str, int], dict[str, d
             frow.target_port,
         )
         ids["forward"][frow.name] = frow.id
+    for brow in session.scalars(select(BurstRow)):
+        try:
+            topo.bursts[brow.name] = burst_from_row(brow, network_names, site_names)
+        except ValidationError as exc:  # a row written by hand or by a future version: never fatal
+            log_event(log, "burst.unreadable", level=logging.WARNING, policy=brow.name, error=str(exc).splitlines()[0])
+            continue
+        ids["burst"][brow.name] = brow.id
     listed: dict[tuple[str, str], list[tuple[IPv4Address, str | None]]] = {}
     for irow in session.scalars(select(CloudEndpointRow)):
         key = (site_names[irow.site_id], network_names[irow.network_id])
@@ -200,6 +222,7 @@ class Change:
         "connection": "connections",
         "egress": "egress",
         "forward": "forwards",
+        "burst": "bursts",
         "inventory": "inventory",
     }
 

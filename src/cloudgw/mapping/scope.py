@@ -18,7 +18,7 @@ from typing import Any
 
 from cloudgw.model.topology import Topology
 
-COLLECTIONS = ("sites", "networks", "pools", "gateways", "connections", "egress", "forwards", "inventory")
+COLLECTIONS = ("sites", "networks", "pools", "gateways", "connections", "egress", "forwards", "inventory", "bursts")
 
 
 def _neighbours(topo: Topology, sites: Iterable[str], network: str | None = None) -> set[str]:
@@ -55,6 +55,8 @@ def _rule(topo: Topology, collection: str, obj: Any) -> set[str]:
         return {obj.gateway} & set(topo.gateways)
     if collection == "inventory":  # only the gateway that announces it holds it
         return {obj.gateway} & set(topo.gateways)
+    if collection == "bursts":  # a policy is the controller's alone; its VMs reach documents as inventory
+        return set()
     raise ValueError(f"no scope rule for {collection}")
 
 

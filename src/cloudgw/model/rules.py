@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from cloudgw.errors import Problem
 from cloudgw.model.addr import parse_host_port
+from cloudgw.model.burst import SIGNAL_NEEDS, BurstSpec
 from cloudgw.model.cloud import CLOUD_KINDS, parse_items
 from cloudgw.model.keys import check_key
 from cloudgw.model.topology import PROVIDERS, Connection, Egress, Forward, Gateway, Network, Pool, Site, Topology
@@ -268,6 +269,16 @@ def check_site_delete(topo: Topology, name: str, cascade: bool) -> list[Problem]
                 conflict=True,
             )
         )
+    bursts = sorted(b.name for b in topo.bursts.values() if b.site == name)
+    if bursts:
+        problems.append(
+            Problem(
+                "name",
+                f"site '{name}' is where burst policies launch VMs: {', '.join(bursts)}",
+                "delete them first, or delete with cascade=true",
+                conflict=True,
+            )
+        )
     return problems
 
 
@@ -276,6 +287,7 @@ def check_network_delete(topo: Topology, name: str, cascade: bool) -> list[Probl
         return []
     used = sorted(c.name for c in topo.connections.values() if c.network == name)
     used += sorted(p.name for p in topo.pools.values() if p.network == name)
+    used += sorted(f"burst policy {b.name}" for b in topo.bursts.values() if b.network == name)
     if used:
         return [
             Problem(
@@ -442,3 +454,93 @@ def check_connection_keeps_egress(topo: Topology, connection: Connection, new: C
             )
         ]
     return []
+
+
+def check_burst(topo: Topology, spec: BurstSpec, field: str = "") -> list[Problem]:
+    """What the topology must hold for this policy: its network, a site with a provider that can
+    launch machines, the pool it takes addresses from, the pool a `pool` signal reads."""
+    at = f"{field}." if field else ""
+    problems: list[Problem] = []
+    if spec.scale_in_below >= spec.scale_out_above:
+        problems.append(
+            Problem(
+                f"{at}scale_in_below",
+                f"{spec.scale_in_below:g} is not below scale_out_above ({spec.scale_out_above:g})",
+                "leave a gap between the two: it is the hysteresis that stops flapping",
+            )
+        )
+    if spec.min_vms > spec.max_vms:
+        problems.append(Problem(f"{at}min_vms", f"{spec.min_vms} is above max_vms ({spec.max_vms})", "lower it"))
+    for part in SIGNAL_NEEDS[spec.signal.kind]:
+        if getattr(spec.signal, part) is None:
+            problems.append(
+                Problem(f"{at}signal.{part}", f"a {spec.signal.kind} signal needs {part}", f"add signal.{part}")
+            )
+    if spec.network not in topo.networks:
+        problems.append(Problem(f"{at}network", f"unknown network '{spec.network}'", "create the network first"))
+    site = topo.sites.get(spec.site)
+    if site is None:
+        problems.append(Problem(f"{at}site", f"unknown site '{spec.site}'", "create the site first"))
+    elif site.provider not in ("aws", "openstack", "lab"):
+        problems.append(
+            Problem(
+                f"{at}site",
+                f"site '{spec.site}' has provider '{site.provider}', which cannot launch machines",
+                "burst into a site whose provider is aws, openstack or lab",
+            )
+        )
+    elif site.provider in ("aws", "openstack") and not site.cloud:
+        problems.append(
+            Problem(
+                f"{at}site", f"site '{spec.site}' has no {site.provider} cloud block", "add one (docs/providers.md)"
+            )
+        )
+    pools = [p for p in topo.pools.values() if p.network == spec.network and p.site == spec.site]
+    if spec.pool is not None:
+        if spec.pool not in {p.name for p in pools}:
+            problems.append(
+                Problem(
+                    f"{at}pool",
+                    f"'{spec.pool}' is not a pool of site '{spec.site}' in network '{spec.network}'",
+                    f"choose one of: {', '.join(sorted(p.name for p in pools)) or 'none (create one)'}",
+                )
+            )
+    elif len(pools) != 1 and site is not None and spec.network in topo.networks:
+        problems.append(
+            Problem(
+                f"{at}pool",
+                f"site '{spec.site}' has {len(pools)} pools in network '{spec.network}'",
+                "name the pool the VMs take addresses from" if pools else "create a pool for the site first",
+            )
+        )
+    signal_pool = topo.pools.get(spec.signal.pool or "") if spec.signal.kind == "pool" else None
+    if spec.signal.kind == "pool" and spec.signal.pool is not None and signal_pool is None:
+        problems.append(Problem(f"{at}signal.pool", f"unknown pool '{spec.signal.pool}'", "name a private pool"))
+    price_needed = spec.budget.max_cost_per_hour is not None
+    if price_needed and spec.template.size not in spec.budget.prices:
+        problems.append(
+            Problem(
+                f"{at}budget.prices",
+                f"max_cost_per_hour needs the price of size '{spec.template.size}'",
+                f"add budget.prices.{spec.template.size}: PRICE_PER_HOUR",
+            )
+        )
+    return problems
+
+
+def check_pool_keeps_bursts(topo: Topology, old: Pool, new: Pool | None) -> list[Problem]:
+    """A pool that burst policies name keeps its name (policies refer to pools by name)."""
+    if new is not None and new.name == old.name:
+        return []
+    users = sorted(b.name for b in topo.bursts.values() if old.name in (b.pool, b.signal.pool))
+    if not users:
+        return []
+    what = "deleted" if new is None else "renamed"
+    return [
+        Problem(
+            "name",
+            f"pool '{old.name}' is named by burst policies: {', '.join(users)}; it cannot be {what}",
+            "change or delete those policies first",
+            conflict=True,
+        )
+    ]

@@ -8,10 +8,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from cloudgw.model.addr import AddressRange
 from cloudgw.model.defaults import LISTEN_PORT, TUNNEL_MTU
+
+if TYPE_CHECKING:
+    from cloudgw.model.burst import BurstSpec
 
 Provider = Literal["generic", "lab", "aws", "openstack"]
 PROVIDERS: tuple[str, ...] = ("generic", "lab", "aws", "openstack")
@@ -128,6 +131,7 @@ class Topology:
     egress: dict[str, Egress] = field(default_factory=dict)
     forwards: dict[str, Forward] = field(default_factory=dict)
     announcements: dict[tuple[str, IPv4Address, str], Announcement] = field(default_factory=dict)
+    bursts: dict[str, BurstSpec] = field(default_factory=dict)  # burst policies (model.burst), by name
     inventory: dict[str, CloudInventory] = field(default_factory=dict)
     revision: int = 0
 

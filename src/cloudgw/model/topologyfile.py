@@ -23,13 +23,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from cloudgw.errors import InvalidInput, Problem
 from cloudgw.model import rules
 from cloudgw.model.addr import usable_endpoint
+from cloudgw.model.burst import BurstSpec
 from cloudgw.model.cloud import AwsCloud, OpenStackCloud, cloud_block, cloud_problems, to_items
 from cloudgw.model.defaults import KEEPALIVE, LISTEN_PORT, TUNNEL_MTU
 from cloudgw.model.fields import Cidr, HostPort, IfName, IPv4, Name, Port, RangeField, Text
 from cloudgw.model.textio import line_of, parse_yaml, pydantic_problems
 from cloudgw.model.topology import Connection, Egress, Forward, Gateway, Network, Pool, Site, Topology
 
-KINDS = ("sites", "networks", "pools", "gateways", "connections", "egress", "forwards")  # in dependency order
+KINDS = ("sites", "networks", "pools", "gateways", "connections", "egress", "forwards", "bursts")  # dependency order
 
 
 class Spec(BaseModel):
@@ -146,6 +147,7 @@ class TopologyFile(Spec):
     connections: list[ConnectionSpec] = []
     egress: list[EgressSpec] = []  # sites that do not leave to the Internet locally
     forwards: list[PortForwardSpec] = []
+    bursts: list[BurstSpec] = []  # burst policies (model.burst)
 
 
 def item_key(item: Spec) -> str:
@@ -183,6 +185,8 @@ def to_topology(spec: TopologyFile) -> Topology:
         topo.forwards[fwd.name] = Forward(
             fwd.name, fwd.gateway, fwd.protocol, fwd.public_port, fwd.target_ip, fwd.target_port
         )
+    for burst in spec.bursts:
+        topo.bursts[burst.name] = burst
     return topo
 
 
@@ -245,6 +249,7 @@ def from_topology(topo: Topology) -> TopologyFile:
             )
             for f in sorted(topo.forwards.values(), key=lambda f: f.name)
         ],
+        bursts=sorted(topo.bursts.values(), key=lambda b: b.name),
     )
 
 
@@ -253,7 +258,7 @@ def dump_file(spec: TopologyFile) -> dict[str, Any]:
     data: dict[str, Any] = {"version": 1}
     for kind in KINDS:
         items = [item.model_dump(mode="json", exclude_defaults=True) for item in getattr(spec, kind)]
-        if items or kind not in ("egress", "forwards"):  # the optional sections only when used
+        if items or kind not in ("egress", "forwards", "bursts"):  # the optional sections only when used
             data[kind] = items
     return data
 
@@ -289,6 +294,14 @@ def check_file(spec: TopologyFile) -> list[Problem]:
         ),
         "forwards": lambda item: rules.check_forward(
             built, Forward(item.name, item.gateway, item.protocol, item.public_port, item.target_ip, item.target_port)
+        ),
+        "bursts": lambda item: (
+            (
+                [Problem("name", f"burst policy '{item.name}' is named twice", "give each policy its own name")]
+                if item.name in built.bursts
+                else []
+            )
+            + rules.check_burst(built, item)
         ),
     }
     full = to_topology(spec)

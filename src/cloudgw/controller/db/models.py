@@ -186,3 +186,15 @@ class ForwardRow(Timestamps, Base):
     public_port: Mapped[int] = mapped_column(Integer)
     target_ip: Mapped[str] = mapped_column(String(15))
     target_port: Mapped[int] = mapped_column(Integer)
+
+
+class BurstRow(Timestamps, Base):
+    """A burst policy: when to rent VMs into a site's pool (model.burst); its references to the
+    network and the site are columns, so deleting either finds it."""
+
+    __tablename__ = "burst_policies"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(63), unique=True)
+    network_id: Mapped[int] = mapped_column(ForeignKey("networks.id", ondelete="CASCADE"), index=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), index=True)
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON)  # the BurstSpec, without name, network and site

@@ -10,6 +10,7 @@ from cloudgw.api import schemas
 from cloudgw.controller import config_writes as ops
 from cloudgw.controller import views
 from cloudgw.controller.db.models import (
+    BurstRow,
     ConnectionRow,
     EgressRow,
     ForwardRow,
@@ -113,6 +114,17 @@ def _forwards(request: Request, state: State, rows: list[Any]) -> list[Any]:
             )
         )
     return items
+
+
+def _bursts(request: Request, state: State, rows: list[Any]) -> list[Any]:
+    snap = state.snapshot()
+    return [
+        schemas.BurstPublic(
+            **snap.topo.bursts[row.name].model_dump(), created_at=row.created_at, updated_at=row.updated_at
+        )
+        for row in rows
+        if row.name in snap.topo.bursts
+    ]
 
 
 routers = [
@@ -223,5 +235,20 @@ routers = [
         _forwards,
         filters.ForwardFilters,
         filters.forwards,
+    ),
+    crud_router(
+        "burst policy",
+        "bursts",
+        BurstRow,
+        schemas.BurstCreate,
+        schemas.BurstUpdate,
+        schemas.BurstPublic,
+        schemas.BurstList,
+        ops.operation("bursts", "create"),
+        ops.operation("bursts", "update"),
+        ops.operation("bursts", "delete"),
+        _bursts,
+        filters.BurstFilters,
+        filters.bursts,
     ),
 ]

@@ -78,6 +78,13 @@ class ForwardFilters:
     q: Text = None
 
 
+@dataclass
+class BurstFilters:
+    network: Annotated[str | None, Query(max_length=64, description="only policies of this network")] = None
+    site: Annotated[str | None, Query(max_length=64, description="only policies that launch at this site")] = None
+    q: Text = None
+
+
 Matcher = Callable[[State, Snapshot, Any, float], list[str]]
 
 
@@ -166,6 +173,14 @@ def forwards(state: State, snap: Snapshot, f: ForwardFilters, offline_after: flo
         if (f.gateway is None or x.gateway == f.gateway)
         and (f.protocol is None or x.protocol == f.protocol)
         and _has(f.q, x.name, x.gateway, x.target_ip)
+    )
+
+
+def bursts(state: State, snap: Snapshot, f: BurstFilters, offline_after: float) -> list[str]:
+    return sorted(
+        b.name
+        for b in snap.topo.bursts.values()
+        if (f.network is None or b.network == f.network) and (f.site is None or b.site == f.site) and _has(f.q, b.name)
     )
 
 
