@@ -67,6 +67,8 @@ CLI_ADMIN = {
     "common.py",
     "clouds.py",
     "explain.py",
+    "burst.py",
+    "pages.py",
 }
 CLI_ADMIN_FORBIDDEN = ("cloudgw.controller", "cloudgw.agent", "cloudgw.dataplane", "cloudgw.lab", "pyroute2")
 

@@ -9,7 +9,7 @@ import typer
 from typer.core import TyperGroup
 
 from cloudgw import __version__
-from cloudgw.cli import clouds, config_commands, explain, nat, operate
+from cloudgw.cli import burst, clouds, config_commands, explain, nat, operate
 from cloudgw.cli.common import admin_command
 
 # Command groups that run on a gateway or a lab host, with heavy imports (pyroute2, the agent, the lab,
@@ -70,6 +70,7 @@ for sub, name in (
     (nat.app, "nat"),
     (operate.token, "token"),
     (operate.config, "config"),
+    (burst.app, "burst"),
 ):
     app.add_typer(sub, name=name)
 app.command("status")(admin_command(operate.status))
