@@ -6,7 +6,7 @@
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 
-want_cmds=(nft ping wireguard-go wg iperf3 chromium tcpdump conntrack socat ss)
+want_cmds=(nft ping wireguard-go wg iperf3 chromium tcpdump conntrack socat ss prometheus)
 missing=0
 for c in "${want_cmds[@]}"; do command -v "$c" >/dev/null 2>&1 || missing=1; done
 # Debian's own python3 needs python3-venv for `python3 -m venv`.
@@ -34,7 +34,7 @@ fi
 
 echo "system packages: apt-get update"
 apt-get update -qq
-echo "system packages: installing (nftables, iputils-ping, wireguard, iperf3, chromium, ...)"
+echo "system packages: installing (nftables, iputils-ping, wireguard, iperf3, chromium, prometheus, ...)"
 apt-get install -y -qq --no-install-recommends \
   nftables iputils-ping wireguard-tools iperf3 tcpdump conntrack socat kmod procps iproute2 \
   ca-certificates git make >/dev/null
@@ -43,4 +43,15 @@ if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
 fi
 apt-get install -y -qq -t bookworm-backports wireguard-go >/dev/null
 apt-get install -y -qq chromium fonts-dejavu-core >/dev/null
+# The burst tests read demand from a real Prometheus server, which they start themselves on
+# 127.0.0.1: only the binary is wanted, so the package's own service is kept from starting
+# (policy-rc.d 101 = "do not start", while apt runs; removed after unless it was there before).
+guard=/usr/sbin/policy-rc.d
+own_guard=0
+if [[ ! -e $guard ]]; then printf '#!/bin/sh\nexit 101\n' > "$guard" && chmod 755 "$guard" && own_guard=1; fi
+apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+if [[ $own_guard -eq 1 ]]; then rm -f "$guard"; fi
+if command -v systemctl >/dev/null 2>&1 && systemctl is-enabled --quiet prometheus 2>/dev/null; then
+  systemctl disable --now prometheus >/dev/null 2>&1 || true
+fi
 echo "system packages: done ($(wireguard-go --version | head -n1))"

@@ -29,13 +29,15 @@ class Signal(StrictModel):
     """Where demand is read. `prometheus`: an instant query (`url` of the server, `query` in PromQL)
     whose first sample is the demand; `http`: a URL that answers one number; `pool`: the used share
     (0-1) of a private pool's addresses, from the mapping; `cpu`: the private site's CPU busy share
-    (0-1) from a node exporter's metrics, through the Prometheus at `url` (`instance` picks one)."""
+    (0-1) from a node exporter's metrics over the last `window` seconds, through the Prometheus at
+    `url` (`instance` picks one machine; without it, every CPU it scrapes is averaged)."""
 
     kind: Literal["prometheus", "http", "pool", "cpu"]
     url: Url | None = None
     query: PromQL | None = None
     pool: Name | None = None
     instance: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._:\[\]-]{1,100}$")] | None = None
+    window: int = Field(60, ge=5, le=3600, description="cpu: seconds the busy share is averaged over")
     timeout: float = Field(5.0, gt=0, le=30, description="seconds to wait for an answer")
 
 
