@@ -49,3 +49,20 @@ def test_endpoint_list_filters_pages_and_streams_json(cli, controller, uid):
     )
     assert [e["ip"] for e in found.json()["items"]] == ["192.168.1.16", "192.168.1.17", "192.168.1.18", "192.168.1.19"]
     assert cli("endpoint", "list", "--prefix", "nonsense").code == 1
+
+
+def test_status_counts_everything_and_lists_the_first_rows(cli, controller, uid):
+    with controller.client() as api:
+        for i in range(55):
+            api.create("sites", {"name": f"st{i:02d}-{uid}"})
+            api.create("gateways", {"name": f"gw{i:02d}-{uid}", "site": f"st{i:02d}-{uid}"})
+        total = api.json("GET", "/api/v1/gateways", params={"limit": 1})["total"]
+    table = cli("status")
+    assert table.code == 0
+    assert f"50 of {total:,} gateways listed" in table.err and "cloudgw gateway list --all" in table.err
+    counts = next(line for line in table.out.splitlines() if line.startswith("gateways:"))
+    numbers = [int(part.split()[0].replace(",", "")) for part in counts.removeprefix("gateways:").split(", ")]
+    assert sum(numbers) == total and "pending" in counts
+    assert "more gateways pending" in table.out  # the ones beyond the first 50 are still counted
+    assert len(cli("status", "-o", "json").json()["gateways"]) == total  # scripts get everything
+    assert len(cli("status", "--limit", "3", "-o", "json").json()["gateways"]) == 3

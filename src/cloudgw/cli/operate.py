@@ -23,13 +23,20 @@ Output = Annotated[str, OutputOpt]
 Yes = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation")]
 
 
-def status(ctx: typer.Context, output: Output = "table") -> None:
-    """Every gateway and connection with its health, at a glance.
+def status(
+    ctx: typer.Context,
+    limit: Annotated[
+        int | None, typer.Option(min=0, max=1000, help="Gateways and connections listed [default: 50 in a table]")
+    ] = None,
+    output: Output = "table",
+) -> None:
+    """Every gateway and connection with its health, at a glance (counts of all, the first rows listed).
 
     Example: cloudgw status
     """
+    shown = limit if limit is not None else (50 if output == "table" else None)
     with api(ctx) as client:
-        data = client.status()
+        data = client.json("GET", "/api/v1/status", params={"limit": shown})
     if output != "table":
         emit(data, output)
         return
@@ -38,8 +45,22 @@ def status(ctx: typer.Context, output: Output = "table") -> None:
         f"{data['endpoints']} endpoints announced",
         highlight=False,
     )
+    gateway_states, connection_states = data.get("gateway_states", {}), data.get("connection_states", {})
+    for what, counts in (("gateways", gateway_states), ("connections", connection_states)):
+        if counts:
+            console.print(f"{what}: " + ", ".join(f"{n:,} {state}" for state, n in counts.items()), highlight=False)
     emit(data["gateways"], "table", COLUMNS["gateways"], title="gateways")
     emit(data["connections"], "table", COLUMNS["connections"], title="connections")
+    for what, counts, listed in (
+        ("gateways", gateway_states, data["gateways"]),
+        ("connections", connection_states, data["connections"]),
+    ):
+        if sum(counts.values()) > len(listed):
+            err_console.print(
+                f"{len(listed)} of {sum(counts.values()):,} {what} listed; all: cloudgw {what[:-1]} list --all "
+                f"(--state to pick)",
+                highlight=False,
+            )
     if data.get("providers"):
         emit(
             data["providers"],
@@ -56,8 +77,17 @@ def status(ctx: typer.Context, output: Output = "table") -> None:
     bad = [c["name"] for c in data["connections"] if c["health"]["state"] not in ("up", "disabled")]
     bad += [f"cloud of {p['site']}" for p in data.get("providers", []) if p["state"] in ("error", "refused")]
     offline = [g["name"] for g in data["gateways"] if not g["online"]]
-    if bad or offline:
-        console.print(f"[yellow]attention:[/] {', '.join(offline + bad)}", highlight=False)
+    unlisted = [
+        f"{n:,} more {what} {state}"
+        for what, counts, listed, states in (
+            ("gateways", gateway_states, offline, ("offline", "pending")),
+            ("connections", connection_states, bad, ("down", "degraded", "pending")),
+        )
+        for state in states
+        if (n := counts.get(state, 0) - sum(1 for x in data[what] if _state_of(what, x) == state)) > 0
+    ]
+    if bad or offline or unlisted:
+        console.print(f"[yellow]attention:[/] {', '.join(offline + bad + unlisted)}", highlight=False)
     for gateway in data["gateways"]:
         for tunnel in gateway.get("tunnels", []):
             if tunnel.get("mtu_warning"):
@@ -66,6 +96,12 @@ def status(ctx: typer.Context, output: Output = "table") -> None:
                     highlight=False,
                     soft_wrap=True,
                 )
+
+
+def _state_of(what: str, item: dict[str, Any]) -> str:
+    if what == "connections":
+        return str(item["health"]["state"])
+    return "pending" if not item.get("public_key") else "online" if item["online"] else "offline"
 
 
 def audit(
