@@ -38,7 +38,12 @@ def run_agent(
 ) -> None:
     """Run the agent until SIGTERM/SIGINT (or reconcile once). `report` prints one-shot results."""
     private = keys.load_or_create(settings.state_dir)
-    dataplane = KernelDataplane(socket_dir=settings.wg_socket_dir, run_dir=settings.run_dir, wg_gogc=settings.wg_gogc)
+    dataplane = KernelDataplane(
+        socket_dir=settings.wg_socket_dir,
+        run_dir=settings.run_dir,
+        wg_gogc=settings.wg_gogc,
+        wg_backend=settings.wg_backend,
+    )
     reconciler = Reconciler(dataplane, private)
     if controller is not None:
         _run_with_controller(controller, token, endpoint, heartbeat, settings, private, reconciler)

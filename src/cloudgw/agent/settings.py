@@ -3,6 +3,8 @@ CLOUDGW_AGENT_<NAME> override defaults; command-line flags override both."""
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -13,6 +15,10 @@ class AgentSettings(BaseSettings):
     state_dir: str = Field("/var/lib/cloudgw", description="private key, last document, learned endpoints")
     run_dir: str = Field("/run/cloudgw", description="pid files, status and wireguard-go logs")
     wg_socket_dir: str = Field("/var/run/wireguard", description="where wireguard-go puts its UAPI socket")
+    wg_backend: Literal["auto", "kernel", "wireguard-go"] = Field(
+        "auto",
+        description="WireGuard in the kernel where the module loads (auto), always (kernel), or wireguard-go",
+    )
     wg_gogc: int = Field(
         50,
         ge=0,

@@ -160,7 +160,12 @@ def explain(
         addresses = IPv4Address(src), IPv4Address(dst)
     except ValueError as exc:
         fail(f"{exc}: give two IPv4 addresses", exitcodes.USAGE)
-    dataplane = KernelDataplane(socket_dir=settings.wg_socket_dir, run_dir=settings.run_dir, wg_gogc=settings.wg_gogc)
+    dataplane = KernelDataplane(
+        socket_dir=settings.wg_socket_dir,
+        run_dir=settings.run_dir,
+        wg_gogc=settings.wg_gogc,
+        wg_backend=settings.wg_backend,
+    )
     result = local_explain(dataplane, load_document(data, source=str(saved)), *addresses, time.time())
     if output == "json":
         print(json.dumps(result, indent=1))
@@ -186,7 +191,12 @@ def teardown(
     """
     need_root("cloudgw agent teardown")
     settings = _settings(run_dir=run_dir, wg_socket_dir=wg_socket_dir)
-    dataplane = KernelDataplane(socket_dir=settings.wg_socket_dir, run_dir=settings.run_dir, wg_gogc=settings.wg_gogc)
+    dataplane = KernelDataplane(
+        socket_dir=settings.wg_socket_dir,
+        run_dir=settings.run_dir,
+        wg_gogc=settings.wg_gogc,
+        wg_backend=settings.wg_backend,
+    )
     actions = Reconciler(dataplane, keys.generate_private_key()).remove_all()
     console.print(f"removed {len(actions)} object(s)")
 

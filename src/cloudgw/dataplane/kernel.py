@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from cloudgw.dataplane import nft
+from cloudgw.dataplane import nft, wgkernel
 from cloudgw.dataplane.base import Observation
 from cloudgw.dataplane.conntrack import Session, nat_sessions
 from cloudgw.dataplane.kernelstate import (
@@ -25,6 +25,7 @@ from cloudgw.dataplane.netlink import Netlink, read_sysctl, write_sysctl
 from cloudgw.dataplane.netlink.bulk import BulkNetlink, Request
 from cloudgw.dataplane.nftrender import delete_table_batch, ruleset_from_listing
 from cloudgw.dataplane.plan import Action
+from cloudgw.dataplane.wgkernel import KernelWireguard
 from cloudgw.dataplane.wireguard import (
     DEFAULT_SOCKET_DIR,
     PeerStats,
@@ -34,7 +35,7 @@ from cloudgw.dataplane.wireguard import (
     peer_lines,
     remove_peer_lines,
 )
-from cloudgw.errors import DataplaneError, PartialApply
+from cloudgw.errors import DataplaneError, MissingDependency, PartialApply
 from cloudgw.logs import log_event
 from cloudgw.model.defaults import TUNNEL_MTU
 from cloudgw.model.document import OWNED_PREFIX
@@ -42,15 +43,41 @@ from cloudgw.model.document import OWNED_PREFIX
 log = logging.getLogger("cloudgw.dataplane")
 
 
+WG_BACKENDS = ("auto", "kernel", "wireguard-go")
+
+
+def choose_backend(wanted: str, kernel_has_wireguard: Callable[[], bool]) -> str:
+    """auto: the kernel module where it loads (faster than any userspace build), else wireguard-go."""
+    if wanted not in WG_BACKENDS:
+        raise MissingDependency(f"unknown WireGuard backend '{wanted}': choose one of {', '.join(WG_BACKENDS)}")
+    if wanted == "wireguard-go":
+        return wanted
+    if kernel_has_wireguard():
+        return "kernel"
+    if wanted == "kernel":
+        raise MissingDependency(
+            "this kernel has no WireGuard module (modprobe wireguard failed): install it, or use wg_backend auto"
+        )
+    return "wireguard-go"
+
+
 class KernelDataplane:
     def __init__(
-        self, socket_dir: str = DEFAULT_SOCKET_DIR, run_dir: str | Path = "/run/cloudgw", wg_gogc: int = 0
+        self,
+        socket_dir: str = DEFAULT_SOCKET_DIR,
+        run_dir: str | Path = "/run/cloudgw",
+        wg_gogc: int = 0,
+        wg_backend: str = "wireguard-go",
+        kernel_has_wireguard: Callable[[], bool] = wgkernel.available,
     ) -> None:
         self.socket_dir = socket_dir
         self.run_dir = Path(run_dir)
         self.wg_gogc = wg_gogc  # GOGC of the wireguard-go processes it starts (0: Go's default)
+        self.kernel_wg = choose_backend(wg_backend, kernel_has_wireguard) == "kernel"
 
-    def wireguard(self, ifname: str) -> WireguardGo:
+    def wireguard(self, ifname: str) -> WireguardGo | KernelWireguard:
+        if self.kernel_wg:
+            return KernelWireguard(ifname)
         return WireguardGo(ifname, socket_dir=self.socket_dir, run_dir=self.run_dir, gogc=self.wg_gogc)
 
     def observe(self, sysctl_keys: Iterable[str] = ()) -> Observation:
@@ -69,7 +96,7 @@ class KernelDataplane:
                     continue
                 links[link.name] = TunnelLink(link.name, link.mtu, link.up)
                 wireguard = self.wireguard(link.name)
-                if wireguard.socket_path.exists():
+                if wireguard.present():
                     try:
                         device, wg_peers, wg_stats = parse_device(wireguard.uapi().get(), link.name)
                     except DataplaneError:
@@ -118,7 +145,7 @@ class KernelDataplane:
             names = [link.name for link in netlink.links() if link.name.startswith(OWNED_PREFIX)]
         for name in names:
             wireguard = self.wireguard(name)
-            if wireguard.socket_path.exists():
+            if wireguard.present():
                 try:
                     stats.extend(parse_device(wireguard.uapi().get(), name)[2])
                 except DataplaneError:

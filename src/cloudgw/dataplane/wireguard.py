@@ -199,6 +199,10 @@ class WireguardGo:
     def uapi(self) -> Uapi:
         return Uapi(self.socket_path)
 
+    def present(self) -> bool:
+        """Something to read back: the UAPI socket exists (it may be stale; reading says)."""
+        return self.socket_path.exists()
+
     def running(self) -> bool:
         return self.socket_path.exists() and self.uapi().alive()
 
