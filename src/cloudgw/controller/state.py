@@ -73,6 +73,17 @@ class Snapshot:
 
     _index: TopologyIndex | None = field(default=None, repr=False, compare=False)
     _index_lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+    _sorted: dict[str, list[Any]] = field(default_factory=dict, repr=False, compare=False)
+
+    def in_order(self, collection: str) -> list[Any]:
+        """A collection's objects sorted by name, once per snapshot: list pages filter this in
+        order instead of sorting every request."""
+        found = self._sorted.get(collection)
+        if found is None:
+            items = getattr(self.topo, collection)
+            found = [items[name] for name in sorted(items)]
+            self._sorted[collection] = found  # a race computes the same list twice, harmlessly
+        return found
 
     @property
     def revision(self) -> int:

@@ -1,7 +1,7 @@
 """Server-side filters of the configuration lists: one query-parameter class and one matcher per
-resource. A matcher picks names from the topology snapshot (in memory, no table scan) and returns
-them sorted, the order every list pages in. (No `from __future__ import annotations`: FastAPI reads
-these classes' signatures as query parameters.)"""
+resource. A matcher picks names from the topology snapshot (in memory, no table scan) in name order,
+the order every list pages in, from the snapshot's sorted copy (sorted once per revision). (No
+`from __future__ import annotations`: FastAPI reads these classes' signatures as query parameters.)"""
 
 import time
 from collections.abc import Callable
@@ -89,35 +89,35 @@ Matcher = Callable[[State, Snapshot, Any, float], list[str]]
 
 
 def sites(state: State, snap: Snapshot, f: SiteFilters, offline_after: float) -> list[str]:
-    return sorted(
+    return [
         s.name
-        for s in snap.topo.sites.values()
+        for s in snap.in_order("sites")
         if (f.provider is None or s.provider == f.provider) and _has(f.q, s.name, s.description)
-    )
+    ]
 
 
 def networks(state: State, snap: Snapshot, f: NetworkFilters, offline_after: float) -> list[str]:
-    return sorted(
+    return [
         n.name
-        for n in snap.topo.networks.values()
+        for n in snap.in_order("networks")
         if (f.mode is None or n.mode == f.mode) and _has(f.q, n.name, n.cidr, n.description)
-    )
+    ]
 
 
 def pools(state: State, snap: Snapshot, f: PoolFilters, offline_after: float) -> list[str]:
-    return sorted(
+    return [
         p.name
-        for p in snap.topo.pools.values()
+        for p in snap.in_order("pools")
         if (f.network is None or p.network == f.network)
         and (f.site is None or p.site == f.site)
         and _has(f.q, p.name, p.range)
-    )
+    ]
 
 
 def gateways(state: State, snap: Snapshot, f: GatewayFilters, offline_after: float) -> list[str]:
     chosen = [
         g
-        for g in snap.topo.gateways.values()
+        for g in snap.in_order("gateways")
         if (f.site is None or g.site == f.site) and _has(f.q, g.name, g.endpoint, g.site)
     ]
     if f.state == "pending":
@@ -128,7 +128,7 @@ def gateways(state: State, snap: Snapshot, f: GatewayFilters, offline_after: flo
             seen = {name: last for name, last in session.execute(select(GatewayRow.name, GatewayRow.last_seen))}
         want_online = f.state == "online"
         chosen = [g for g in chosen if g.public_key and (_seen_after(seen.get(g.name), cutoff) == want_online)]
-    return sorted(g.name for g in chosen)
+    return [g.name for g in chosen]
 
 
 def _seen_after(last_seen: Any, cutoff: float) -> bool:
@@ -139,7 +139,7 @@ def _seen_after(last_seen: Any, cutoff: float) -> bool:
 def connections(state: State, snap: Snapshot, f: ConnectionFilters, offline_after: float) -> list[str]:
     chosen = [
         c
-        for c in snap.topo.connections.values()
+        for c in snap.in_order("connections")
         if (f.network is None or c.network == f.network)
         and (f.site is None or c.joins(f.site))
         and _has(f.q, c.name, c.site_a, c.site_b)
@@ -155,33 +155,33 @@ def connections(state: State, snap: Snapshot, f: ConnectionFilters, offline_afte
             if c.name in connection_rows
             and views.connection_health(connection_rows[c.name], snap, rows, offline_after, now).state == f.state
         ]
-    return sorted(c.name for c in chosen)
+    return [c.name for c in chosen]
 
 
 def egress(state: State, snap: Snapshot, f: EgressFilters, offline_after: float) -> list[str]:
-    return sorted(
+    return [
         e.name
-        for e in snap.topo.egress.values()
+        for e in snap.in_order("egress")
         if (f.site is None or e.site == f.site) and (f.network is None or e.network == f.network)
-    )
+    ]
 
 
 def forwards(state: State, snap: Snapshot, f: ForwardFilters, offline_after: float) -> list[str]:
-    return sorted(
+    return [
         x.name
-        for x in snap.topo.forwards.values()
+        for x in snap.in_order("forwards")
         if (f.gateway is None or x.gateway == f.gateway)
         and (f.protocol is None or x.protocol == f.protocol)
         and _has(f.q, x.name, x.gateway, x.target_ip)
-    )
+    ]
 
 
 def bursts(state: State, snap: Snapshot, f: BurstFilters, offline_after: float) -> list[str]:
-    return sorted(
+    return [
         b.name
-        for b in snap.topo.bursts.values()
+        for b in snap.in_order("bursts")
         if (f.network is None or b.network == f.network) and (f.site is None or b.site == f.site) and _has(f.q, b.name)
-    )
+    ]
 
 
 def gateway_rows_of(state: State, snap: Snapshot, sites: set[str]) -> dict[str, GatewayRow]:
