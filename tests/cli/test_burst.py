@@ -44,3 +44,28 @@ def test_policy_add_list_show_update_delete(cli, controller, uid, tmp_path):
     assert cli("burst", "policy", "update", f"api-{uid}").code == 2  # nothing to update
     assert cli("burst", "policy", "delete", f"api-{uid}", "--yes").code == 0
     assert f"api-{uid}" not in cli("burst", "policy", "list", "-q", uid).out
+
+
+def test_status_and_history_show_what_the_loop_decided(cli, controller, uid):
+    from tests.helpers import wait_for
+
+    with controller.client() as api:
+        make_world(api, uid, provider_b="lab", gateways=True, connect=True)
+    pool = f"a-{uid}-n-{uid}"
+    assert cli(
+        "burst", "policy", "add", f"st-{uid}", "--network", f"n-{uid}", "--site", f"b-{uid}",
+        "--signal-kind", "pool", "--signal-pool", pool, "--out-above", "0.8", "--in-below", "0.3",
+        "--max", "2", "--image", "lab-vm", "--size", "small",
+    ).code == 0  # fmt: skip
+    # the controller's own loop (every 5 s) reads the empty private pool: demand 0, nothing to remove
+    status = wait_for(
+        lambda: (s := cli("burst", "status", f"st-{uid}", "-o", "json").json())["checked_at"] and s,
+        30,
+        what="the loop's first pass",
+    )
+    assert status["demand"] == 0 and "holding at 0" in status["reason"] and status["vms"] == []
+    table = cli("burst", "status", f"st-{uid}")
+    assert f"st-{uid}: demand 0.00;" in table.out
+    history = cli("burst", "history", f"st-{uid}", "-o", "json").json()
+    assert history and history[0]["reason"].startswith("demand 0.00 < 0.3") and history[0]["change"] == 0
+    assert cli("burst", "history", f"nope-{uid}").code == 1

@@ -211,3 +211,12 @@ def test_inconsistent_policies_are_refused_naming_the_field(changes, field):
     )
     assert check_burst(topo, spec()) == []
     assert field == check_burst(topo, spec(**changes))[0].field
+
+
+def test_free_addresses_skip_what_is_taken():
+    from cloudgw.model.burstplan import day_start, free_addresses
+
+    assert free_addresses(11, 20, {11, 12, 14}, 3) == [13, 15, 16]
+    assert free_addresses(11, 13, {11, 12, 13}, 2) == []
+    assert free_addresses(11, 13, set(), 10) == [11, 12, 13]
+    assert day_start(86_400 * 3 + 5) == 86_400 * 3

@@ -236,3 +236,88 @@ def policy_show(ctx: typer.Context, name: PolicyName, output: Output = "table") 
 def policy_delete(ctx: typer.Context, name: PolicyName, yes: Yes = False) -> None:
     """Delete a burst policy.   Example: cloudgw burst policy delete web --yes"""
     _delete(ctx, "bursts", name, yes)
+
+
+@app.command("status")
+@admin_command
+def burst_status(
+    ctx: typer.Context,
+    name: Annotated[
+        str | None, typer.Argument(help="One policy (default: every policy)", autocompletion=complete("bursts"))
+    ] = None,
+    output: Output = "table",
+) -> None:
+    """Each policy's demand, what it decided last and why, and its VMs (pending, running, draining).
+
+    Example: cloudgw burst status web
+    """
+    with api(ctx) as client:
+        names = [name] if name else [p["name"] for p in client.list("bursts")]
+        found = [client.json("GET", f"/api/v1/bursts/{n}/status") for n in names]
+    if output != "table":
+        emit(found if name is None else found[0], output)
+        return
+    if not found:
+        console.print("no burst policies (cloudgw burst policy add --help)", highlight=False)
+    for item in found:
+        demand = "-" if item["demand"] is None else f"{item['demand']:.2f}"
+        console.print(f"[bold]{item['policy']}[/]: demand {demand}; {item['reason']}", highlight=False, soft_wrap=True)
+        if item["error"]:
+            console.print(f"  [red]signal:[/] {item['error']}", highlight=False, soft_wrap=True)
+        emit(
+            item["vms"],
+            "table",
+            [
+                ("IP", lambda v: v["ip"]),
+                ("INSTANCE", lambda v: v["instance"]),
+                ("STATE", lambda v: v["state"]),
+                ("SINCE", lambda v: _ago(v["launched_at"])),
+            ],
+        )
+
+
+@app.command("history")
+@admin_command
+def burst_history(
+    ctx: typer.Context,
+    name: PolicyName,
+    limit: Annotated[int, typer.Option(min=1, max=1000, help="Decisions per page")] = 20,
+    cursor: Cursor = None,
+    every: Every = False,
+    output: Output = "table",
+) -> None:
+    """A policy's decisions with their reasons, newest first.
+
+    Example: cloudgw burst history web --limit 50
+    """
+    with api(ctx) as client:
+        show_pages(
+            client,
+            f"/api/v1/bursts/{name}/history",
+            {},
+            output,
+            [
+                ("WHEN", lambda d: _ago(d["at"])),
+                ("DEMAND", lambda d: "-" if d["demand"] is None else f"{d['demand']:.2f}"),
+                ("VMS", lambda d: d["vms"]),
+                ("CHANGE", lambda d: f"{d['change']:+d}" if d["change"] else ""),
+                ("REASON", lambda d: d["reason"]),
+            ],
+            Paging(limit, cursor, every),
+            "decisions",
+        )
+
+
+def _ago(stamp: float | None) -> str:
+    import time
+
+    if not stamp:
+        return "-"
+    seconds = max(0.0, time.time() - stamp)
+    return (
+        f"{seconds:.0f}s ago"
+        if seconds < 90
+        else f"{seconds / 60:.0f}m ago"
+        if seconds < 5400
+        else f"{seconds / 3600:.1f}h ago"
+    )

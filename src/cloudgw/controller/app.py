@@ -19,6 +19,7 @@ from fastapi.staticfiles import StaticFiles
 from cloudgw import __version__
 from cloudgw.api import schemas
 from cloudgw.controller.auth import AuthFailures, PrincipalCache
+from cloudgw.controller.burstloop import BurstLoop
 from cloudgw.controller.bus import RevisionBus
 from cloudgw.controller.cloudsync import CloudSync
 from cloudgw.controller.db.engine import make_engine, migrate
@@ -26,7 +27,7 @@ from cloudgw.controller.headers import SecurityHeaders
 from cloudgw.controller.limits import RequestGuard
 from cloudgw.controller.metrics import registry
 from cloudgw.controller.questions import Questions
-from cloudgw.controller.routes import admin, agent, explain, mapping, overview, providers, topology, web
+from cloudgw.controller.routes import admin, agent, burst, explain, mapping, overview, providers, topology, web
 from cloudgw.controller.routes.config import routers
 from cloudgw.controller.settings import ControllerSettings
 from cloudgw.controller.state import State
@@ -36,6 +37,7 @@ from cloudgw.errors import InvalidInput, NotFound, Problem, Unauthorized
 from cloudgw.logs import log_event
 from cloudgw.memory import Trimmer
 from cloudgw.model.textio import pydantic_problems
+from cloudgw.providers.registry import provider_for
 
 log = logging.getLogger("cloudgw.controller")
 REPLICA_POLL_S = 1.0  # how soon a change committed by another replica reaches this one's watchers
@@ -106,17 +108,30 @@ def create_app(settings: ControllerSettings, state: State | None = None) -> Fast
                 log.exception("provider reconciler pass failed: %s", type(exc).__name__)
                 cloudsync.failures += 1
 
+    bursts = BurstLoop(state, cloudsync.leadership.held, provider_for)
+
+    async def drive_bursts() -> None:
+        """The burst loop (burstloop.py): every burst_interval seconds, on the provider leader."""
+        while True:
+            await asyncio.sleep(settings.burst_interval)
+            try:
+                await run_in_threadpool(bursts.run_once)
+            except Exception as exc:  # a bug must not end the loop: the next pass retries
+                log.exception("burst pass failed: %s", type(exc).__name__)
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         bus.bind(asyncio.get_running_loop())
         bus.revision = await run_in_threadpool(state.db_revision)
         follower = asyncio.create_task(follow_database())
         clouds = asyncio.create_task(drive_clouds())
+        burst_task = asyncio.create_task(drive_bursts())
         try:
             yield
         finally:
             follower.cancel()
             clouds.cancel()
+            burst_task.cancel()
             cloudsync.leadership.release()
 
     app = FastAPI(
@@ -135,6 +150,7 @@ def create_app(settings: ControllerSettings, state: State | None = None) -> Fast
     app.state.settings = settings
     app.state.ca_path = ca_path if ca_path.exists() else None
     app.state.cloudsync = cloudsync
+    app.state.bursts = bursts
     app.state.questions = Questions(wake=bus.nudge)
 
     @app.exception_handler(InvalidInput)
@@ -179,6 +195,7 @@ def create_app(settings: ControllerSettings, state: State | None = None) -> Fast
         topology.router,
         providers.router,
         explain.router,
+        burst.router,
         web.router,
     ]:
         app.include_router(router, responses=schemas.ERROR_RESPONSES)

@@ -47,6 +47,7 @@ class ControllerSettings(BaseSettings):
     provider_interval: float = Field(
         60.0, ge=1, description="seconds between full passes over the clouds (each change also starts one)"
     )
+    burst_interval: float = Field(5.0, ge=0.2, le=300, description="seconds between two passes of the burst loop")
     page_size: int = Field(
         0,
         ge=0,

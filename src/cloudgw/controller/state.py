@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from cloudgw.controller.db.models import (
     AuditRow,
     BurstRow,
+    BurstVmRow,
     CloudEndpointRow,
     ConnectionRow,
     EgressRow,
@@ -195,6 +196,13 @@ def load_config(session: Session) -> tuple[Topology, dict[str, int], dict[str, d
     for irow in session.scalars(select(CloudEndpointRow)):
         key = (site_names[irow.site_id], network_names[irow.network_id])
         listed.setdefault(key, []).append((IPv4Address(irow.ip), irow.mac))
+    # burst VMs are in the mapping from the moment their address is chosen, before they boot: the
+    # site's gateway announces them with its cloud's VMs
+    for vrow in session.scalars(select(BurstVmRow)):
+        key = (site_names[vrow.site_id], network_names[vrow.network_id])
+        address = IPv4Address(vrow.ip)
+        if all(ip != address for ip, _ in listed.get(key, [])):
+            listed.setdefault(key, []).append((address, None))
     for (site, network), endpoints in listed.items():
         name = f"{site}/{network}"
         gateway = cloud_gateway(topo, site)

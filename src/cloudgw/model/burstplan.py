@@ -158,3 +158,20 @@ def instance_hours(spans: Sequence[tuple[float, float | None]], day_start: float
         begin, finish = max(start, day_start), min(end if end is not None else now, now)
         total += max(0.0, finish - begin)
     return total / 3600
+
+
+def free_addresses(first: int, last: int, taken: set[int], count: int) -> list[int]:
+    """The lowest `count` addresses of [first, last] that nothing holds (announced anywhere in the
+    network, another burst VM, a gateway's LAN address, reserved by the cloud)."""
+    found: list[int] = []
+    address = first
+    while address <= last and len(found) < count:
+        if address not in taken:
+            found.append(address)
+        address += 1
+    return found
+
+
+def day_start(now: float) -> float:
+    """The start of the UTC day `now` is in (the instance-hours budget is per UTC day)."""
+    return now - now % 86_400

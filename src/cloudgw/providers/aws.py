@@ -23,7 +23,7 @@ from cloudgw.model.cloud import AwsCloud
 from cloudgw.model.rules import reserved_addresses
 from cloudgw.model.topology import Topology
 from cloudgw.providers import checks
-from cloudgw.providers.base import Finding, Need, Observed, ProviderError, Step
+from cloudgw.providers.base import Finding, Need, Observed, ProviderError, Step, VmSpec
 from cloudgw.providers.checks import rule_text as _rule_text
 
 TAG = "cloudgw:site"
@@ -361,6 +361,54 @@ class Aws:
             kwargs["KeyName"] = key_name
         instance = self.call("run_instances", **kwargs)["Instances"][0]
         return {"instance": instance["InstanceId"], "interface": instance["NetworkInterfaces"][0]["NetworkInterfaceId"]}
+
+    # burst VMs --------------------------------------------------------------------------------
+    def launch_vm(self, vm: VmSpec) -> str:
+        """RunInstances at the chosen private address, tagged with the policy and the address; the
+        ClientToken makes a repeated call (a retry, a restarted controller) start no second VM."""
+        kwargs: dict[str, Any] = {
+            "ImageId": vm.image,
+            "InstanceType": vm.size,
+            "MinCount": 1,
+            "MaxCount": 1,
+            "SubnetId": self.cloud.subnet,
+            "PrivateIpAddress": str(vm.ip),
+            "UserData": vm.user_data,
+            "ClientToken": f"cloudgw-{vm.policy}-{vm.ip}"[:64],
+            "TagSpecifications": [
+                {
+                    "ResourceType": "instance",
+                    "Tags": [
+                        {"Key": TAG, "Value": self.site},
+                        {"Key": "Name", "Value": f"cloudgw-{vm.policy}-{vm.ip}"},
+                        *({"Key": k, "Value": v} for k, v in vm.tags.items()),
+                    ],
+                }
+            ],
+        }
+        if vm.key_name:
+            kwargs["KeyName"] = vm.key_name
+        return str(self.call("run_instances", **kwargs)["Instances"][0]["InstanceId"])
+
+    def terminate_vm(self, instance: str) -> None:
+        try:
+            self.call("terminate_instances", InstanceIds=[instance])
+        except ProviderError as exc:
+            if exc.code != "InvalidInstanceID.NotFound":
+                raise
+
+    def list_vms(self, policy: str) -> dict[IPv4Address, str]:
+        found: dict[IPv4Address, str] = {}
+        filters = [
+            {"Name": "tag:cloudgw:burst", "Values": [policy]},
+            {"Name": "subnet-id", "Values": [self.cloud.subnet]},
+            {"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped"]},
+        ]
+        for reservation in self.pages("describe_instances", "Reservations", Filters=filters):
+            for instance in reservation.get("Instances", []):
+                if instance.get("PrivateIpAddress"):
+                    found[IPv4Address(instance["PrivateIpAddress"])] = instance["InstanceId"]
+        return found
 
     # apply ------------------------------------------------------------------------------------
     def apply(self, step: Step, seen: Observed) -> None:

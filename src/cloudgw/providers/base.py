@@ -106,8 +106,37 @@ class ProviderError(CloudgwError):
         self.fix = fix
 
 
+@dataclass(frozen=True)
+class VmSpec:
+    """A burst VM to start: its private address is chosen by the controller (from the site's pool,
+    already in the mapping); tags let a restarted controller find it again."""
+
+    policy: str
+    ip: IPv4Address
+    image: str
+    size: str
+    user_data: str = ""
+    key_name: str | None = None
+
+    @property
+    def tags(self) -> dict[str, str]:
+        return {"cloudgw:burst": self.policy, "cloudgw:ip": str(self.ip)}
+
+
 class Provider(Protocol):
     name: str
+
+    def launch_vm(self, vm: VmSpec) -> str:
+        """Start a burst VM with this private address; returns the cloud's ID of it."""
+        ...
+
+    def terminate_vm(self, instance: str) -> None:
+        """Stop and delete a burst VM; one already gone counts as done."""
+        ...
+
+    def list_vms(self, policy: str) -> dict[IPv4Address, str]:
+        """The burst VMs of this policy the cloud has (by their tags): address -> ID."""
+        ...
 
     def observe(self, need: Need, owned: dict[str, Any]) -> Observed: ...
 

@@ -22,7 +22,7 @@ from cloudgw.model.cloud import OpenStackCloud
 from cloudgw.model.rules import reserved_addresses
 from cloudgw.model.topology import Topology
 from cloudgw.providers import checks
-from cloudgw.providers.base import Finding, Need, Observed, ProviderError, Step
+from cloudgw.providers.base import Finding, Need, Observed, ProviderError, Step, VmSpec
 from cloudgw.providers.checks import rule_text as _rule_text
 
 MARK = "cloudgw:"  # the description prefix of what cloudgw creates
@@ -297,6 +297,18 @@ class OpenStack:
         return {"instance": server.id, "interface": port.id}
 
     # apply ------------------------------------------------------------------------------------
+    # burst VMs: not built for OpenStack yet (docs/burst.md) -----------------------------------
+    def launch_vm(self, vm: VmSpec) -> str:
+        raise ProviderError(
+            "burst VMs on OpenStack are not built yet", fix="burst into an aws or lab site for now (docs/burst.md)"
+        )
+
+    def terminate_vm(self, instance: str) -> None:
+        raise ProviderError("burst VMs on OpenStack are not built yet")
+
+    def list_vms(self, policy: str) -> dict[IPv4Address, str]:
+        return {}
+
     def apply(self, step: Step, seen: Observed) -> None:
         owned, facts = seen.owned, seen.facts
         if step.kind == "pairs":

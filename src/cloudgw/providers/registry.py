@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from ipaddress import IPv4Address
 from typing import Any
 
@@ -9,7 +10,7 @@ from cloudgw.errors import MissingDependency
 from cloudgw.model.cloud import AwsCloud, OpenStackCloud, parse_items
 from cloudgw.model.topology import Site, Topology
 from cloudgw.providers import checks
-from cloudgw.providers.base import Finding, Need, Observed, Provider, ProviderError, Step
+from cloudgw.providers.base import Finding, Need, Observed, Provider, ProviderError, Step, VmSpec
 from cloudgw.providers.need import need_for
 
 
@@ -38,6 +39,15 @@ class Passive:
     ) -> dict[str, str]:
         raise ProviderError(f"the {self.name} provider starts no machines")
 
+    def launch_vm(self, vm: VmSpec) -> str:
+        raise ProviderError(f"the {self.name} provider starts no machines")
+
+    def terminate_vm(self, instance: str) -> None:
+        raise ProviderError(f"the {self.name} provider has no machines to stop")
+
+    def list_vms(self, policy: str) -> dict[IPv4Address, str]:
+        return {}
+
 
 def provider_for(site: Site, clients: dict[str, Any] | None = None) -> Provider:
     """The provider of a site. `clients`: injected SDK clients by site name (tests, benchmarks)."""
@@ -56,7 +66,17 @@ def provider_for(site: Site, clients: dict[str, Any] | None = None) -> Provider:
         raise MissingDependency(
             f"the {site.provider} provider needs {exc.name}: pip install 'cloudgw[providers]'"
         ) from exc
+    if site.provider == "lab" and lab_name():
+        from cloudgw.providers.lab import LabCloud
+
+        return LabCloud(site.name, lab_name())
     return Passive(site.name, site.provider)
+
+
+def lab_name() -> str:
+    """The lab this controller serves (CLOUDGW_LAB, set by `cloudgw lab up`): its `lab` sites can
+    then start and stop VMs."""
+    return os.environ.get("CLOUDGW_LAB", "")
 
 
 def driven(site: Site) -> bool:

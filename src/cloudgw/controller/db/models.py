@@ -198,3 +198,46 @@ class BurstRow(Timestamps, Base):
     network_id: Mapped[int] = mapped_column(ForeignKey("networks.id", ondelete="CASCADE"), index=True)
     site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), index=True)
     spec: Mapped[dict[str, Any]] = mapped_column(JSON)  # the BurstSpec, without name, network and site
+
+
+class BurstVmRow(Base):
+    """A VM a burst policy rented: written before the launch (so its address is in the mapping
+    first, and a restart finds what was being launched), removed after its termination."""
+
+    __tablename__ = "burst_vms"
+    __table_args__ = (UniqueConstraint("network_id", "ip", name="uq_burst_vm_address"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    policy: Mapped[str] = mapped_column(String(63), index=True)  # a name: a deleted policy's VMs are still found
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), index=True)
+    network_id: Mapped[int] = mapped_column(ForeignKey("networks.id", ondelete="CASCADE"))
+    ip: Mapped[str] = mapped_column(String(15))
+    instance: Mapped[str | None] = mapped_column(String(128), nullable=True)  # the cloud's ID, once launched
+    state: Mapped[str] = mapped_column(String(10))  # pending, running, draining
+    launched_at: Mapped[float] = mapped_column(Float)
+    drain_until: Mapped[float | None] = mapped_column(Float, nullable=True)  # draining: removed after this
+
+
+class BurstDecisionRow(Base):
+    """One decision of a burst policy with its reason (actions, and each change of what it holds on)."""
+
+    __tablename__ = "burst_decisions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    policy: Mapped[str] = mapped_column(String(63), index=True)
+    at: Mapped[float] = mapped_column(Float)
+    demand: Mapped[float | None] = mapped_column(Float, nullable=True)
+    vms: Mapped[int] = mapped_column(Integer)  # VMs counted before the decision
+    action: Mapped[str] = mapped_column(String(8))  # out, in, hold, error
+    change: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(String(300))
+
+
+class BurstStateRow(Base):
+    """What the decision loop keeps per policy between readings, and its last word."""
+
+    __tablename__ = "burst_state"
+    policy: Mapped[str] = mapped_column(String(63), primary_key=True)
+    memory: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    demand: Mapped[float | None] = mapped_column(Float, nullable=True)
+    error: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    reason: Mapped[str] = mapped_column(String(300), default="")
+    checked_at: Mapped[float] = mapped_column(Float, default=0.0)
