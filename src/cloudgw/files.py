@@ -1,11 +1,14 @@
 """Files that hold secrets: created private, and made private again if an older version, a copy or a
-hand edit left them readable by others (a 0644 token file or database stays 0644 otherwise)."""
+hand edit left them readable by others (a 0644 token file or database stays 0644 otherwise); and
+JSON files replaced whole (a reader never sees half of one)."""
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 from pathlib import Path
+from typing import Any
 
 
 def tighten(path: str | Path, mode: int) -> None:
@@ -33,3 +36,13 @@ def write_private(path: str | Path, data: bytes | str) -> None:
         os.write(fd, data.encode() if isinstance(data, str) else data)
     finally:
         os.close(fd)
+
+
+def write_json_atomic(path: str | Path, data: Any, mode: int = 0o644) -> None:
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    with open(temporary, "w") as handle:
+        json.dump(data, handle, indent=1, sort_keys=True, default=str)
+    os.chmod(temporary, mode)
+    os.replace(temporary, target)

@@ -102,6 +102,7 @@ def test_the_loop_on_aws_restarted_mid_scale_out(aws, tmp_path):
     }
     apply_topology(state, "test", TopologyFile.model_validate(topology))
     clock = {"now": 2_000_000.0}
+
     class CrashingAws:
         """The real provider, but the controller "dies" as the first RunInstances returns: the VM
         exists in the cloud, its ID never reached the database."""

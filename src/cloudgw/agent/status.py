@@ -9,15 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-
-def write_json_atomic(path: str | Path, data: Any, mode: int = 0o644) -> None:
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    with open(temporary, "w") as handle:
-        json.dump(data, handle, indent=1, sort_keys=True, default=str)
-    os.chmod(temporary, mode)
-    os.replace(temporary, target)
+from cloudgw.files import write_json_atomic as write_json_atomic  # where it lives now; kept here for its users
 
 
 def read_json(path: str | Path) -> Any:

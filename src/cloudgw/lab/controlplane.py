@@ -105,7 +105,19 @@ def controller_service(paths: LabPaths, scenario: Scenario) -> dict[str, Any]:
     return {
         "node": CONTROLLER,
         "namespace": paths.namespace(CONTROLLER),
-        "command": [sys.executable, "-m", "cloudgw", "controller", "serve", "--data-dir", str(data)],
+        # CLOUDGW_LAB: its `lab` sites can boot VMs (burst policies) through the lab supervisor
+        "command": [
+            "env",
+            f"CLOUDGW_LAB={paths.name}",
+            "CLOUDGW_BURST_INTERVAL=1",
+            sys.executable,
+            "-m",
+            "cloudgw",
+            "controller",
+            "serve",
+            "--data-dir",
+            str(data),
+        ],
         "sockets": [
             {"netns": paths.namespace(CONTROLLER), "host": str(scenario.controller_address), "port": CONTROLLER_PORT},
             {"netns": None, "host": "127.0.0.1", "port": 0},
@@ -132,6 +144,11 @@ def agent_service(paths: LabPaths, scenario: Scenario, gateway: str, join_token:
         "node": gateway,
         "namespace": paths.namespace(gateway),
         "command": [
+            *(
+                ["env", f"CLOUDGW_AGENT_EXPIRE_AFTER={scenario.agent.expire_after:g}"]
+                if scenario.agent.expire_after
+                else []
+            ),
             python,
             "-m",
             "cloudgw",

@@ -52,6 +52,8 @@ class LabNetwork(StrictModel):
 class LabAgent(StrictModel):
     interval: float = Field(2.0, gt=0)  # short in the lab, so repairs are quick to see
     probe_rate: float = Field(20.0, ge=0)
+    # seconds before a VM that stopped answering leaves the mapping (the agent's default: 300)
+    expire_after: float | None = Field(None, gt=0, le=86_400)
 
 
 class Scenario(StrictModel):

@@ -14,6 +14,7 @@ and starts services added since; SIGTERM stops everything inside the lab's names
 from __future__ import annotations
 
 import ctypes
+import json
 import os
 import signal
 import subprocess
@@ -29,6 +30,7 @@ from cloudgw.lab.runstate import LabPaths, processes_in
 from cloudgw.procs import stop_pids
 
 PR_SET_CHILD_SUBREAPER = 36
+VM_REQUESTS, VM_REPLIES = "vm-requests", "vm-replies"  # under the lab's directory (providers/lab.py)
 RESTART_DELAY = 0.5
 
 
@@ -134,6 +136,7 @@ class Supervisor:
                 self.reload_requested = False
                 self._load()
             self._reap()
+            self._serve_vm_requests()
             now = time.monotonic()
             for service in self.services:
                 if service.pid is None and now >= service.due and not self.stopping and not service.disabled:
@@ -141,6 +144,39 @@ class Supervisor:
             time.sleep(0.05)
         self._shutdown()
         return 0
+
+    def _serve_vm_requests(self) -> None:
+        """The lab's cloud API: the lab's controller (in a namespace whose mounts do not reach the
+        host) asks for VMs by dropping a request file; they are made here, on the host, as
+        `cloudgw lab vm add|delete` would, and answered with a reply file (providers/lab.py)."""
+        inbox = self.paths.root / VM_REQUESTS
+        try:
+            waiting = sorted(inbox.glob("*.json"))
+        except OSError:
+            return
+        for entry in waiting:
+            try:
+                request = json.loads(entry.read_text())
+                entry.unlink()
+            except (OSError, ValueError):
+                continue
+            write_json_atomic(self.paths.root / VM_REPLIES / f"{request.get('id', 'x')}.json", self._vm(request))
+
+    def _vm(self, request: dict[str, Any]) -> dict[str, Any]:
+        from cloudgw.errors import LabError
+        from cloudgw.lab import lab as lablib
+
+        try:
+            if request.get("op") == "add":
+                scenario = lablib.load_lab_scenario(self.paths)
+                name, _address, _up = lablib.add_vm(self.paths, scenario, str(request["site"]), str(request["address"]))
+                return {"ok": True, "name": name}
+            if request.get("op") == "delete":
+                lablib.delete_vm(self.paths, str(request["name"]))
+                return {"ok": True}
+            return {"ok": False, "error": f"unknown request {request.get('op')!r}"}
+        except (LabError, KeyError) as exc:
+            return {"ok": False, "error": str(exc)}
 
     def _on_term(self, _signum: int, _frame: object) -> None:
         self.stopping = True
