@@ -26,6 +26,7 @@ import dataclasses
 import logging
 import re
 import time
+from collections import deque
 from collections.abc import Callable
 from ipaddress import IPv4Address
 from typing import Any
@@ -44,7 +45,8 @@ from cloudgw.model.topology import Site, Topology
 from cloudgw.providers.base import Provider, ProviderError, VmSpec
 
 log = logging.getLogger("cloudgw.controller.burst")
-KEEP_DECISIONS = 10_000  # per policy, newest kept
+SERIES_SECONDS = 3600.0
+KEEP_DECISIONS_S = 30 * 86_400.0  # decisions older than this are deleted (checked every 720 passes)
 
 
 class BurstLoop:
@@ -62,6 +64,9 @@ class BurstLoop:
         self.clock = clock
         self.http = http or httpx.Client(follow_redirects=False)
         self.passes = 0
+        # per policy: (time, demand, VMs) of each pass over the last hour, for the dashboard's chart
+        # (in memory, like the throughput history: a restarted controller starts a new chart)
+        self.series: dict[str, deque[tuple[float, float | None, int]]] = {}
 
     # one pass -----------------------------------------------------------------------------------
     def run_once(self) -> dict[str, str]:
@@ -86,6 +91,11 @@ class BurstLoop:
         for name, orphans in by_policy.items():
             if name not in topo.bursts:
                 self._remove_orphans(name, orphans, topo)
+        for name in [n for n in self.series if n not in topo.bursts]:
+            del self.series[name]
+        if self.passes % 720 == 0:
+            with self.state.session() as session, session.begin():
+                session.execute(delete(BurstDecisionRow).where(BurstDecisionRow.at < self.clock() - KEEP_DECISIONS_S))
         self.passes += 1
         return said
 
@@ -113,8 +123,13 @@ class BurstLoop:
         decision = decide(policy, demand, error, vms, memory, now, hours)
         # the decision is kept before it is carried out: a pass that fails half-way (the cloud, a
         # crash) leaves rows the next pass finishes, and never makes the same decision twice
-        self._record(policy.name, decision, demand, len([v for v in vms if v.state != "draining"]), state, now)
+        counted = len([v for v in vms if v.state != "draining"])
+        self._record(policy.name, decision, demand, counted, state, now)
         self._save_state(policy.name, demand, decision.reason, error, decision.memory)
+        points = self.series.setdefault(policy.name, deque())
+        points.append((now, demand, counted + max(0, decision.change)))
+        while points and points[0][0] < now - SERIES_SECONDS:
+            points.popleft()
         if decision.change > 0:
             self._scale_out(policy, decision.change, topo, provider, now)
         elif decision.change < 0:

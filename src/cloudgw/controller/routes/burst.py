@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from sqlalchemy import func, select
 
 from cloudgw.controller import auth
@@ -22,9 +22,15 @@ def _policy(state: State, name: str) -> None:
         raise NotFound("burst policy", name)
 
 
-@router.get("/{name}/status", summary="Demand, the last decision's reason, and the policy's VMs")
-def status(name: str, state: State = Depends(auth.get_state), _who: auth.Principal = Depends(auth.reader)) -> Any:
+@router.get("/{name}/status", summary="Demand, the last decision's reason, the policy's VMs, the last hour")
+def status(
+    name: str,
+    request: Request,
+    state: State = Depends(auth.get_state),
+    _who: auth.Principal = Depends(auth.reader),
+) -> Any:
     _policy(state, name)
+    series = list(request.app.state.bursts.series.get(name, ()))
     with state.session() as session:
         row = session.get(BurstStateRow, name)
         vms = list(
@@ -47,6 +53,8 @@ def status(name: str, state: State = Depends(auth.get_state), _who: auth.Princip
                 }
                 for v in vms
             ],
+            # demand and VM count at each pass of this controller's loop over the last hour
+            "series": [{"t": t, "demand": d, "vms": n} for t, d, n in series],
         }
 
 

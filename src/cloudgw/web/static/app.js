@@ -654,6 +654,44 @@ VIEWS.explain = {
   async update() {},  // a path is checked when asked, not on every live update
 };
 
+VIEWS.burst = {
+  async mount(root) {
+    $("#burst-policy", root).addEventListener("change", () => refresh());
+    const policies = await allItems("/api/v1/bursts");
+    options($("#burst-policy", root), policies.map((p) => p.name));
+    refresh();
+  },
+  async update(root) {
+    const name = $("#burst-policy", root).value;
+    if (!name) { $("#burst-reason", root).textContent = "no burst policy yet (cloudgw burst policy add, docs/burst.md)"; return; }
+    const [status, history] = await Promise.all([api("GET", `/api/v1/bursts/${encodeURIComponent(name)}/status`),
+      api("GET", `/api/v1/bursts/${encodeURIComponent(name)}/history?limit=50`)]);
+    const demand = status.demand === null || status.demand === undefined ? "-" : status.demand.toFixed(2);
+    $("#burst-reason", root).textContent = `demand ${demand}: ${status.reason}${status.error ? ` (signal: ${status.error})` : ""}`;
+    drawBurst($("#burst-chart", root), status.series || []);
+    fillTable('[data-testid="burst-decisions"]', history.items.map((d) => `<tr class="decision-${esc(d.action)}"><td>${ago(d.at * 1000)}</td>
+      <td>${d.demand === null ? "-" : d.demand.toFixed(2)}</td><td>${d.vms}</td><td>${d.change ? (d.change > 0 ? "+" : "") + d.change : ""}</td><td>${esc(d.reason)}</td></tr>`));
+    fillTable('[data-testid="burst-vms"]', status.vms.map((v) => `<tr><td>${esc(v.ip)}</td><td>${esc(v.instance || "-")}</td>
+      <td class="vm-${esc(v.state)}">${esc(v.state)}</td><td>${ago(v.launched_at * 1000)}</td></tr>`));
+  },
+};
+
+// demand (line, left scale) and VM count (steps, right scale) in one chart
+function drawBurst(svg, points) {
+  if (!points.length) { svg.innerHTML = `<text class="chart-text" x="20" y="90">no reading yet</text>`; return; }
+  const t0 = points[0].t, t1 = points[points.length - 1].t;
+  const maxDemand = Math.max(1, ...points.map((p) => p.demand ?? 0)), maxVms = Math.max(1, ...points.map((p) => p.vms));
+  const x = (t) => 50 + ((t - t0) / Math.max(1, t1 - t0)) * 600;
+  const yd = (v) => 160 - (v / maxDemand) * 140, yv = (n) => 160 - (n / maxVms) * 140;
+  const demand = points.filter((p) => p.demand !== null).map((p, i) => `${i ? "L" : "M"}${x(p.t).toFixed(1)},${yd(p.demand).toFixed(1)}`).join(" ");
+  const vms = points.map((p, i) => `${i ? `H${x(p.t).toFixed(1)} V` : `M${x(p.t).toFixed(1)},`}${yv(p.vms).toFixed(1)}`).join(" ");
+  svg.innerHTML = `<line class="axis" x1="50" y1="160" x2="650" y2="160"></line><line class="axis" x1="50" y1="20" x2="50" y2="160"></line>
+    <text class="chart-text" x="4" y="24">${maxDemand.toFixed(2)}</text><text class="chart-text" x="656" y="24">${maxVms} VMs</text>
+    <text class="chart-text" x="30" y="174">-${Math.round((t1 - t0) / 60)} min</text><text class="chart-text" x="630" y="174">now</text>
+    <path class="rx" d="${demand}" data-testid="burst-demand-line"></path><path class="tx" d="${vms}" data-testid="burst-vms-line"></path>
+    <text class="chart-text" x="460" y="16" fill="#2563eb">— demand</text><text class="chart-text" x="560" y="16">— VMs</text>`;
+}
+
 VIEWS.audit = {
   mount(root) {
     state.table = pagedTable(root, { testid: "audit-table", path: "/api/v1/audit", key: (a) => a.id, size: 100,
