@@ -1,6 +1,6 @@
 """A small fake OpenStack for tests (no maintained emulator exists): Keystone v3 password tokens with
 a service catalog, the Neutron resources cloudgw uses (networks, subnets, ports with allowed address
-pairs and port security, security groups and rules) and Nova servers (create, show, delete). cloudgw
+pairs and port security, security groups and rules) and Nova servers (create, list, show, delete). cloudgw
 reaches it only through openstacksdk, configured by a clouds.yaml the fake writes.
 
 It keeps Neutron's refusals that matter here: allowed address pairs on a port without port security
@@ -342,10 +342,24 @@ class FakeOpenStack:
                 "user_data": body.get("user_data"),
                 "key_name": body.get("key_name"),
                 "networks": body.get("networks", []),
+                "metadata": body.get("metadata", {}),
                 "links": [],
             }
             fake.servers[server_id] = server
             return JSONResponse({"server": {"id": server_id, "links": [], "adminPass": "unused"}}, status_code=202)
+
+        @app.get("/compute/v2.1/servers/detail")
+        def list_servers() -> Any:
+            return {"servers": list(fake.servers.values())}
+
+        @app.delete("/compute/v2.1/servers/{server_id}")
+        def delete_server(server_id: str) -> Any:
+            if fake.servers.pop(server_id, None) is None:
+                return JSONResponse({"itemNotFound": {"code": 404, "message": "not found"}}, status_code=404)
+            for port in fake.data["ports"].values():
+                if port.get("device_id") == server_id:
+                    port["device_id"], port["device_owner"] = "", ""
+            return Response(status_code=204)
 
         @app.get("/compute/v2.1/servers/{server_id}")
         def show_server(server_id: str) -> Any:

@@ -297,17 +297,57 @@ class OpenStack:
         return {"instance": server.id, "interface": port.id}
 
     # apply ------------------------------------------------------------------------------------
-    # burst VMs: not built for OpenStack yet (docs/burst.md) -----------------------------------
+    # burst VMs --------------------------------------------------------------------------------
+    def _compute(self, operation: str, *args: Any, **kwargs: Any) -> Any:
+        try:
+            result = getattr(self.conn.compute, operation)(*args, **kwargs)
+            return list(result) if operation == "servers" else result
+        except Exception as exc:
+            raise _error(exc) from exc
+
     def launch_vm(self, vm: VmSpec) -> str:
-        raise ProviderError(
-            "burst VMs on OpenStack are not built yet", fix="burst into an aws or lab site for now (docs/burst.md)"
-        )
+        """A port at the chosen address first (named after the policy and the address: a port a
+        crashed launch left behind is reused, not doubled), then the server on it, with the policy
+        and the address in its metadata (how `list_vms` finds it again)."""
+        subnet = self.call("find_subnet", self.cloud.subnet, ignore_missing=False)
+        name = f"cloudgw-burst-{vm.policy}-{vm.ip}"
+        port = next((p for p in self.call("ports", name=name) if not p.device_id), None)
+        if port is None:
+            port = self.call(
+                "create_port",
+                network_id=subnet.network_id,
+                name=name,
+                description=f"{MARK} burst VM {vm.ip} of policy {vm.policy}",
+                fixed_ips=[{"subnet_id": subnet.id, "ip_address": str(vm.ip)}],
+            )
+        try:
+            server = self.conn.compute.create_server(
+                name=name,
+                image_id=vm.image,
+                flavor_id=vm.size,
+                networks=[{"port": port.id}],
+                metadata=vm.tags,
+                user_data=base64.b64encode(vm.user_data.encode()).decode(),
+                **({"key_name": vm.key_name} if vm.key_name else {}),
+            )
+        except Exception as exc:
+            self.call("delete_port", port.id)  # nothing left behind
+            raise _error(exc) from exc
+        return str(server.id)
 
     def terminate_vm(self, instance: str) -> None:
-        raise ProviderError("burst VMs on OpenStack are not built yet")
+        ports = [p for p in self.call("ports", device_id=instance) if (p.name or "").startswith("cloudgw-burst-")]
+        self._compute("delete_server", instance, ignore_missing=True)
+        for port in ports:  # the port cloudgw made for it
+            self.call("delete_port", port.id, ignore_missing=True)
 
     def list_vms(self, policy: str) -> dict[IPv4Address, str]:
-        return {}
+        found: dict[IPv4Address, str] = {}
+        for server in self._compute("servers", details=True):
+            metadata = server.metadata or {}
+            if metadata.get("cloudgw:burst") == policy and metadata.get("cloudgw:ip"):
+                found[IPv4Address(metadata["cloudgw:ip"])] = str(server.id)
+        return found
 
     def apply(self, step: Step, seen: Observed) -> None:
         owned, facts = seen.owned, seen.facts
