@@ -1,11 +1,14 @@
 # Shortcuts; each target is a script under scripts/ so the README's commands work without make.
-.PHONY: setup demo test lint down bench bench-quick soak
+.PHONY: setup demo burst-demo test lint down bench bench-quick soak
 
 setup:
 	bash scripts/setup.sh
 
 demo:
 	bash scripts/demo.sh
+
+burst-demo:
+	bash scripts/burst-demo.sh
 
 test:
 	bash scripts/test.sh
