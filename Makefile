@@ -1,5 +1,5 @@
 # Shortcuts; each target is a script under scripts/ so the README's commands work without make.
-.PHONY: setup demo burst-demo test lint down bench bench-quick soak
+.PHONY: setup demo burst-demo demo-video test lint down bench bench-quick soak
 
 setup:
 	bash scripts/setup.sh
@@ -9,6 +9,9 @@ demo:
 
 burst-demo:
 	bash scripts/burst-demo.sh
+
+demo-video:
+	bash scripts/demo-video.sh
 
 test:
 	bash scripts/test.sh
