@@ -5,6 +5,7 @@ demand falls, after the cool-down they are drained and gone, and their addresses
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 
 import pytest
@@ -60,6 +61,25 @@ def test_demand_rents_public_vms_that_join_the_subnet_and_go_away():
         for private in ("private-vm1", "private-vm2", "private-vm3", "private-vm4"):
             for address in ("192.168.1.12", "192.168.1.13"):
                 wait_for(lambda p=private, a=address: pings(lab, p, a), 30, what=f"{private} -> {address}")
+        # the controller stops as if it died after the lab booted .13 but before it wrote the VM's
+        # name down; restarted, it adopts that VM by its address instead of booting a second one
+        lab.cli("stop", "controller")
+        database = sqlite3.connect(controlplane.controller_dir(lab.paths) / "controller.db")
+        with database:
+            database.execute("update burst_vms set instance = null, state = 'pending' where ip = '192.168.1.13'")
+        database.close()
+        lab.cli("start", "controller")
+        wait_for(
+            lambda: (
+                {v["ip"]: v["instance"] for v in api.json("GET", "/api/v1/bursts/web/status")["vms"]}.get(
+                    "192.168.1.13"
+                )
+                == "public-vm13"
+            ),
+            60,
+            what="the VM adopted after the restart",
+        )
+        assert sorted(public_vms(lab)) == ["192.168.1.12", "192.168.1.13"]  # none booted twice
         # demand falls: the two private VMs leave; after the cool-down the burst VMs go
         for name in [v["name"] for v in lablib.extra_vms(lab.paths) if v["site"] == "private"]:
             lab.cli("vm", "delete", name)
