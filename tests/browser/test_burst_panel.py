@@ -53,3 +53,10 @@ def test_burst_tab_shows_reason_chart_and_decisions(page, bursting):
     assert "holding at 0" in row.inner_text()
     assert page.inner_text('[data-testid="burst-vms"] tbody') == "none"
     shot(page, "dashboard-burst")
+    # an admin pauses the policy from the tab: the loop then changes nothing, and says so
+    page.click('[data-testid="burst-toggle"]:has-text("disable")')
+    page.wait_for_selector('[data-testid="burst-reason"]:has-text("policy disabled")')
+    with bursting.client() as api:
+        assert api.get("bursts", "web")["enabled"] is False
+    page.click('[data-testid="burst-toggle"]:has-text("enable")')
+    page.wait_for_selector('[data-testid="burst-reason"]:has-text("holding at 0")')

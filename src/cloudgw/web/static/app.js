@@ -657,6 +657,14 @@ VIEWS.explain = {
 VIEWS.burst = {
   async mount(root) {
     $("#burst-policy", root).addEventListener("change", () => refresh());
+    const chosen = () => encodeURIComponent($("#burst-policy", root).value);
+    $("#burst-toggle", root).addEventListener("click", (e) => act(() =>
+      api("PATCH", `/api/v1/bursts/${chosen()}`, { enabled: e.target.dataset.enabled !== "true" })));
+    $("#burst-delete", root).addEventListener("click", async () => {
+      if (!confirm(`Delete burst policy ${$("#burst-policy", root).value}? Its VMs are terminated.`)) return;
+      await act(() => api("DELETE", `/api/v1/bursts/${chosen()}`));
+      show("burst");
+    });
     const policies = await allItems("/api/v1/bursts");
     options($("#burst-policy", root), policies.map((p) => p.name));
     refresh();
@@ -666,6 +674,9 @@ VIEWS.burst = {
     if (!name) { $("#burst-reason", root).textContent = "no burst policy yet (cloudgw burst policy add, docs/burst.md)"; return; }
     const [status, history] = await Promise.all([api("GET", `/api/v1/bursts/${encodeURIComponent(name)}/status`),
       api("GET", `/api/v1/bursts/${encodeURIComponent(name)}/history?limit=50`)]);
+    const toggle = $("#burst-toggle", root);
+    toggle.dataset.enabled = String(status.enabled);
+    toggle.textContent = status.enabled ? "disable" : "enable";
     const demand = status.demand === null || status.demand === undefined ? "-" : status.demand.toFixed(2);
     $("#burst-reason", root).textContent = `demand ${demand}: ${status.reason}${status.error ? ` (signal: ${status.error})` : ""}`;
     drawBurst($("#burst-chart", root), status.series || []);
