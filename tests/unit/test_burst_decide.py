@@ -220,3 +220,29 @@ def test_free_addresses_skip_what_is_taken():
     assert free_addresses(11, 13, {11, 12, 13}, 2) == []
     assert free_addresses(11, 13, set(), 10) == [11, 12, 13]
     assert day_start(86_400 * 3 + 5) == 86_400 * 3
+
+
+def test_the_maximum_and_the_budget_hold_under_a_demand_that_keeps_rising():
+    policy = spec(max_vms=6, step=2, warmup=60, budget={"instance_hours_per_day": 1.0})
+    memory, launched, reasons = Memory(), [], []
+    for now in range(0, 7200, 5):
+        hours = sum(now - t for t in launched) / 3600
+        decision = decide(policy, 0.9 + now / 10_000, None, running(len(launched)), memory, now, hours)
+        memory = decision.memory
+        launched += [now] * max(0, decision.change)
+        reasons.append(decision.reason)
+        assert len(launched) <= 6
+    assert len(launched) == 6  # three scale-outs reached the maximum within the first hour's budget...
+    assert any(r.startswith("budget reached") for r in reasons)  # ...then the budget holds, reason given
+    assert reasons[-1].startswith("budget reached") and reasons[-1].endswith("holding at 6")
+
+
+def test_the_budget_stops_new_vms_before_the_maximum():
+    policy = spec(max_vms=50, step=2, warmup=60, budget={"instance_hours_per_day": 0.1})
+    memory, launched = Memory(), []
+    for now in range(0, 3600, 5):
+        hours = sum(now - t for t in launched) / 3600
+        decision = decide(policy, 0.95, None, running(len(launched)), memory, now, hours)
+        memory = decision.memory
+        launched += [now] * max(0, decision.change)
+    assert 0 < len(launched) < 50 and decision.reason.startswith("budget reached")
