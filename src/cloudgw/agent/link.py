@@ -222,9 +222,11 @@ class ControllerSource:
 
     def _answer(self, question: dict[str, Any]) -> None:
         """One question, in its own thread (a probe takes up to a second; the watch goes on)."""
-        assert self.on_question is not None
+        handler = self.on_question
+        if handler is None:  # the agent stopped answering meanwhile: the controller's wait says "unknown"
+            return
         try:
-            answer = self.on_question(question)
+            answer = handler(question)
         except Exception as exc:  # the answer says what went wrong; the controller shows it
             answer = {"error": f"{type(exc).__name__}: {exc}"[:500]}
         try:
