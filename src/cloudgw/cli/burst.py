@@ -13,7 +13,7 @@ import typer
 
 from cloudgw.cli import connect
 from cloudgw.cli.common import admin_command, console
-from cloudgw.cli.config_commands import _delete, _show, api, complete
+from cloudgw.cli.config_commands import _delete, _show, age, api, complete
 from cloudgw.cli.output import Column, OutputOpt, emit
 from cloudgw.cli.pages import Cursor, Every, Limit, Paging, Search, show_pages
 from cloudgw.model.textio import parse_yaml
@@ -271,7 +271,7 @@ def burst_status(
                 ("IP", lambda v: v["ip"]),
                 ("INSTANCE", lambda v: v["instance"]),
                 ("STATE", lambda v: v["state"]),
-                ("SINCE", lambda v: _ago(v["launched_at"])),
+                ("SINCE", lambda v: age(v["launched_at"])),
             ],
         )
 
@@ -297,7 +297,7 @@ def burst_history(
             {},
             output,
             [
-                ("WHEN", lambda d: _ago(d["at"])),
+                ("WHEN", lambda d: age(d["at"])),
                 ("DEMAND", lambda d: "-" if d["demand"] is None else f"{d['demand']:.2f}"),
                 ("VMS", lambda d: d["vms"]),
                 ("CHANGE", lambda d: f"{d['change']:+d}" if d["change"] else ""),
@@ -306,18 +306,3 @@ def burst_history(
             Paging(limit, cursor, every),
             "decisions",
         )
-
-
-def _ago(stamp: float | None) -> str:
-    import time
-
-    if not stamp:
-        return "-"
-    seconds = max(0.0, time.time() - stamp)
-    return (
-        f"{seconds:.0f}s ago"
-        if seconds < 90
-        else f"{seconds / 60:.0f}m ago"
-        if seconds < 5400
-        else f"{seconds / 3600:.1f}h ago"
-    )

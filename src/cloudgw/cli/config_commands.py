@@ -39,11 +39,16 @@ def complete(kind: str) -> Callable[[str], list[str]]:
 
 
 def age(timestamp: Any) -> str:
+    """How long ago, for an ISO timestamp or seconds since the epoch."""
     if not timestamp:
         return "never"
     from datetime import datetime
 
-    seconds = time.time() - datetime.fromisoformat(str(timestamp).replace("Z", "+00:00")).timestamp()
+    if isinstance(timestamp, int | float):
+        stamp = float(timestamp)
+    else:
+        stamp = datetime.fromisoformat(str(timestamp).replace("Z", "+00:00")).timestamp()
+    seconds = max(0.0, time.time() - stamp)
     if seconds < 90:
         return f"{seconds:.0f}s ago"
     if seconds < 5400:

@@ -90,7 +90,7 @@ class BurstLoop:
                 log_event(log, "burst.cloud_error", logging.WARNING, policy=name, error=exc)
         for name, orphans in by_policy.items():
             if name not in topo.bursts:
-                self._remove_orphans(name, orphans, topo)
+                self._remove_orphans(name, orphans, snap)
         for name in [n for n in self.series if n not in topo.bursts]:
             del self.series[name]
         if self.passes % 720 == 0:
@@ -155,17 +155,18 @@ class BurstLoop:
             raise ProviderError(f"pool {pool.name} has no free address for a new VM")
         with self.state.write(f"burst:{policy.name}") as change:  # the mapping first
             site_id, network_id = change.id_of("site", policy.site), change.id_of("network", policy.network)
-            for address in addresses:
-                change.session.add(
-                    BurstVmRow(
-                        policy=policy.name,
-                        site_id=site_id,
-                        network_id=network_id,
-                        ip=str(address),
-                        state="pending",
-                        launched_at=now,
-                    )
+            written = [
+                BurstVmRow(
+                    policy=policy.name,
+                    site_id=site_id,
+                    network_id=network_id,
+                    ip=str(address),
+                    state="pending",
+                    launched_at=now,
                 )
+                for address in addresses
+            ]
+            change.session.add_all(written)
             change.record(
                 "update",
                 "inventory",
@@ -173,9 +174,7 @@ class BurstLoop:
                 None,
                 {"burst": policy.name, "added": [str(a) for a in addresses]},
             )
-        with self.state.session() as session:
-            pending = list(session.scalars(select(BurstVmRow).where(BurstVmRow.policy == policy.name)))
-        self._finish_launches(policy, [r for r in pending if str(r.ip) in {str(a) for a in addresses}], provider)
+        self._finish_launches(policy, written, provider)  # ids set at the commit (sessions expire nothing)
 
     def _finish_launches(self, policy: BurstSpec, rows: list[BurstVmRow], provider: Provider) -> None:
         """Launch what has no instance yet, adopting a VM the cloud already has at that address."""
@@ -235,14 +234,14 @@ class BurstLoop:
         self._save_state(policy, None, None, None, None, hours_done=done)
         log_event(log, "burst.terminated", policy=policy, ip=row.ip, instance=row.instance)
 
-    def _remove_orphans(self, policy: str, rows: list[BurstVmRow], topo: Topology) -> None:
-        site = next((n for n, i in self.state.snapshot().ids.get("site", {}).items() if i == rows[0].site_id), None)
+    def _remove_orphans(self, policy: str, rows: list[BurstVmRow], snap: Snapshot) -> None:
+        site = next((n for n, i in snap.ids.get("site", {}).items() if i == rows[0].site_id), None)
         if site is None:
             return
-        provider = self.providers(topo.sites[site])
+        provider = self.providers(snap.topo.sites[site])
         for row in rows:
             try:
-                self._terminate(policy, row, provider, topo)
+                self._terminate(policy, row, provider, snap.topo)
             except ProviderError as exc:
                 log_event(log, "burst.orphan_left", logging.WARNING, policy=policy, ip=row.ip, error=exc)
 
