@@ -118,12 +118,19 @@ def test_duplicate_peer_keys_refused():
     assert any(p.field == "peers[1].public_key" for p in caught.value.problems)
 
 
-def test_second_gateway_for_one_site_refused():
+def test_two_active_gateways_of_one_site_refused():
     data = sample_document()
     data["peers"].append({"name": "gw-b2", "site": "b", "public_key": KEY_A})
     with pytest.raises(InvalidInput) as caught:
         load_document(data)
-    assert any(p.field == "peers[1].site" and "already has gateway" in p.message for p in caught.value.problems)
+    assert any(p.field == "peers[1].role" and "two active gateways" in p.message for p in caught.value.problems)
+
+
+def test_a_pair_with_one_active_and_one_standby_is_valid():
+    data = sample_document()
+    data["peers"].append({"name": "gw-b2", "site": "b", "public_key": KEY_A, "role": "standby"})
+    doc = load_document(data)
+    assert doc.active_peers() == {"b": doc.peers[0].name}
 
 
 def test_malformed_yaml_gives_line_number():

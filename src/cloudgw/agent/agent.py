@@ -15,6 +15,7 @@ from typing import Any
 from cloudgw import __version__
 from cloudgw.agent.answers import answer_path
 from cloudgw.agent.learn import EndpointTable, Learner, LearnTarget
+from cloudgw.agent.pair import Pair
 from cloudgw.agent.pathprobe import PathProber
 from cloudgw.agent.reconcile import Reconciler, ReconcileResult
 from cloudgw.agent.sources import DocumentSource
@@ -61,8 +62,11 @@ class Agent:
         poll: float = 0.5,
         prober: PathProber | None = None,
         control: tuple[tuple[IPv4Address, int], ...] = (),
+        pair: Pair | None = None,
     ) -> None:
         self.source = source
+        self.pair = pair  # an HA pair's role decides part of the document (agent/pair.py)
+        self._configured: GatewayDocument | None = None
         self.reconciler = reconciler
         self.interval = interval
         self.poll_interval = poll
@@ -123,7 +127,7 @@ class Agent:
         }
 
     def facts(self) -> LocalFacts:
-        doc = self.source.poll() or self.applied
+        doc = self.current() or self.applied
         paths = self.path_mtus(doc)
         for name, path in paths.items():
             said = f"{path.mtu}/{path.path}"
@@ -143,9 +147,19 @@ class Agent:
         self._stop.set()
         self._wake.set()
 
+    def current(self) -> GatewayDocument | None:
+        """The document to apply: the controller's (or the file's), with this gateway's HA role."""
+        doc = self.source.poll()
+        if doc is None or self.pair is None:
+            return doc
+        if doc is not self._configured:
+            self.pair.configure(doc)
+            self._configured = doc
+        return self.pair.overlay(doc)
+
     def step(self) -> ReconcileResult | None:
         """One pass: reconcile if the document changed or the timer is due."""
-        doc = self.source.poll()
+        doc = self.current()
         now = self.clock()
         result = None
         due = now >= self._next_due
@@ -246,6 +260,8 @@ class Agent:
         return wanted
 
     def run(self) -> None:
+        if self.pair is not None:
+            self.pair.start()
         if self.prober is not None:
             self.prober.start()
         if self.learner is not None:
@@ -256,6 +272,8 @@ class Agent:
                 self._wake.wait(self.poll_interval)
                 self._wake.clear()
         finally:
+            if self.pair is not None:
+                self.pair.stop()
             if self.prober is not None:
                 self.prober.stop()
             if self.learner is not None:
@@ -279,6 +297,7 @@ class Agent:
             counters=observation.counters if observation else {},
             paths=self.path_report(),
             problems=self.peer_problem_report(),
+            ha=self.pair.status() if self.pair is not None and self.pair.enabled else None,
         )
 
     def peer_problem_report(self) -> list[dict[str, str]]:
@@ -333,6 +352,7 @@ class Agent:
             "endpoints": len(self.table.snapshot()),
             "paths": self.path_report(),
             "problems": self.peer_problem_report(),
+            "ha": self.pair.status() if self.pair is not None and self.pair.enabled else None,
         }
 
     def save_endpoints(self) -> None:

@@ -15,6 +15,7 @@ from cloudgw import logs
 from cloudgw.agent import keys
 from cloudgw.agent.agent import Agent
 from cloudgw.agent.learn import EndpointTable, Learner
+from cloudgw.agent.pair import Pair, RoleClient, live_sessions
 from cloudgw.agent.pathprobe import PathProber
 from cloudgw.agent.reconcile import Reconciler
 from cloudgw.agent.settings import AgentSettings
@@ -58,7 +59,7 @@ def run_agent(
         verb = "would apply" if dry_run else "applied"
         report(f"{verb} {len(result.actions)} change(s) for revision {document.revision}")
         return
-    agent = _build_agent(settings, source, reconciler)
+    agent = _build_agent(settings, source, reconciler, private)
 
     _handle_signals(agent)
     logs.log_event(
@@ -81,7 +82,9 @@ def _build_agent(
     settings: AgentSettings,
     source: DocumentSource,
     reconciler: Reconciler,
+    private_key: str,
     control: tuple[tuple[IPv4Address, int], ...] = (),
+    roles: RoleClient | None = None,
 ) -> Agent:
     """The agent with its learner; endpoints learned by an earlier run are restored first."""
     table = EndpointTable()
@@ -92,7 +95,14 @@ def _build_agent(
     learner = (
         Learner(table, probe_rate=settings.probe_rate, expire_after=settings.expire_after) if settings.learn else None
     )
-    return Agent(
+    dataplane = reconciler.dataplane
+    pair = Pair(
+        private_key=private_key,
+        controller=roles,
+        health=lambda: live_sessions(dataplane.peer_stats(), time.time()),  # type: ignore[attr-defined]
+        on_change=lambda: agent.wake(),
+    )
+    agent = Agent(
         source=source,
         reconciler=reconciler,
         interval=settings.interval,
@@ -106,7 +116,9 @@ def _build_agent(
         if settings.path_probe_interval > 0
         else None,
         control=control,
+        pair=pair,
     )
+    return agent
 
 
 def _metrics(agent: Agent, settings: AgentSettings) -> None:
@@ -146,13 +158,13 @@ def _run_with_controller(
     private: str,
     reconciler: Reconciler,
 ) -> None:
-    from cloudgw.agent.link import ControllerLink, ControllerSource, Reporter, control_endpoints
+    from cloudgw.agent.link import ControllerLink, ControllerSource, LinkRoles, Reporter, control_endpoints
 
     public = keys.public_key_of(private)
     link = ControllerLink(url, settings.state_dir, join_token=token, endpoint=endpoint)
     link.join(public)
     source = ControllerSource(link, Path(settings.state_dir) / "document.json")
-    agent = _build_agent(settings, source, reconciler, control=control_endpoints(url))
+    agent = _build_agent(settings, source, reconciler, private, control=control_endpoints(url), roles=LinkRoles(link))
     reporter = Reporter(link, agent.heartbeat, agent.endpoints_by_network, interval=heartbeat)
     source.on_change = agent.wake
     source.on_question = agent.answer_path

@@ -22,6 +22,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from cloudgw import __version__
+from cloudgw.agent.pair import RoleReply
+from cloudgw.agent.pair import Unreachable as PairUnreachable
 from cloudgw.agent.status import read_json
 from cloudgw.client.api import AgentClient, ApiError, Unreachable, fetch_ca
 from cloudgw.errors import CloudgwError, InvalidInput, Problem
@@ -139,6 +141,37 @@ class ControllerLink:
         if self._credential is None and not self.load():
             raise JoinRefused("not joined")
         return AgentClient(self.url, token=self._credential, ca=str(self.ca_path), timeout=timeout)
+
+
+class LinkRoles:
+    """The controller's side of an HA pair (agent/pair.py): one connection, short timeouts, and any
+    failure to get an answer reported as unreachable (the pair then decides alone)."""
+
+    TIMEOUT_S = 1.0
+
+    def __init__(self, link: ControllerLink) -> None:
+        self.link = link
+        self._client: AgentClient | None = None
+
+    def request_role(self, role: str, epoch: int, reason: str) -> RoleReply:
+        try:
+            if self._client is None:
+                self._client = self.link.client(timeout=self.TIMEOUT_S)
+            answer = self._client.request_role(role, epoch, reason)
+        except Unreachable as exc:
+            self._reset()
+            raise PairUnreachable(str(exc)) from None
+        except ApiError as exc:
+            self._reset()
+            if exc.status >= 500 or exc.status == 429:
+                raise PairUnreachable(str(exc)) from None
+            raise
+        return RoleReply(answer.granted, answer.role, answer.active, answer.epoch, answer.reason)
+
+    def _reset(self) -> None:
+        if self._client is not None:
+            self._client.close()
+        self._client = None
 
 
 class ControllerSource:

@@ -15,6 +15,7 @@ from cloudgw.model.topologyfile import (
     ConnectionSpec,
     EgressSpec,
     GatewaySpec,
+    HaSpec,
     NetworkSpec,
     PoolSpec,
     PortForwardSpec,
@@ -80,6 +81,7 @@ class SiteUpdate(Schema):
     description: Text | None = None
     aws: AwsCloud | None = None  # null: cloudgw stops driving this site's cloud
     openstack: OpenStackCloud | None = None
+    ha: HaSpec | None = None  # null: the default timing
 
     @model_validator(mode="after")
     def _one_cloud(self) -> SiteUpdate:
@@ -154,6 +156,7 @@ class GatewayUpdate(Schema):
     lan_interface: IfName | None = None
     lan_addresses: list[IPv4] | None = Field(None, max_length=16)
     listen_port: Port | None = None
+    priority: int | None = Field(None, ge=1, le=255)
 
 
 class GatewayPublic(GatewaySpec):
@@ -167,6 +170,11 @@ class GatewayPublic(GatewaySpec):
     last_error: str | None
     nat_sessions: int | None = None
     tunnels: list[dict[str, Any]] = []  # per peer: name, endpoint, handshake age, bytes (from heartbeats)
+    role: Literal["active", "standby"] | None = None  # of an HA pair (None: a site's only gateway)
+    role_epoch: int = 0
+    role_reason: str | None = None  # why it took or left the active role
+    role_since: Timestamp | None = None
+    ha: HaReport | None = None  # the gateway's own view (last heartbeat): partners heard, recent changes
     problems: list[PeerProblem] = []  # peers this gateway could not configure, and why (from heartbeats)
     created_at: Timestamp
     updated_at: Timestamp
@@ -453,6 +461,55 @@ class SessionReport(Schema):
     kind: Literal["snat", "dnat"]
 
 
+class RoleRequest(Schema):
+    """A gateway of an HA pair asks for (or renews, or gives up) its site's active role."""
+
+    role: Literal["active", "standby"]
+    epoch: int = Field(0, ge=0, le=2**62)  # the newest epoch this gateway knows for its site
+    reason: str = Field("", max_length=200)
+
+
+class RoleAnswer(Schema):
+    granted: bool  # for "active": the lease is this gateway's; for "standby": recorded
+    role: Literal["active", "standby"]  # this gateway's role as the controller now records it
+    active: str | None  # the site's active gateway (None: none holds the lease)
+    epoch: int
+    lease_s: float  # renew before this many seconds pass
+    reason: str = ""
+
+
+ShortText = Annotated[str, Field(max_length=300, pattern=r"^[^\x00]*$")]
+
+
+class PartnerHeard(Schema):
+    model_config = ConfigDict(extra="ignore")
+    name: Name
+    role: Literal["active", "standby"]
+    heard_s_ago: float = Field(ge=0, le=1e9)
+    paths: list[Literal["lan", "wan"]] = Field([], max_length=2)
+    healthy: int = Field(0, ge=0, le=100_000)
+
+
+class RoleChange(Schema):
+    model_config = ConfigDict(extra="ignore")
+    at: float = Field(ge=0, le=1e11)
+    role: Literal["active", "standby"]
+    epoch: int = Field(ge=0, le=2**62)
+    reason: ShortText
+
+
+class HaReport(Schema):
+    """An HA pair member's own view: its role, why, what it hears of its partners."""
+
+    model_config = ConfigDict(extra="ignore")
+    role: Literal["active", "standby"]
+    epoch: int = Field(0, ge=0, le=2**62)
+    reason: ShortText = ""
+    since: float = Field(0, ge=0, le=1e11)
+    partners: list[PartnerHeard] = Field([], max_length=4)
+    changes: list[RoleChange] = Field([], max_length=20)
+
+
 class Heartbeat(Schema):
     """Telemetry from a gateway: untrusted input, so every field is typed and bounded here, and the
     controller's views can rely on what they read back. Unknown fields are ignored (not stored), so a
@@ -471,6 +528,7 @@ class Heartbeat(Schema):
     sessions: list[SessionReport] = Field([], max_length=100)  # the first of them
     paths: list[PathReport] = Field([], max_length=1000)  # per peer: the tunnel MTU used and why
     problems: list[PeerProblem] = Field([], max_length=1000)  # peers not configured, and why
+    ha: HaReport | None = None  # a gateway of an HA pair: its role as it sees it
 
 
 # providers ----------------------------------------------------------------------------------------

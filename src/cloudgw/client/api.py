@@ -22,6 +22,8 @@ from cloudgw.api.schemas import (
     JoinResponse,
     PathAnswer,
     QuestionList,
+    RoleAnswer,
+    RoleRequest,
 )
 from cloudgw.errors import CloudgwError, InvalidInput, NotFound, Problem
 
@@ -194,6 +196,11 @@ class AgentClient(Client):
         body = Announce.model_validate({"network": network, "endpoints": endpoints})
         answer = self.json("PUT", "/api/v1/agent/endpoints", json=body.model_dump(mode="json", exclude_none=True))
         return AnnounceResult.model_validate(answer)
+
+    def request_role(self, role: str, epoch: int, reason: str) -> RoleAnswer:
+        """An HA pair's lease: ask for, renew or leave the site's active role."""
+        body = RoleRequest(role=role, epoch=epoch, reason=reason[:200])  # type: ignore[arg-type]
+        return RoleAnswer.model_validate(self.json("POST", "/api/v1/agent/role", json=body.model_dump(mode="json")))
 
     def heartbeat(self, status: Heartbeat | dict[str, Any]) -> None:
         """A typed heartbeat (a dict is checked against the schema first: a bad one never leaves)."""

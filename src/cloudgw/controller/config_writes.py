@@ -35,8 +35,8 @@ from cloudgw.model.burst import BurstSpec
 from cloudgw.model.cloud import cloud_problems, to_items
 from cloudgw.model.cloud import items_to_json as cloud_json
 from cloudgw.model.textio import pydantic_problems
-from cloudgw.model.topology import Connection, Egress, Forward, Gateway, Network, Pool, Site
-from cloudgw.model.topologyfile import Step, TopologyFile, check_file, from_topology, plan
+from cloudgw.model.topology import Connection, Egress, Forward, Gateway, HaTiming, Network, Pool, Site, ha_to_json
+from cloudgw.model.topologyfile import Step, TopologyFile, check_file, from_topology, plan, site_ha
 
 
 def plain(value: Any) -> dict[str, Any]:
@@ -68,9 +68,15 @@ def _get(items: dict[str, Any], kind: str, name: str) -> Any:
 
 # sites ------------------------------------------------------------------------------------------
 def site_create(change: Change, data: schemas.SiteCreate) -> Site:
-    site = Site(data.name, data.provider, data.description, data.cloud)
+    site = Site(data.name, data.provider, data.description, data.cloud, site_ha(data))
     refuse(rules.check_site(change.topo, site), "site")
-    row = SiteRow(name=site.name, provider=site.provider, description=site.description, cloud=cloud_json(site.cloud))
+    row = SiteRow(
+        name=site.name,
+        provider=site.provider,
+        description=site.description,
+        cloud=cloud_json(site.cloud),
+        ha=ha_to_json(site.ha),
+    )
     change.add("site", site.name, site, row)
     change.record("create", "site", site.name, None, plain(site))
     return site
@@ -82,6 +88,9 @@ def site_update(change: Change, name: str, data: schemas.SiteUpdate) -> Site:
     fields.pop("aws", None), fields.pop("openstack", None)
     if data.model_fields_set & {"aws", "openstack"}:  # an explicit null clears the cloud identity
         fields["cloud"] = to_items(data.aws or data.openstack)
+    fields.pop("ha", None)
+    if "ha" in data.model_fields_set:  # an explicit null restores the default timing
+        fields["ha"] = data.ha.timing() if data.ha is not None else HaTiming()
     new = replace(old, **fields)
     refuse(
         cloud_problems(new.provider, data.aws, data.openstack) or rules.check_site(change.topo, new, old_name=name),
@@ -91,6 +100,7 @@ def site_update(change: Change, name: str, data: schemas.SiteUpdate) -> Site:
     assert row is not None
     row.name, row.provider, row.description = new.name, new.provider, new.description
     row.cloud = cloud_json(new.cloud)
+    row.ha = ha_to_json(new.ha)
     change.record("update", "site", name, plain(old), plain(new))
     return new
 
@@ -205,6 +215,7 @@ def gateway_create(change: Change, data: schemas.GatewayCreate) -> Gateway:
         data.lan_interface,
         tuple(data.lan_addresses),
         data.listen_port,
+        data.priority,
     )
     refuse(rules.check_gateway(change.topo, gateway), "gateway")
     change.add(
@@ -219,6 +230,7 @@ def gateway_create(change: Change, data: schemas.GatewayCreate) -> Gateway:
             lan_interface=gateway.lan_interface,
             lan_addresses=[str(a) for a in gateway.lan_addresses],
             listen_port=gateway.listen_port,
+            priority=gateway.priority,
             doc_revision=change.revision,
         ),
     )
@@ -243,6 +255,10 @@ def gateway_update(change: Change, name: str, data: schemas.GatewayUpdate) -> Ga
     )
     row.lan_addresses = [str(a) for a in new.lan_addresses]
     row.listen_port = new.listen_port
+    row.priority = new.priority
+    if new.site != old.site:  # a role belongs to a site's pair
+        row.role, row.role_epoch, row.lease_until = None, 0, None
+        new = replace(new, role=None, role_epoch=0)
     row.site_id = change.id_of("site", new.site)
     change.record("update", "gateway", name, plain(old), plain(new))
     return new

@@ -65,6 +65,19 @@ class ControllerCollector(Collector):
             "1 when the configured tunnel MTU did not fit the path and was lowered",
             labels=["gateway", "peer"],
         )
+        role = GaugeMetricFamily(
+            "cloudgw_gateway_active",
+            "1 for the active gateway of an HA pair, 0 for a standby (sites with one gateway: not listed)",
+            labels=["gateway", "site"],
+        )
+        epoch = GaugeMetricFamily("cloudgw_site_role_epoch", "Epoch of the HA pair's last role change", labels=["site"])
+        for site in topo.sites:
+            members = topo.gateways_of(site)
+            if len(members) > 1:
+                epoch.add_metric([site], float(max(g.role_epoch for g in members)))
+                for member in members:
+                    role.add_metric([member.name, site], 1.0 if member.role == "active" else 0.0)
+        yield from (role, epoch)
         names_by_key = {g.public_key: g.name for g in topo.gateways.values() if g.public_key}
         for name, row in gateways.items():
             status, _bad = views.stored_heartbeat(row)
@@ -154,6 +167,7 @@ class WatchMetrics:
     waiting: Gauge
     auth_failures: Counter  # by reason: missing, malformed, invalid, expired, used, forbidden
     auth_throttled: Counter
+    role_changes: Counter  # HA roles granted or left, by role
 
 
 def registry(
@@ -181,4 +195,10 @@ def registry(
     throttled = Counter(
         "cloudgw_auth_throttled", "Credential checks refused because their address failed too often", registry=reg
     )
-    return reg, WatchMetrics(delivery, waiting, failures, throttled)
+    role_changes = Counter(
+        "cloudgw_role_changes",
+        "HA role changes the controller recorded (a takeover, a step-down)",
+        ["role"],
+        registry=reg,
+    )
+    return reg, WatchMetrics(delivery, waiting, failures, throttled, role_changes)

@@ -59,6 +59,7 @@ from cloudgw.model.topology import (
     Pool,
     Site,
     Topology,
+    ha_from_json,
 )
 
 log = logging.getLogger("cloudgw.controller")
@@ -127,7 +128,9 @@ def load_config(session: Session) -> tuple[Topology, dict[str, int], dict[str, d
     }
     site_names: dict[int, str] = {}
     for row in session.scalars(select(SiteRow)):
-        topo.sites[row.name] = Site(row.name, row.provider, row.description, items_from_json(row.cloud))
+        topo.sites[row.name] = Site(
+            row.name, row.provider, row.description, items_from_json(row.cloud), ha_from_json(row.ha)
+        )
         ids["site"][row.name] = row.id
         site_names[row.id] = row.name
     network_names: dict[int, str] = {}
@@ -146,6 +149,9 @@ def load_config(session: Session) -> tuple[Topology, dict[str, int], dict[str, d
             grow.lan_interface,
             tuple(IPv4Address(a) for a in grow.lan_addresses or []),
             grow.listen_port,
+            grow.priority,
+            grow.role,
+            grow.role_epoch,
         )
         ids["gateway"][grow.name] = grow.id
         doc_revisions[grow.name] = grow.doc_revision
@@ -273,17 +279,18 @@ class Change:
     @property
     def config_changed(self) -> bool:
         """The configuration changed: the next snapshot is loaded from the database."""
-        return any(kind in CONFIG_KINDS and action != "join" for action, kind, *_ in self.audit)
+        return any(kind in CONFIG_KINDS and action not in IN_PLACE for action, kind, *_ in self.audit)
 
     @property
     def gateways_changed(self) -> bool:
-        """Only joins: the working copy holds the new keys and addresses, no reload."""
-        return not self.config_changed and any(action == "join" for action, *_ in self.audit)
+        """Only joins and role changes: the working copy holds the new gateways, no reload."""
+        return not self.config_changed and any(action in IN_PLACE for action, *_ in self.audit)
 
     @property
     def auth_neutral(self) -> bool:
-        """Only endpoint announcements: they cannot change who is who, so remembered credentials stay."""
-        return all(kind == "endpoints" for _action, kind, *_ in self.audit)
+        """Only endpoint announcements and HA roles: they cannot change who is who, so remembered
+        credentials stay."""
+        return all(kind == "endpoints" or action == "role" for action, kind, *_ in self.audit)
 
     @property
     def reason(self) -> str:
@@ -349,6 +356,7 @@ class Change:
 
 
 CONFIG_KINDS = frozenset(Change.COLLECTIONS)
+IN_PLACE = ("join", "role")  # writes that replace gateways in the working copy (Change.replace_object)
 EXACT_LIMIT = 64  # up to this many candidate gateways, documents are compared to notify exactly
 
 

@@ -55,6 +55,7 @@ def site_view(row: SiteRow, snap: Snapshot, connections: dict[str, list[str]] | 
         provider=row.provider,
         description=row.description,  # type: ignore[arg-type]
         **cloud_block(row.provider, items_from_json(row.cloud)),
+        **({"ha": row.ha} if row.ha else {}),
         created_at=row.created_at,
         updated_at=row.updated_at,
         gateways=sorted(g.name for g in snap.index.gateways_by_site.get(row.name, [])),
@@ -140,6 +141,11 @@ def gateway_view(
         lan_interface=row.lan_interface,
         lan_addresses=list(gateway.lan_addresses),
         listen_port=row.listen_port,
+        priority=row.priority,
+        role=row.role if row.role in ("active", "standby") else None,
+        role_epoch=row.role_epoch,
+        role_reason=row.role_reason,
+        role_since=datetime.fromtimestamp(row.role_since, UTC) if row.role_since else None,
         public_key=row.public_key,
         joined_at=_aware(row.joined_at),
         last_seen=_aware(row.last_seen),
@@ -151,6 +157,7 @@ def gateway_view(
         or (BAD_ENDPOINT if row.endpoint and usable_endpoint(row.endpoint) is None else None)
         or status.last_error,
         nat_sessions=status.nat_sessions,
+        ha=status.ha,
         tunnels=tunnels,
         problems=status.problems,
         created_at=row.created_at,

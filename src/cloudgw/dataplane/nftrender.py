@@ -65,6 +65,8 @@ class Filters:
     transit: tuple[AddressRange, ...] = ()  # peers' pools that may leave through our WAN
     forwards: tuple[tuple[str, int, IPv4Address, int], ...] = ()  # (protocol, public port, target, port)
     control: tuple[tuple[IPv4Address, int], ...] = ()  # the controller (address, TCP port) the agent talks to
+    ha_port: int | None = None  # an HA pair's hellos (UDP), open on the WAN to the partners' addresses only
+    ha_from: tuple[IPv4Address, ...] = ()
 
 
 def _obj(kind: str, **fields: Any) -> dict[str, Any]:
@@ -213,6 +215,20 @@ def gateway_rules(f: Filters) -> list[dict[str, Any]]:
             [_iif(f.wan), _match({"payload": {"protocol": "udp", "field": "dport"}}, f.listen_port), {"accept": None}],
         )
     )
+    if f.ha_port is not None and f.ha_from:
+        partners: Any = str(f.ha_from[0]) if len(f.ha_from) == 1 else {"set": [str(a) for a in f.ha_from]}
+        rules.append(
+            _rule(
+                "input",
+                "wan-ha",
+                [
+                    _iif(f.wan),
+                    _match(_saddr(), partners),
+                    _match({"payload": {"protocol": "udp", "field": "dport"}}, f.ha_port),
+                    {"accept": None},
+                ],
+            )
+        )
     rules.append(
         _rule(
             "input",

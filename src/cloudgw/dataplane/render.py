@@ -78,7 +78,8 @@ def route_mtus(doc: GatewayDocument, local: LocalFacts) -> dict[str, int | None]
 
 def peer_allowed_ips(doc: GatewayDocument) -> dict[str, list[IPv4Network]]:
     """Per peer name: every address that peer may send from (and that we send to it)."""
-    site_of_peer = {peer.site: peer.name for peer in doc.peers}
+    site_of_peer = doc.active_peers()  # of a pair, only the active peer carries the site's addresses
+    peers = doc.peer_by_name()
     allowed: dict[str, list[IPv4Network]] = {peer.name: [] for peer in doc.peers}
     for net in doc.networks:
         for pool in net.pools:
@@ -86,7 +87,7 @@ def peer_allowed_ips(doc: GatewayDocument) -> dict[str, list[IPv4Network]]:
             if owner is not None:
                 allowed[owner].extend(pool.range.cidrs())
         for endpoint in net.remote_endpoints:
-            allowed[endpoint.gateway].append(host_network(endpoint.ip))
+            allowed[site_of_peer[peers[endpoint.gateway].site]].append(host_network(endpoint.ip))
         if net.egress == "via" and net.egress_via in allowed:
             allowed[net.egress_via].append(DEFAULT)  # the Internet's answers come back through it
     for peer in doc.peers:
@@ -121,7 +122,14 @@ def filters(doc: GatewayDocument, control: tuple[tuple[IPv4Address, int], ...] =
         transit=tuple(sorted(set(transit))),
         forwards=tuple((f.protocol, f.public_port, f.target_ip, f.target_port) for f in doc.forwards),
         control=control,
+        ha_port=doc.gateway.ha_port if doc.gateway.partners else None,
+        ha_from=tuple(sorted({a for p in doc.gateway.partners if (a := _endpoint_address(p.endpoint))})),
     )
+
+
+def _endpoint_address(endpoint: str | None) -> IPv4Address | None:
+    literal = _literal(endpoint) if endpoint else None
+    return IPv4Address(literal.rsplit(":", 1)[0]) if literal else None
 
 
 def render(
@@ -138,8 +146,11 @@ def render(
     resolved = resolved_endpoints or {}
     local = local or LocalFacts()
     mtus = route_mtus(doc, local)
-    site_of_peer = {peer.site: peer.name for peer in doc.peers}
+    site_of_peer = doc.active_peers()
     tunnel = doc.gateway.tunnel
+    # a standby gateway of a pair keeps everything ready but answers no ARP on the LAN: VMs send to
+    # the active one (docs/ha.md)
+    answers_arp = doc.gateway.role == "active"
     dev = tunnel.interface
     allowed = peer_allowed_ips(doc)
 
@@ -166,7 +177,8 @@ def render(
                     add_route(Route(prefix, dev, src, mtu=mtus.get(site_of_peer[pool.site])))
         for endpoint in net.remote_endpoints:
             add_route(Route(host_network(endpoint.ip), dev, src, mtu=mtus.get(endpoint.gateway)))
-            neighbours.add(ProxyNeighbour(endpoint.ip, net.lan_interface))
+            if answers_arp:
+                neighbours.add(ProxyNeighbour(endpoint.ip, net.lan_interface))
         if net.egress == "via":
             for prefix in (c for pool in doc.local_pools(net) for c in pool.cidrs()):
                 rules.add(PolicyRule(RULE_PRIORITY + 1, EGRESS_TABLE, src=prefix))
@@ -179,7 +191,7 @@ def render(
             net_of = next((net for net in doc.networks if lan_address in net.cidr), None)
             own = net_of.lan_address if net_of else None
             add_route(Route(host_network(lan_address), dev, own, mtu=mtus.get(peer.name)))
-            if net_of is not None:
+            if net_of is not None and answers_arp:
                 # local VMs reach the peer gateway's own LAN address too (ARP answered here)
                 neighbours.add(ProxyNeighbour(lan_address, net_of.lan_interface))
 

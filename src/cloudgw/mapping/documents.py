@@ -11,12 +11,15 @@ from cloudgw.model.document import (
     ForwardSpec,
     GatewayDocument,
     GatewaySpec,
+    HaSpec,
     NetworkSpec,
+    PartnerSpec,
     PeerSpec,
     PoolSpec,
     TunnelSpec,
+    ha_port_of,
 )
-from cloudgw.model.topology import Topology
+from cloudgw.model.topology import HaTiming, Topology, choose_active
 
 
 def active_peer_sites(
@@ -94,9 +97,10 @@ def render_document(
     for peer_site in sorted(active_peer_sites(topo, site, None, idx)):
         shared = [c for c in connections if c.other(site) == peer_site]
         cidrs = [topo.networks[c.network].cidr for c in shared if c.network in topo.networks]
-        for peer in idx.gateways_by_site.get(peer_site, []):
-            if not peer.public_key:
-                continue
+        members = [g for g in idx.gateways_by_site.get(peer_site, []) if g.public_key]
+        active = choose_active(idx.gateways_by_site.get(peer_site, []))
+        for peer in members:
+            assert peer.public_key is not None
             peers.append(
                 PeerSpec(
                     name=peer.name,
@@ -106,9 +110,17 @@ def render_document(
                     keepalive=max(c.keepalive for c in shared),
                     mtu=min(c.mtu for c in shared),
                     lan_addresses=[a for a in peer.lan_addresses if any(a in c for c in cidrs)],
+                    role="active"
+                    if len(members) == 1 or (active is not None and peer.name == active.name)
+                    else "standby",
+                    epoch=active.role_epoch if active is not None else 0,
+                    ha_port=ha_port_of(peer.listen_port),
                 )
             )
 
+    partners = [g for g in idx.gateways_by_site.get(site, []) if g.name != gateway.name and g.public_key]
+    timing = topo.sites[site].ha if site in topo.sites else HaTiming()
+    own_active = choose_active(idx.gateways_by_site.get(site, []))
     return GatewayDocument(
         revision=revision,
         gateway=GatewaySpec(
@@ -116,6 +128,22 @@ def render_document(
             site=site,
             wan_interface=gateway.wan_interface,
             tunnel=TunnelSpec(interface=TUNNEL_INTERFACE, listen_port=gateway.listen_port, mtu=mtu),
+            priority=gateway.priority,
+            role="active" if own_active is None or own_active.name == gateway.name else "standby",
+            epoch=own_active.role_epoch if own_active is not None else 0,
+            partners=[
+                PartnerSpec(
+                    name=g.name,
+                    public_key=g.public_key,
+                    priority=g.priority,
+                    lan_addresses=list(g.lan_addresses),
+                    endpoint=usable_endpoint(g.endpoint),
+                    ha_port=ha_port_of(g.listen_port),
+                )
+                for g in sorted(partners, key=lambda g: g.name)
+                if g.public_key
+            ],
+            ha=HaSpec(interval_ms=timing.interval_ms, dead_ms=timing.dead_ms, failback=timing.failback),
         ),
         networks=networks,
         peers=peers,

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from ipaddress import IPv4Address
 
 from cloudgw.model.document import RemoteEndpoint
-from cloudgw.model.topology import Announcement, Connection, Gateway, Pool, Topology
+from cloudgw.model.topology import Announcement, Connection, Gateway, Pool, Topology, choose_active
 
 Group = dict[IPv4Address, Announcement]  # what one gateway announces in one network
 
@@ -49,11 +49,23 @@ class TopologyIndex:
         """The site's effective endpoints in this network that sit behind a joined gateway, sorted."""
         cached = self._remote.get((network, site))
         if cached is None:
-            cached = [
-                RemoteEndpoint.model_construct(ip=ip, gateway=a.gateway, mac=a.mac)  # valid: from the topology
-                for ip, a in self.effective.get((network, site), [])
-                if a.gateway in self.joined
-            ]
+            members = self.gateways_by_site.get(site, [])
+            if len(members) <= 1:
+                cached = [
+                    RemoteEndpoint.model_construct(ip=ip, gateway=a.gateway, mac=a.mac)  # valid: from the topology
+                    for ip, a in self.effective.get((network, site), [])
+                    if a.gateway in self.joined
+                ]
+            else:
+                # an HA pair: both may announce an address (the old active's rows outlive it); it is
+                # listed once, behind the pair's active gateway
+                active = choose_active(members)
+                owner = active.name if active is not None else ""
+                cached, seen = [], set()
+                for ip, a in self.effective.get((network, site), []):
+                    if a.gateway in self.joined and ip not in seen:
+                        seen.add(ip)
+                        cached.append(RemoteEndpoint.model_construct(ip=ip, gateway=owner, mac=a.mac))
             self._remote[(network, site)] = cached
         return cached
 

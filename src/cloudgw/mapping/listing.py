@@ -149,7 +149,13 @@ class EndpointListing:
         for (network, gateway), run in self._refresh(index).items():
             for ip in run.ips:
                 by_address.setdefault((network, ip), []).append(gateway)
-        found = sorted((network, ip, sorted(gws)) for (network, ip), gws in by_address.items() if len(gws) > 1)
+        # the gateways of one site's HA pair both announce what they see on their shared LAN: that
+        # is one site, not a conflict
+        found = sorted(
+            (network, ip, sorted(gws))
+            for (network, ip), gws in by_address.items()
+            if len({index.site_of.get(g, g) for g in gws}) > 1
+        )
         self._conflicts = (index, found)
         return found
 

@@ -5,3 +5,4 @@ TUNNEL_MTU = 1420  # 1500 minus WireGuard over IPv6 (80): fits every 1500-byte W
 LISTEN_PORT = 51820  # WireGuard's UDP port (behind 1:1 NAT: the same port outside)
 KEEPALIVE = 25  # seconds between keepalives: keeps NAT mappings open
 TUNNEL_INTERFACE = "cgw0"
+HA_PORT_OFFSET = 1  # a pair's hellos and role notices use UDP listen_port + 1 (51821)

@@ -20,7 +20,7 @@ from pydantic import Field, ValidationError
 
 from cloudgw.errors import InvalidInput, Problem
 from cloudgw.model.addr import AddressRange
-from cloudgw.model.defaults import KEEPALIVE, LISTEN_PORT, TUNNEL_INTERFACE, TUNNEL_MTU
+from cloudgw.model.defaults import HA_PORT_OFFSET, KEEPALIVE, LISTEN_PORT, TUNNEL_INTERFACE, TUNNEL_MTU
 from cloudgw.model.fields import HostPort, IfName, IPv4, KeyField, MacField, Name, Port, RangeField, StrictModel
 from cloudgw.model.textio import parse_yaml, pydantic_problems
 
@@ -33,12 +33,47 @@ class TunnelSpec(StrictModel):
     mtu: int = Field(TUNNEL_MTU, ge=1280, le=9000)  # 1420 = 1500 minus WireGuard's IPv4 overhead
 
 
+Role = Literal["active", "standby"]
+
+
+def ha_port_of(listen_port: int) -> int:
+    """A gateway hears its pair's hellos and role notices on the UDP port after its tunnel's."""
+    return listen_port + HA_PORT_OFFSET if listen_port < 65535 else listen_port - HA_PORT_OFFSET
+
+
+class PartnerSpec(StrictModel):
+    """Another gateway of this gateway's own site (an HA pair): watched on the LAN and the WAN."""
+
+    name: Name
+    public_key: KeyField  # the pair's hellos are signed with a key both derive from their WireGuard keys
+    priority: int = Field(100, ge=1, le=255)
+    lan_addresses: list[IPv4] = Field([], max_length=16)
+    endpoint: HostPort | None = None  # its public HOST:PORT: hellos also go to HOST over the WAN
+    ha_port: Port = LISTEN_PORT + HA_PORT_OFFSET  # where it listens for hellos (LAN and WAN)
+
+
+class HaSpec(StrictModel):
+    interval_ms: int = Field(200, ge=50, le=5000)
+    dead_ms: int = Field(1000, ge=150, le=60_000)
+    failback: bool = False
+
+
 class GatewaySpec(StrictModel):
     name: Name
     site: Name
     wan_interface: IfName  # the interface towards the Internet: tunnel packets and NAPT leave here
     tunnel: TunnelSpec = TunnelSpec()
     wan_open_ports: list[Port] = [22]  # TCP ports of the gateway itself reachable from the WAN (ssh)
+    # HA pair (docs/ha.md): none of this matters to a site's only gateway, which is always active
+    priority: int = Field(100, ge=1, le=255)
+    role: Role = "active"  # standby: ready, but answers no ARP for remote addresses on the LAN
+    epoch: int = Field(0, ge=0)  # of the role agreement the controller last recorded for the site
+    partners: list[PartnerSpec] = Field([], max_length=3)
+    ha: HaSpec = HaSpec()
+
+    @property
+    def ha_port(self) -> int:
+        return ha_port_of(self.tunnel.listen_port)
 
 
 class PoolSpec(StrictModel):
@@ -80,6 +115,9 @@ class PeerSpec(StrictModel):
     keepalive: int = Field(KEEPALIVE, ge=0, le=3600)  # seconds; keeps NAT mappings open, 0 = off
     lan_addresses: list[IPv4] = []  # the peer gateway's own LAN addresses, accepted as sources
     mtu: int | None = Field(None, ge=1280, le=9000)  # the connection's tunnel MTU (None: the tunnel's)
+    role: Role = "active"  # of its site's pair: only the active peer carries the site's addresses
+    ha_port: Port = LISTEN_PORT + HA_PORT_OFFSET  # where it hears role notices (through the tunnel)
+    epoch: int = Field(0, ge=0)  # of that role; an agent takes a newer one from the peer itself
 
 
 class ForwardSpec(StrictModel):
@@ -104,6 +142,14 @@ class GatewayDocument(StrictModel):
 
     def peer_by_name(self) -> dict[str, PeerSpec]:
         return {peer.name: peer for peer in self.peers}
+
+    def active_peers(self) -> dict[str, str]:
+        """Per peer site: the name of its active peer (the only one, or the pair's active one)."""
+        result: dict[str, str] = {}
+        for peer in self.peers:
+            if peer.role == "active" or peer.site not in result:
+                result[peer.site] = peer.name
+        return result
 
 
 def _pairs(items: list[Any]) -> Iterator[tuple[int, Any, int, Any]]:
@@ -274,12 +320,12 @@ def check_document(doc: GatewayDocument) -> list[Problem]:
                     f"peers[{j}].public_key", f"same key as peers[{i}] '{left.name}'", "each gateway has its own key"
                 )
             )
-        if left.site == right.site:
+        if left.site == right.site and left.role == right.role == "active":
             problems.append(
                 Problem(
-                    f"peers[{j}].site",
-                    f"site '{right.site}' already has gateway '{left.name}'",
-                    "one gateway per site (active/standby is not yet supported)",
+                    f"peers[{j}].role",
+                    f"site '{right.site}' has two active gateways ('{left.name}' and '{right.name}')",
+                    "mark one of a pair active, the others standby",
                 )
             )
     used: dict[tuple[str, int], int] = {}
@@ -304,6 +350,9 @@ def check_document(doc: GatewayDocument) -> list[Problem]:
                     "forward to a VM of this gateway's site",
                 )
             )
+    for q, partner in enumerate(gw.partners):
+        if partner.name == gw.name or partner.name in doc.peer_by_name():
+            problems.append(Problem(f"gateway.partners[{q}].name", f"'{partner.name}' is this gateway or a peer"))
     for p, peer in enumerate(doc.peers):
         if peer.site == gw.site:
             problems.append(

@@ -157,6 +157,9 @@ def check_pool(topo: Topology, pool: Pool, old_name: str | None = None) -> list[
     return problems
 
 
+MAX_GATEWAYS_PER_SITE = 4
+
+
 def check_gateway(topo: Topology, gateway: Gateway, old_name: str | None = None) -> list[Problem]:
     problems = []
     if gateway.name != old_name and gateway.name in topo.gateways:
@@ -166,16 +169,35 @@ def check_gateway(topo: Topology, gateway: Gateway, old_name: str | None = None)
     if gateway.site not in topo.sites:
         problems.append(Problem("site", f"unknown site '{gateway.site}'", "create the site first"))
     else:
-        others = [g.name for g in topo.gateways_of(gateway.site) if g.name != old_name]
-        if others:
+        others = [g for g in topo.gateways_of(gateway.site) if g.name != old_name]
+        if len(others) >= MAX_GATEWAYS_PER_SITE:
             problems.append(
                 Problem(
                     "site",
-                    f"site '{gateway.site}' already has gateway '{others[0]}'",
-                    "one gateway per site (active/standby is not supported yet)",
+                    f"site '{gateway.site}' already has {len(others)} gateways ({', '.join(g.name for g in others)})",
+                    f"a site has at most {MAX_GATEWAYS_PER_SITE} (one active, the others standby)",
                     conflict=True,
                 )
             )
+        elif others and not gateway.lan_addresses:
+            problems.append(
+                Problem(
+                    "lan_addresses",
+                    f"gateway '{gateway.name}' would be the second of site '{gateway.site}' without a LAN address",
+                    "give each gateway of an HA pair its own LAN address (the pair watches each other there)",
+                )
+            )
+        elif others and not all(g.lan_addresses for g in others):
+            bare = next(g.name for g in others if not g.lan_addresses)
+            problems.append(
+                Problem(
+                    "site",
+                    f"site '{gateway.site}''s gateway '{bare}' has no LAN address, which an HA pair needs",
+                    f"set lan_addresses on '{bare}' first",
+                )
+            )
+    if not 1 <= gateway.priority <= 255:
+        problems.append(Problem("priority", f"{gateway.priority} is outside 1-255", "use 1-255 (higher is preferred)"))
     if gateway.endpoint is not None:
         try:
             parse_host_port(gateway.endpoint)

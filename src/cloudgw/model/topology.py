@@ -20,12 +20,26 @@ Provider = Literal["generic", "lab", "aws", "openstack"]
 PROVIDERS: tuple[str, ...] = ("generic", "lab", "aws", "openstack")
 
 
+HA_INTERVAL_MS = 200  # a gateway of a pair tells its partner it lives this often (LAN and WAN)
+HA_DEAD_MS = 1000  # a partner unheard this long is presumed dead
+
+
+@dataclass(frozen=True)
+class HaTiming:
+    """How the gateways of one site watch each other (docs/ha.md)."""
+
+    interval_ms: int = HA_INTERVAL_MS
+    dead_ms: int = HA_DEAD_MS
+    failback: bool = False  # a recovered gateway of higher priority takes the active role back
+
+
 @dataclass(frozen=True)
 class Site:
     name: str
     provider: str = "generic"  # decides which addresses of a subnet the cloud reserves
     description: str = ""
     cloud: tuple[tuple[str, str], ...] = ()  # its cloud identity (model.cloud); () = cloudgw leaves the cloud alone
+    ha: HaTiming = HaTiming()
 
 
 @dataclass(frozen=True)
@@ -38,6 +52,11 @@ class Gateway:
     lan_interface: str = "eth1"
     lan_addresses: tuple[IPv4Address, ...] = ()  # its own LAN address in each network it serves
     listen_port: int = LISTEN_PORT
+    priority: int = 100  # of two gateways of a site, the higher is preferred as the active one
+    # the active/standby role, as the gateways' agents last agreed with the controller (None: never
+    # reported; a site with one gateway has no roles) and the epoch of that agreement
+    role: str | None = None
+    role_epoch: int = 0
 
 
 @dataclass(frozen=True)
@@ -139,6 +158,11 @@ class Topology:
     def gateways_of(self, site: str) -> list[Gateway]:
         return [g for g in self.gateways.values() if g.site == site]
 
+    def active_gateway(self, site: str) -> Gateway | None:
+        """The gateway that carries the site's traffic: its only one, or of a pair the one whose
+        role is active (else the joined one of highest priority, then name, until roles are known)."""
+        return choose_active(self.gateways_of(site))
+
     def pools_in(self, network: str, site: str | None = None) -> list[Pool]:
         return [p for p in self.pools.values() if p.network == network and (site is None or p.site == site)]
 
@@ -168,3 +192,29 @@ class Topology:
     def gateways_for_sites(self, sites: Iterable[str]) -> set[str]:
         wanted = set(sites)
         return {g.name for g in self.gateways.values() if g.site in wanted}
+
+
+def choose_active(members: list[Gateway]) -> Gateway | None:
+    """Of one site's gateways: the active one (see Topology.active_gateway)."""
+    if len(members) <= 1:
+        return members[0] if members else None
+    active = [g for g in members if g.role == "active"]
+    if active:
+        return max(active, key=lambda g: g.role_epoch)
+    joined = [g for g in members if g.public_key] or members
+    return max(joined, key=lambda g: (g.priority, g.name))
+
+
+def ha_from_json(data: dict[str, object] | None) -> HaTiming:
+    """A site's stored HA timing (written by the controller from a checked HaSpec); None: defaults."""
+    if not data:
+        return HaTiming()
+    return HaTiming(
+        int(str(data.get("interval_ms", HA_INTERVAL_MS))),
+        int(str(data.get("dead_ms", HA_DEAD_MS))),
+        bool(data.get("failback", False)),
+    )
+
+
+def ha_to_json(ha: HaTiming) -> dict[str, object] | None:
+    return None if ha == HaTiming() else {"interval_ms": ha.interval_ms, "dead_ms": ha.dead_ms, "failback": ha.failback}

@@ -28,13 +28,45 @@ from cloudgw.model.cloud import AwsCloud, OpenStackCloud, cloud_block, cloud_pro
 from cloudgw.model.defaults import KEEPALIVE, LISTEN_PORT, TUNNEL_MTU
 from cloudgw.model.fields import Cidr, HostPort, IfName, IPv4, Name, Port, RangeField, Text
 from cloudgw.model.textio import line_of, parse_yaml, pydantic_problems
-from cloudgw.model.topology import Connection, Egress, Forward, Gateway, Network, Pool, Site, Topology
+from cloudgw.model.topology import (
+    HA_DEAD_MS,
+    HA_INTERVAL_MS,
+    Connection,
+    Egress,
+    Forward,
+    Gateway,
+    HaTiming,
+    Network,
+    Pool,
+    Site,
+    Topology,
+)
 
 KINDS = ("sites", "networks", "pools", "gateways", "connections", "egress", "forwards", "bursts")  # dependency order
 
 
 class Spec(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+class HaSpec(Spec):
+    """How the gateways of a site's HA pair watch each other (docs/ha.md)."""
+
+    interval_ms: int = Field(HA_INTERVAL_MS, ge=50, le=5000)  # hello period on the LAN and the WAN
+    dead_ms: int = Field(HA_DEAD_MS, ge=150, le=60_000)  # unheard this long: presumed dead
+    failback: bool = False  # a recovered gateway of higher priority takes the active role back
+
+    @model_validator(mode="after")
+    def _dead_after_three_hellos(self) -> HaSpec:
+        if self.dead_ms < 3 * self.interval_ms:
+            raise ValueError(
+                f"dead_ms {self.dead_ms} is less than three hellos ({3 * self.interval_ms} ms): one lost hello "
+                "would fail over; raise dead_ms or lower interval_ms"
+            )
+        return self
+
+    def timing(self) -> HaTiming:
+        return HaTiming(self.interval_ms, self.dead_ms, self.failback)
 
 
 class SiteSpec(Spec):
@@ -45,6 +77,7 @@ class SiteSpec(Spec):
     # changes nothing in the cloud (the manual way, docs/deploy.md)
     aws: AwsCloud | None = None
     openstack: OpenStackCloud | None = None
+    ha: HaSpec | None = None  # timing of the site's gateway pair (default: 200 ms hellos, dead after 1 s)
 
     @model_validator(mode="after")
     def _cloud_matches_provider(self) -> SiteSpec:
@@ -96,6 +129,7 @@ class GatewaySpec(Spec):
     lan_interface: IfName = "eth1"
     lan_addresses: list[IPv4] = Field([], max_length=16)
     listen_port: Port = LISTEN_PORT
+    priority: int = Field(100, ge=1, le=255)  # of a site's pair, the higher is preferred as the active one
 
 
 class ConnectionSpec(Spec):
@@ -150,6 +184,10 @@ class TopologyFile(Spec):
     bursts: list[BurstSpec] = []  # burst policies (model.burst)
 
 
+def site_ha(site: SiteSpec) -> HaTiming:
+    return site.ha.timing() if site.ha is not None else HaTiming()
+
+
 def item_key(item: Spec) -> str:
     key = getattr(item, "key", None)
     return str(key if key is not None else item.name)  # type: ignore[attr-defined]
@@ -159,7 +197,7 @@ def item_key(item: Spec) -> str:
 def to_topology(spec: TopologyFile) -> Topology:
     topo = Topology()
     for site in spec.sites:
-        topo.sites[site.name] = Site(site.name, site.provider, site.description, site.cloud)
+        topo.sites[site.name] = Site(site.name, site.provider, site.description, site.cloud, site_ha(site))
     for net in spec.networks:
         topo.networks[net.name] = Network(net.name, net.cidr, net.mode, net.description)
     for pool in spec.pools:
@@ -174,6 +212,7 @@ def to_topology(spec: TopologyFile) -> Topology:
             gw.lan_interface,
             tuple(gw.lan_addresses),
             gw.listen_port,
+            gw.priority,
         )
     for conn in spec.connections:
         topo.connections[conn.key] = Connection(
@@ -213,7 +252,13 @@ def from_topology(topo: Topology) -> TopologyFile:
         )
     return TopologyFile(
         sites=[
-            SiteSpec(name=s.name, provider=s.provider, description=s.description, **cloud_block(s.provider, s.cloud))
+            SiteSpec(
+                name=s.name,
+                provider=s.provider,
+                description=s.description,
+                **cloud_block(s.provider, s.cloud),
+                **({"ha": HaSpec(**vars(s.ha))} if s.ha != HaTiming() else {}),
+            )
             for s in sorted(topo.sites.values(), key=lambda s: s.name)
         ],
         networks=[
@@ -230,6 +275,7 @@ def from_topology(topo: Topology) -> TopologyFile:
                 lan_interface=g.lan_interface,
                 lan_addresses=list(g.lan_addresses),
                 listen_port=g.listen_port,
+                priority=g.priority,
             )
             for g in sorted(topo.gateways.values(), key=lambda g: g.name)
         ],
@@ -270,7 +316,9 @@ def check_file(spec: TopologyFile) -> list[Problem]:
     problems: list[Problem] = []
     built = Topology()
     checks = {
-        "sites": lambda item: rules.check_site(built, Site(item.name, item.provider, item.description, item.cloud)),
+        "sites": lambda item: rules.check_site(
+            built, Site(item.name, item.provider, item.description, item.cloud, site_ha(item))
+        ),
         "networks": lambda item: rules.check_network(built, Network(item.name, item.cidr, item.mode)),
         "pools": lambda item: rules.check_pool(built, Pool(item.key, item.network, item.site, item.range)),
         "gateways": lambda item: rules.check_gateway(
@@ -284,6 +332,7 @@ def check_file(spec: TopologyFile) -> list[Problem]:
                 item.lan_interface,
                 tuple(item.lan_addresses),
                 item.listen_port,
+                item.priority,
             ),
         ),
         "connections": lambda item: rules.check_connection(

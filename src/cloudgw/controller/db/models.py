@@ -39,6 +39,7 @@ class SiteRow(Timestamps, Base):
     provider: Mapped[str] = mapped_column(String(20), default="generic")
     description: Mapped[str] = mapped_column(Text, default="")
     cloud: Mapped[str] = mapped_column(Text, default="")  # model.cloud identity as JSON; "" = none
+    ha: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)  # HaTiming; None = the defaults
 
 
 class NetworkRow(Timestamps, Base):
@@ -66,6 +67,14 @@ class GatewayRow(Timestamps, Base):
     last_seen: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     version: Mapped[str | None] = mapped_column(String(40), nullable=True)
     status: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # the last heartbeat
+    priority: Mapped[int] = mapped_column(Integer, default=100, server_default="100")
+    # HA role as agreed with the gateway's agent (controller/roles.py): active or standby, the epoch
+    # of the agreement, why, since when, and until when the active's lease runs (epoch seconds)
+    role: Mapped[str | None] = mapped_column(String(8), nullable=True)
+    role_epoch: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    role_reason: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    role_since: Mapped[float | None] = mapped_column(Float, nullable=True)
+    lease_until: Mapped[float | None] = mapped_column(Float, nullable=True)
 
 
 class PoolRow(Timestamps, Base):

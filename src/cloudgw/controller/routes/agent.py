@@ -11,7 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import PlainTextResponse
 
 from cloudgw.api import schemas
-from cloudgw.controller import auth, gateway_calls
+from cloudgw.controller import auth, gateway_calls, roles
 from cloudgw.controller.state import State
 from cloudgw.errors import NotFound, Unauthorized
 
@@ -116,3 +116,18 @@ def heartbeat(
     gateway_calls.heartbeat(state, who.gateway, body)
     request.app.state.telemetry.record(who.gateway, body.peers, time.time())
     return Response(status_code=204)
+
+
+@router.post("/role", response_model=schemas.RoleAnswer, summary="Ask for, renew or leave the site's active role")
+def role(
+    body: schemas.RoleRequest,
+    request: Request,
+    state: State = Depends(auth.get_state),
+    who: auth.Principal = Depends(auth.gateway),
+) -> Any:
+    """An HA pair's lease (docs/ha.md): granted when no other gateway of the site holds it."""
+    assert who.gateway is not None
+    answer = roles.request_role(state, who.gateway, body)
+    if answer.reason and answer.granted:
+        request.app.state.watch_metrics.role_changes.labels(role=answer.role).inc()
+    return answer
