@@ -67,6 +67,7 @@ class Agent:
         self.source = source
         self.pair = pair  # an HA pair's role decides part of the document (agent/pair.py)
         self._configured: GatewayDocument | None = None
+        self._pair_reported = 0
         self.reconciler = reconciler
         self.interval = interval
         self.poll_interval = poll
@@ -173,7 +174,9 @@ class Agent:
                 self._next_due = self.clock() + (self.interval if self.last_error is None else min(self.interval, 2.0))
         if self._new_peers:
             self._nudge_silent_peers()
-        if self.table.version != self._status_version or result is not None:
+        pair_news = self.pair is not None and self.pair.reported != self._pair_reported
+        if self.table.version != self._status_version or result is not None or pair_news:
+            self._pair_reported = self.pair.reported if self.pair is not None else 0
             if self.table.version != self._status_version or due:
                 self.save_endpoints()
             self.write_status()

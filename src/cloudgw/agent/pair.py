@@ -35,6 +35,7 @@ from cloudgw.model.document import GatewayDocument
 
 log = logging.getLogger("cloudgw.agent")
 NOTICE_MAX_BYTES = 300
+IP_PKTINFO = getattr(socket, "IP_PKTINFO", 8)  # Linux's value; Python names it from 3.12 on
 LIVE_SESSION_S = 180.0  # WireGuard drops a session this old: a peer with a newer handshake is "healthy"
 NOTICE_BURST_S = (0.0, 0.05, 0.2, 0.5, 1.0)  # after a takeover; then every NOTICE_EVERY_S
 NOTICE_EVERY_S = 2.0
@@ -96,6 +97,7 @@ class Pair:
         self._health_cache: tuple[float, tuple[int, int]] = (-1e9, (0, 0))
         self._overlay_cache: tuple[int, Any, GatewayDocument] | None = None
         self._version = 0  # bumped by every change of role or override
+        self.reported = 0  # bumped by every change worth a new status file (a role, a refusal)
 
     # configuration ------------------------------------------------------------------------------
     def configure(self, doc: GatewayDocument) -> None:
@@ -110,13 +112,18 @@ class Pair:
             else:
                 self.state.partners, self.state.priority = partners, gw.priority
                 self.state.dead_s, self.state.failback = dead, gw.ha.failback
-            self.state.epoch = max(self.state.epoch, gw.epoch, *(p.epoch for p in doc.peers), 0)
+            self.state.epoch = max(self.state.epoch, gw.epoch)  # this site's epoch (each site has its own)
             for partner in gw.partners:
                 if partner.name not in self._keys:
                     self._keys[partner.name] = pair_key(self._private_key, partner.public_key, (gw.name, partner.name))
             self.doc = doc
-            if self._port != gw.ha_port:
-                self._open(gw.ha_port)
+            sites = [p.site for p in doc.peers]
+            needed = bool(gw.partners) or len(set(sites)) < len(sites)  # a pair here, or a peer's pair
+            if needed and self._port != gw.ha_port:
+                try:
+                    self._open(gw.ha_port)
+                except OSError as exc:  # the data plane works without: only the pair's watch is blind
+                    log_event(log, "ha.port_unavailable", logging.ERROR, port=gw.ha_port, error=exc.strerror)
 
     @property
     def enabled(self) -> bool:
@@ -133,7 +140,7 @@ class Pair:
             self._sock.close()
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.setsockopt(socket.IPPROTO_IP, socket.IP_PKTINFO, 1)
+        sock.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1)
         sock.bind(("0.0.0.0", port))
         sock.setblocking(False)
         self._sock, self._port = sock, port
@@ -252,7 +259,7 @@ class Pair:
                 return
             ifindex = 0
             for level, kind, payload in ancillary:
-                if level == socket.IPPROTO_IP and kind == socket.IP_PKTINFO and len(payload) >= 4:
+                if level == socket.IPPROTO_IP and kind == IP_PKTINFO and len(payload) >= 4:
                     ifindex = struct.unpack("i", payload[:4])[0]
             self._handle(data, source, ifindex)
 
@@ -342,8 +349,10 @@ class Pair:
                 want = self._wants.get(timeout=timeout)
             except queue.Empty:
                 want = None
-            if self._stop.is_set() or state is None:
+            if self._stop.is_set():
                 return
+            if state is None:
+                continue  # no document yet
             try:
                 if want is not None:
                     self._act(want)
@@ -381,7 +390,9 @@ class Pair:
                 state.epoch = max(state.epoch, reply.epoch)
             if self.reason != reply.reason:
                 self.reason = reply.reason
+                self.reported += 1
                 log_event(log, "ha.claim_refused", reason=reply.reason)
+                self.on_change()
 
     def _renew(self) -> None:
         state = self.state
@@ -400,6 +411,7 @@ class Pair:
             changed = state.role != role
             state.role, state.epoch = role, max(state.epoch, epoch)
             self.reason = reason
+            self.reported += 1
             if changed:
                 self.since = self.wall()
                 self.changes = [

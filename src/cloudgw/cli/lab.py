@@ -258,6 +258,36 @@ def restart(
     console.print(f"agent on {node}: pid {old} -> {new}", highlight=False)
 
 
+@app.command(name="fail")
+@handle_errors
+def fail_node(
+    node: Annotated[str, typer.Argument(help="Gateway node, e.g. private-gw")], name: NameOpt = DEFAULT_LAB
+) -> None:
+    """Cut a gateway off like a power cut: its links go down and its processes are killed (SIGKILL).
+
+    With an HA pair (`--scenario ha`) its partner takes over. Example: cloudgw lab fail private-gw
+    """
+    need_root("cloudgw lab fail")
+    links = lablib.fail_gateway(_paths(name), node)
+    console.print(f"{node}: links {', '.join(links) or '(none)'} down, processes killed", highlight=False)
+    again = f"cloudgw lab heal {node}" + ("" if name == DEFAULT_LAB else f" --name {name}")
+    console.print(f"bring it back with: {again}", highlight=False)
+
+
+@app.command(name="heal")
+@handle_errors
+def heal_node(
+    node: Annotated[str, typer.Argument(help="Gateway node, e.g. private-gw")], name: NameOpt = DEFAULT_LAB
+) -> None:
+    """Bring a failed gateway back: links up, agent started. It comes back as standby.
+
+    Example: cloudgw lab heal private-gw
+    """
+    need_root("cloudgw lab heal")
+    pid = lablib.heal_gateway(_paths(name), node)
+    console.print(f"{node}: links up, agent pid {pid}", highlight=False)
+
+
 @app.command(name="scenarios")
 def list_scenarios() -> None:
     """List the built-in scenarios.

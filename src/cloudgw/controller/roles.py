@@ -117,13 +117,13 @@ def _change(state: State, gateway: str, site_id: int, body: RoleRequest, ttl: fl
         now = state.clock()
         rows = list(change.session.scalars(select(GatewayRow).where(GatewayRow.site_id == site_id)))
         mine = next(r for r in rows if r.name == gateway)
-        epoch = max([body.epoch, *(r.role_epoch for r in rows)])
+        epoch = max(r.role_epoch for r in rows)
         if body.role == "active":
             holder = _holder(rows, gateway, now)
             if holder is not None:
                 raise _Held(holder)
             if mine.role != "active":
-                epoch += 1
+                epoch = max(body.epoch, epoch + 1)  # the agent's own count, if it decided alone meanwhile
             changed = {gateway: ("active", reason)}
             changed |= {
                 r.name: ("standby", f"'{gateway}' took the active role: {reason}")

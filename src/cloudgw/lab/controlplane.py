@@ -13,7 +13,7 @@ from typing import Any
 from cloudgw.client import Client
 from cloudgw.errors import LabError
 from cloudgw.lab.runstate import LabPaths
-from cloudgw.lab.scenario import LAN_BRIDGE, Scenario, builtin_topology
+from cloudgw.lab.scenario import LAN_BRIDGE, Scenario, builtin_topology, site_gateways
 from cloudgw.lab.topology import CONTROLLER, CONTROLLER_PORT
 from cloudgw.model.topologyfile import TopologyFile, from_topology, parse_file, to_topology
 
@@ -41,15 +41,17 @@ def scenario_topology(scenario: Scenario) -> dict[str, Any]:
         ],
         "gateways": [
             {
-                "name": s.gateway.name,
+                "name": g.name,
                 "site": s.name,
-                "endpoint": f"{s.gateway.public_address}:{s.gateway.listen_port}",
+                "endpoint": f"{g.public_address}:{g.listen_port}",
                 "wan_interface": WAN_IF,
-                "lan_interface": LAN_BRIDGE if s.gateway.lan_bridge else LAN_IF,
-                "lan_addresses": [str(s.gateway.lan_address)],
-                "listen_port": s.gateway.listen_port,
+                "lan_interface": LAN_BRIDGE if g.lan_bridge else LAN_IF,
+                "lan_addresses": [str(g.lan_address)],
+                "listen_port": g.listen_port,
+                **({"priority": g.priority} if g.priority != 100 else {}),
             }
             for s in scenario.sites
+            for g in site_gateways(s)
         ],
         "connections": [
             {"network": network, "site_a": a.name, "site_b": b.name}

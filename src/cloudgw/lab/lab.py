@@ -3,6 +3,7 @@ also after a crash), status."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -16,12 +17,13 @@ import yaml
 
 from cloudgw.agent.status import read_json, write_json_atomic
 from cloudgw.client import Client
+from cloudgw.dataplane.netlink import Netlink
 from cloudgw.errors import CloudgwError, LabError, MissingDependency
 from cloudgw.lab import controlplane, topology
 from cloudgw.lab.check import ping
 from cloudgw.lab.netns import remove_namespace
 from cloudgw.lab.runstate import LabPaths, processes_in
-from cloudgw.lab.scenario import Scenario, Vm, load_scenario, vms
+from cloudgw.lab.scenario import Scenario, Vm, load_scenario, site_gateways, vms
 from cloudgw.procs import alive, proc_cmdline, stop_pids
 
 Progress = Callable[[str], None]
@@ -90,7 +92,7 @@ def _up(scenario: Scenario, paths: LabPaths, progress: Progress, timeout: float)
         "name": paths.name,
         "scenario": scenario.name,
         "namespaces": namespaces,
-        "gateways": [s.gateway.name for s in scenario.sites],
+        "gateways": [g.name for s in scenario.sites for g in site_gateways(s)],
         "services": services,
         "created": time.time(),
     }
@@ -117,11 +119,11 @@ def _up(scenario: Scenario, paths: LabPaths, progress: Progress, timeout: float)
         f"{len(spec.gateways)} gateways, {len(spec.connections)} connections)"
     )
     controlplane.apply_topology(client, spec)
-    for site in scenario.sites:
-        token = client.create(
-            "tokens", {"name": f"join-{site.gateway.name}", "role": "join", "gateway": site.gateway.name}
-        )["token"]
-        record["services"].append(controlplane.agent_service(paths, scenario, site.gateway.name, token))
+    for gateway in (g for site in scenario.sites for g in site_gateways(site)):
+        token = client.create("tokens", {"name": f"join-{gateway.name}", "role": "join", "gateway": gateway.name})[
+            "token"
+        ]
+        record["services"].append(controlplane.agent_service(paths, scenario, gateway.name, token))
     write_json_atomic(paths.record, record)
     pid = supervisor_pid(paths)
     if pid is None:
@@ -142,13 +144,26 @@ def _up(scenario: Scenario, paths: LabPaths, progress: Progress, timeout: float)
         for other in scenario.sites:
             if other is site:
                 continue
-            wait_until(
-                lambda s=site, o=other: ping(paths.namespace(s.gateway.name), str(o.gateway.lan_address), attempts=1)[
-                    0
-                ],
-                timeout,
-                f"tunnel {site.gateway.name} -> {other.gateway.name}",
-            )
+            for here, there in ((g, o) for g in site_gateways(site) for o in site_gateways(other)):
+                wait_until(
+                    lambda h=here, t=there: ping(paths.namespace(h.name), str(t.lan_address), attempts=1)[0],
+                    timeout,
+                    f"tunnel {here.name} -> {there.name}",
+                )
+    if any(site.standby is not None for site in scenario.sites):
+        progress("waiting for each HA pair to agree on its active gateway")
+        wait_until(lambda: _pairs_settled(client, scenario), timeout, "one active gateway in each pair")
+
+
+def _pairs_settled(client: Client, scenario: Scenario) -> bool:
+    gateways = {g["name"]: g for g in client.list("gateways")}
+    for site in scenario.sites:
+        if site.standby is None:
+            continue
+        roles = [gateways.get(g.name, {}).get("role") for g in site_gateways(site)]
+        if roles.count("active") != 1:
+            return False
+    return True
 
 
 def _service_port(paths: LabPaths, node: str, index: int) -> int | None:
@@ -329,3 +344,54 @@ def delete_vm(paths: LabPaths, name: str) -> None:
     remove_namespace(namespace)
     record["extra_vms"] = extras
     write_json_atomic(paths.record, record)
+
+
+def _gateway_node(paths: LabPaths, node: str) -> Scenario:
+    scenario = load_lab_scenario(paths)
+    gateways = [g.name for site in scenario.sites for g in site_gateways(site)]
+    if node not in gateways:
+        raise LabError(f"'{node}' is not a gateway of lab '{paths.name}'; gateways are: {', '.join(gateways)}")
+    return scenario
+
+
+def fail_gateway(paths: LabPaths, node: str, timeout: float = 20.0) -> list[str]:
+    """Cut a gateway off like a power cut: its links go down, then every process in its namespace
+    (the agent, wireguard-go) is killed with SIGKILL, and the supervisor keeps the agent stopped.
+    Returns the links taken down."""
+    _gateway_node(paths, node)
+    record = paths.read_record() or {}
+    failed = dict(record.get("failed", {}))
+    if node in failed:
+        raise LabError(f"'{node}' is already failed; `cloudgw lab heal {node}` brings it back")
+    namespace = paths.namespace(node)
+    with Netlink(namespace) as link:
+        links = [info.name for info in link.links() if info.up and info.name != "lo"]
+        for name in links:
+            link.set_link(name, up=False)
+    failed[node] = links
+    record["failed"] = failed
+    record["disabled"] = sorted({*record.get("disabled", []), node})
+    write_json_atomic(paths.record, record)  # before the kill: the supervisor must not restart it
+    for pid in processes_in([namespace]):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    set_service_enabled(paths, node, False, timeout)
+    return links
+
+
+def heal_gateway(paths: LabPaths, node: str, timeout: float = 20.0) -> int | None:
+    """Bring a failed gateway back: its links up, its agent started (it comes back as standby)."""
+    _gateway_node(paths, node)
+    record = paths.read_record() or {}
+    failed = dict(record.get("failed", {}))
+    if node not in failed:
+        raise LabError(f"'{node}' is not failed (`cloudgw lab fail {node}` fails it)")
+    with Netlink(paths.namespace(node)) as link:
+        for name in failed[node]:
+            if link.link(name) is not None:
+                link.set_link(name, up=True)
+    topology.restore_default_route(load_lab_scenario(paths), paths, node)  # the kernel dropped it with the link
+    del failed[node]
+    record["failed"] = failed
+    write_json_atomic(paths.record, record)
+    return set_service_enabled(paths, node, True, timeout)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import statistics
 import subprocess
@@ -12,6 +13,7 @@ from cloudgw.errors import LabError
 from cloudgw.lab import lab as lablib
 from cloudgw.lab.runstate import LabPaths
 from cloudgw.lab.scenario import Scenario
+from cloudgw.procs import alive
 
 
 @dataclass(frozen=True)
@@ -84,3 +86,60 @@ def wait_applied(client: object, timeout: float = 30.0) -> None:
             return
         time.sleep(0.1)
     raise LabError("gateways did not apply their documents in time")
+
+
+@dataclass(frozen=True)
+class Outage:
+    sent: int
+    answered: int
+    window_s: float  # the longest run of unanswered pings: first lost to first answered again
+    lost: int
+
+
+def ping_outage(output: str, interval: float) -> Outage:
+    """Read `ping -i INTERVAL` output: the longest gap between answered sequence numbers."""
+    seqs = sorted({int(part.split("=")[1]) for part in output.split() if part.startswith("icmp_seq=")})
+    sent = 0
+    for line in output.splitlines():
+        if "packets transmitted" in line:
+            sent = int(line.split()[0])
+    # sequence numbers run 1..sent: a loss at the start or the end is a gap too
+    bounded = [0, *seqs, max(sent, seqs[-1] if seqs else 0) + 1]
+    longest = max(b - a for a, b in itertools.pairwise(bounded))
+    return Outage(sent, len(seqs), round((longest - 1) * interval, 3), sent - len(seqs))
+
+
+def pinger(paths: LabPaths, source: str, address: str, interval: float, seconds: float) -> subprocess.Popen[str]:
+    """ping every `interval` s for `seconds` from a lab VM (read it with ping_outage after wait())."""
+    count = int(seconds / interval)
+    return subprocess.Popen(
+        [
+            "ip",
+            "netns",
+            "exec",
+            paths.namespace(source),
+            "ping",
+            "-n",
+            "-i",
+            f"{interval:g}",
+            "-c",
+            str(count),
+            "-W",
+            "1",
+            address,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def roles(paths: LabPaths, gateways: list[str]) -> dict[str, str | None]:
+    """Each gateway's HA role as its agent last wrote it (None: not running or no pair)."""
+    result: dict[str, str | None] = {}
+    for name in gateways:
+        status = lablib.gateway_status(paths, name) or {}
+        ha = status.get("ha") or {}
+        running = isinstance(status.get("pid"), int) and alive(status["pid"]) and not status.get("stopping")
+        result[name] = ha.get("role") if running else None
+    return result

@@ -31,6 +31,7 @@ class LabGateway(StrictModel):
     public_address: IPv4  # the floating / elastic IP, a 1:1 NAT of its WAN address on the `wan` router
     listen_port: int = Field(LISTEN_PORT, ge=1, le=65535)
     lan_bridge: bool = False  # the gateway's LAN is a bridge (br-lan) in its own namespace, bridge netfilter on
+    priority: int = Field(100, ge=1, le=255)  # of an HA pair, the higher is preferred as the active one
 
 
 class LabSite(StrictModel):
@@ -40,8 +41,25 @@ class LabSite(StrictModel):
     pool: RangeField
     vms: int = Field(10, ge=0, le=250)  # VMs take the first N addresses of the pool
     gateway: LabGateway
+    # a second gateway on the same LAN (an HA pair, docs/ha.md): its own WAN link and public address
+    standby: LabGateway | None = None
     wan_mtu: int = Field(1500, ge=1280, le=9000)  # the gateway's WAN link (both ends): e.g. 1400 behind a tunnel
     lan_mtu: int = Field(1500, ge=1280, le=9000)  # the cloud's LAN: e.g. 1450 on an OpenStack VXLAN network
+
+
+def site_gateways(site: LabSite) -> list[LabGateway]:
+    """The site's gateways: its gateway, then its standby if it has one."""
+    return [site.gateway] + ([site.standby] if site.standby is not None else [])
+
+
+def wan_link(index: int, member: int) -> tuple[IPv4Interface, IPv4Interface, str]:
+    """(gateway's WAN address, the `wan` router's address, the router's interface) of site #index's
+    gateway #member: 10.(100+index).<member>.2/24 behind .1."""
+    return (
+        IPv4Interface(f"10.{100 + index}.{member}.2/24"),
+        IPv4Interface(f"10.{100 + index}.{member}.1/24"),
+        f"site{index}" if member == 0 else f"site{index}s{member}",
+    )
 
 
 class LabNetwork(StrictModel):
@@ -132,25 +150,31 @@ def check_scenario(scenario: Scenario) -> list[Problem]:
             problems.append(
                 Problem(f"{where}.vms", f"{site.vms} VMs do not fit pool {site.pool}", "enlarge the pool or lower vms")
             )
-        if site.gateway.lan_address not in net:
-            problems.append(Problem(f"{where}.gateway.lan_address", f"{site.gateway.lan_address} is outside {net}"))
-        if site.gateway.public_address not in PUBLIC_NET:
-            problems.append(
-                Problem(
-                    f"{where}.gateway.public_address",
-                    f"must be in {PUBLIC_NET}",
-                    "the lab's public addresses are documentation addresses",
+        for role, gateway in (("gateway", site.gateway), ("standby", site.standby)):
+            if gateway is None:
+                continue
+            if gateway.lan_address not in net:
+                problems.append(Problem(f"{where}.{role}.lan_address", f"{gateway.lan_address} is outside {net}"))
+            if gateway.public_address not in PUBLIC_NET:
+                problems.append(
+                    Problem(
+                        f"{where}.{role}.public_address",
+                        f"must be in {PUBLIC_NET}",
+                        "the lab's public addresses are documentation addresses",
+                    )
                 )
-            )
+        if site.standby is not None and site.standby.lan_address == site.gateway.lan_address:
+            problems.append(Problem(f"{where}.standby.lan_address", "is the gateway's too", "give each its own"))
         for t, other in enumerate(scenario.sites):
             if t > s and site.pool.overlaps(other.pool):
                 problems.append(Problem(f"sites[{t}].pool", f"overlaps sites[{s}].pool"))
-            if site.gateway.lan_address in other.pool:
-                problems.append(Problem(f"{where}.gateway.lan_address", f"is in site '{other.name}''s pool"))
-    names = [site.gateway.name for site in scenario.sites]
+            for gateway in site_gateways(site):
+                if gateway.lan_address in other.pool:
+                    problems.append(Problem(f"{where}.gateway.lan_address", f"is in site '{other.name}''s pool"))
+    names = [g.name for site in scenario.sites for g in site_gateways(site)]
     if len(set(names)) != len(names):
         problems.append(Problem("sites", "gateway names must be unique"))
-    publics = [site.gateway.public_address for site in scenario.sites]
+    publics = [g.public_address for site in scenario.sites for g in site_gateways(site)]
     if len(set(publics)) != len(publics):
         problems.append(Problem("sites", "gateway public addresses must be unique"))
     return problems

@@ -33,9 +33,9 @@ from cloudgw.lab.scenario import (
     Scenario,
     controller_router,
     internet_router,
-    router_interface,
+    site_gateways,
     vms,
-    wan_interface,
+    wan_link,
 )
 
 Progress = Callable[[str], None]
@@ -50,7 +50,8 @@ def node_names(scenario: Scenario) -> dict[str, str]:
     nodes = {ROUTER: "router", INTERNET: "internet", CONTROLLER: "controller"}
     for site in scenario.sites:
         nodes[f"{site.name}-lan"] = "switch"
-        nodes[site.gateway.name] = "gateway"
+        for gateway in site_gateways(site):
+            nodes[gateway.name] = "gateway"
     for vm in vms(scenario):
         nodes[vm.name] = "vm"
     return nodes
@@ -71,11 +72,13 @@ def _default_route(link: Netlink, via: IPv4Interface) -> None:
 def router_ruleset(scenario: Scenario) -> str:
     lines = ["table inet cgwlab {", " chain prerouting { type nat hook prerouting priority dstnat; policy accept;"]
     for index, site in enumerate(scenario.sites):
-        lines.append(f"  ip daddr {site.gateway.public_address} dnat ip to {wan_interface(index).ip}")
+        for member, gateway in enumerate(site_gateways(site)):
+            lines.append(f"  ip daddr {gateway.public_address} dnat ip to {wan_link(index, member)[0].ip}")
     lines.append(" }")
     lines.append(" chain postrouting { type nat hook postrouting priority srcnat; policy accept;")
     for index, site in enumerate(scenario.sites):
-        lines.append(f"  ip saddr {wan_interface(index).ip} snat ip to {site.gateway.public_address}")
+        for member, gateway in enumerate(site_gateways(site)):
+            lines.append(f"  ip saddr {wan_link(index, member)[0].ip} snat ip to {gateway.public_address}")
     lines.append(" }")
     lines.append(" chain forward { type filter hook forward priority 0; policy drop;")
     lines.append("  ct state established,related accept")
@@ -126,43 +129,73 @@ def build(scenario: Scenario, paths: LabPaths, progress: Progress = lambda _msg:
         controller.replace_route(Route(PUBLIC_NET, ""), proto=4, gateway=str(controller_router(scenario).ip))
 
     for index, site in enumerate(scenario.sites):
-        progress(f"building site {site.name} ({site.vms} VMs, gateway {site.gateway.name})")
+        names = " and ".join(g.name for g in site_gateways(site))
+        progress(f"building site {site.name} ({site.vms} VMs, gateway {names})")
         switch_ns = paths.namespace(f"{site.name}-lan")
-        gateway_ns = paths.namespace(site.gateway.name)
         with Netlink(switch_ns) as switch:
             switch.add_bridge("br0")
             switch.set_link("br0", up=True)
-        with Netlink(gateway_ns) as gateway:
-            gateway.add_veth("wan0", f"site{index}", peer_netns=router_ns)
-            gateway.add_address("wan0", wan_interface(index))
-            gateway.set_link("wan0", mtu=site.wan_mtu, up=True)
-            gateway.add_veth("lan0", "gw", peer_netns=switch_ns)
-            lan_address = IPv4Interface(f"{site.gateway.lan_address}/{scenario.network.cidr.prefixlen}")
-            gateway.set_link("lan0", mtu=site.lan_mtu, up=True)
-            if site.gateway.lan_bridge:
-                # like a hypervisor host or a gateway VM with a bridged LAN: br_netfilter hands the
-                # bridge's IPv4 frames to the inet hooks (bridge-nf-call-iptables=1, the default)
-                gateway.add_bridge(LAN_BRIDGE)
-                gateway.set_link("lan0", master=LAN_BRIDGE)
-                gateway.set_link(LAN_BRIDGE, mtu=site.lan_mtu, up=True)
-                gateway.add_address(LAN_BRIDGE, lan_address)
-            else:
-                gateway.add_address("lan0", lan_address)
-            _default_route(gateway, router_interface(index))
-        if site.gateway.lan_bridge:
-            ns_sysctl(gateway_ns, "net.bridge.bridge-nf-call-iptables=1")
-        with Netlink(router_ns) as router:
-            router.add_address(f"site{index}", router_interface(index))
-            router.set_link(f"site{index}", mtu=site.wan_mtu, up=True)
+        for member in range(len(site_gateways(site))):
+            _build_gateway(scenario, paths, index, member)
         with Netlink(switch_ns) as switch:
             switch.set_link("br0", mtu=site.lan_mtu)
-            switch.set_link("gw", master="br0", mtu=site.lan_mtu, up=True)
         for vm in (vm for vm in vms(scenario) if vm.site == site.name):
             add_vm(paths, scenario, vm.name, site.name, vm.address, vm.mac, create=False)
 
     progress("programming the WAN's 1:1 NAT")
     nft.apply_text(router_ruleset(scenario), netns=router_ns)
     return created
+
+
+def gateway_port(member: int) -> str:
+    """The gateway's port on its site's LAN switch (a pair's second gateway: gw1)."""
+    return "gw" if member == 0 else f"gw{member}"
+
+
+def _build_gateway(scenario: Scenario, paths: LabPaths, index: int, member: int) -> None:
+    """One gateway of site #index: its WAN link to the `wan` router, its LAN port on the switch."""
+    site = scenario.sites[index]
+    gw = site_gateways(site)[member]
+    address, router_address, router_port = wan_link(index, member)
+    gateway_ns, switch_ns, router_ns = (
+        paths.namespace(gw.name),
+        paths.namespace(f"{site.name}-lan"),
+        paths.namespace(ROUTER),
+    )
+    port = gateway_port(member)
+    with Netlink(gateway_ns) as gateway:
+        gateway.add_veth("wan0", router_port, peer_netns=router_ns)
+        gateway.add_address("wan0", address)
+        gateway.set_link("wan0", mtu=site.wan_mtu, up=True)
+        gateway.add_veth("lan0", port, peer_netns=switch_ns)
+        lan_address = IPv4Interface(f"{gw.lan_address}/{scenario.network.cidr.prefixlen}")
+        gateway.set_link("lan0", mtu=site.lan_mtu, up=True)
+        if gw.lan_bridge:
+            # like a hypervisor host or a gateway VM with a bridged LAN: br_netfilter hands the
+            # bridge's IPv4 frames to the inet hooks (bridge-nf-call-iptables=1, the default)
+            gateway.add_bridge(LAN_BRIDGE)
+            gateway.set_link("lan0", master=LAN_BRIDGE)
+            gateway.set_link(LAN_BRIDGE, mtu=site.lan_mtu, up=True)
+            gateway.add_address(LAN_BRIDGE, lan_address)
+        else:
+            gateway.add_address("lan0", lan_address)
+        _default_route(gateway, router_address)
+    if gw.lan_bridge:
+        ns_sysctl(gateway_ns, "net.bridge.bridge-nf-call-iptables=1")
+    with Netlink(router_ns) as router:
+        router.add_address(router_port, router_address)
+        router.set_link(router_port, mtu=site.wan_mtu, up=True)
+    with Netlink(switch_ns) as switch:
+        switch.set_link(port, master="br0", mtu=site.lan_mtu, up=True)
+
+
+def restore_default_route(scenario: Scenario, paths: LabPaths, node: str) -> None:
+    """A gateway's default route to the `wan` router (gone while its WAN link was down)."""
+    for index, site in enumerate(scenario.sites):
+        for member, gateway in enumerate(site_gateways(site)):
+            if gateway.name == node:
+                with Netlink(paths.namespace(node)) as link:
+                    _default_route(link, wan_link(index, member)[1])
 
 
 def add_vm(
