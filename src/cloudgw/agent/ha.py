@@ -126,7 +126,8 @@ class PairState:
         self.dead_s = dead_s
         self.failback = failback
         self.role = "standby"
-        self.epoch = 0
+        self.epoch = 0  # of this gateway's own role: its rank among actives after a partition
+        self.seen_epoch = 0  # the newest epoch of the site it has heard of (a claim goes past it)
         self.started = now
         self.heard: dict[str, Heard] = {}
         self._last_seq: dict[str, tuple[int, int]] = {}  # sender -> (boot, seq)
@@ -135,6 +136,9 @@ class PairState:
 
     def rank(self) -> tuple[int, int, str]:
         return (self.epoch, self.priority, self.name)
+
+    def next_epoch(self) -> int:
+        return max(self.epoch, self.seen_epoch) + 1
 
     def hear(self, hello: Hello, path: str, now: float) -> bool:
         """Record a (signed, fresh) hello; False for a replay or an unknown sender."""
@@ -154,7 +158,7 @@ class PairState:
         previous = self.heard.get(hello.gateway)
         since = previous.since if previous is not None and now - previous.at <= self.dead_s else now
         self.heard[hello.gateway] = Heard(hello, now, {path}, since)
-        self.epoch = max(self.epoch, hello.epoch)
+        self.seen_epoch = max(self.seen_epoch, hello.epoch)
         return True
 
     def alive(self, now: float) -> list[Heard]:

@@ -112,7 +112,7 @@ class Pair:
             else:
                 self.state.partners, self.state.priority = partners, gw.priority
                 self.state.dead_s, self.state.failback = dead, gw.ha.failback
-            self.state.epoch = max(self.state.epoch, gw.epoch)  # this site's epoch (each site has its own)
+            self.state.seen_epoch = max(self.state.seen_epoch, gw.epoch)  # this site's (each site has its own)
             for partner in gw.partners:
                 if partner.name not in self._keys:
                     self._keys[partner.name] = pair_key(self._private_key, partner.public_key, (gw.name, partner.name))
@@ -155,8 +155,8 @@ class Pair:
                 return cached[2]
             role = self.role
             gateway = doc.gateway
-            if gateway.role != role or (self.state and gateway.epoch != self.state.epoch and gateway.partners):
-                gateway = gateway.model_copy(update={"role": role, "epoch": self.state.epoch if self.state else 0})
+            if gateway.role != role:
+                gateway = gateway.model_copy(update={"role": role})
             peers = doc.peers
             for site, (active, epoch) in list(self.overrides.items()):
                 documented = max((p.epoch for p in peers if p.site == site), default=0)
@@ -375,19 +375,20 @@ class Pair:
             return
         if state.role == "active":
             return
+        epoch = state.next_epoch()
         if self.controller is None:
-            self._become("active", state.epoch + 1, want.reason + "; no controller configured")
+            self._become("active", epoch, want.reason + "; no controller configured")
             return
         try:
-            reply = self.controller.request_role("active", state.epoch + 1, want.reason)
+            reply = self.controller.request_role("active", epoch, want.reason)
         except Unreachable:
-            self._become("active", state.epoch + 1, want.reason + "; controller unreachable: decided alone")
+            self._become("active", epoch, want.reason + "; controller unreachable: decided alone")
             return
         if reply.granted:
-            self._become("active", max(reply.epoch, state.epoch + 1), want.reason)
+            self._become("active", max(reply.epoch, epoch), want.reason)
         else:
             with self._lock:
-                state.epoch = max(state.epoch, reply.epoch)
+                state.seen_epoch = max(state.seen_epoch, reply.epoch)
             if self.reason != reply.reason:
                 self.reason = reply.reason
                 self.reported += 1
@@ -402,7 +403,10 @@ class Pair:
         except Unreachable:
             return  # keep the role: the controller's being down is no reason to stop forwarding
         if not reply.granted:
-            self._become("standby", max(state.epoch, reply.epoch), f"controller: {reply.reason}")
+            state.seen_epoch = max(state.seen_epoch, reply.epoch)
+            self._become("standby", state.epoch, f"controller: {reply.reason}")
+        elif reply.epoch > state.epoch:
+            state.epoch = reply.epoch  # the controller recorded a newer epoch for this gateway's role
 
     def _become(self, role: str, epoch: int, reason: str) -> None:
         state = self.state
