@@ -239,3 +239,26 @@ def test_nat_egress_forward_and_sessions(cli, controller, uid):
         )
     sessions = cli("nat", "sessions", names["b"])
     assert f"{names['gwb']}: 1 NAT session(s)" in sessions.out and "198.51.100.10:80" in sessions.out
+
+
+def test_ha_pair_priority_timing_and_role_column(cli, uid):
+    names = build(cli, uid)
+    added = cli(
+        "gateway", "add", f"gwa2-{uid}", "--site", names["a"], "--lan-address", "192.168.1.252", "--priority", "50"
+    )
+    assert added.code == 0, added.err
+    assert cli("gateway", "show", f"gwa2-{uid}", "-o", "json").json()["priority"] == 50
+    listed = {g["name"]: g for g in cli("gateway", "list", "--site", names["a"], "-o", "json").json()}
+    assert listed[f"gwa2-{uid}"]["role"] is None  # no agent has taken a role yet (the ROLE column shows them)
+    assert cli("site", "update", names["a"], "--ha-dead", "1500", "--failback").code == 0
+    assert cli("site", "show", names["a"], "-o", "json").json()["ha"] == {
+        "interval_ms": 200,
+        "dead_ms": 1500,
+        "failback": True,
+    }
+    assert cli("site", "update", names["a"], "--ha-interval", "100").code == 0  # the rest is kept
+    assert cli("site", "show", names["a"], "-o", "json").json()["ha"]["dead_ms"] == 1500
+    refused = cli("site", "update", names["a"], "--ha-interval", "600")
+    assert refused.code != 0 and "dead_ms" in refused.err + refused.out
+    bad = cli("gateway", "update", f"gwa2-{uid}", "--priority", "300")
+    assert bad.code != 0 and "priority" in bad.err + bad.out

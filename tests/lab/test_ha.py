@@ -205,7 +205,9 @@ def test_no_hello_on_any_path_the_controller_keeps_one_active(ha_lab):
     controller: its lease keeps the standby from taking over."""
     active, standby = active_of(ha_lab, "private")
     ns = ha_lab.ns(standby)
-    rules = "table inet cgwtest {\n chain input {\n  type filter hook input priority -10;\n  udp dport 51821 drop\n }\n}\n"
+    rules = (
+        "table inet cgwtest {\n chain input {\n  type filter hook input priority -10;\n  udp dport 51821 drop\n }\n}\n"
+    )
     subprocess.run(["ip", "netns", "exec", ns, "nft", "-f", "-"], input=rules, text=True, check=True)
     try:
         wait_for(

@@ -56,6 +56,17 @@ def age(timestamp: Any) -> str:
     return f"{seconds / 3600:.1f}h ago"
 
 
+def _role(item: dict[str, Any]) -> str:
+    """An HA pair member's role and since when ("-" for a site's only gateway)."""
+    role = item.get("role")
+    if not role:
+        return "-"
+    since = age(item.get("role_since"))
+    return (
+        f"{role} (p{item.get('priority', 100)}, {since})" if since != "-" else f"{role} (p{item.get('priority', 100)})"
+    )
+
+
 COLUMNS: dict[str, list[Column]] = {
     "sites": [
         ("NAME", lambda i: i["name"]),
@@ -80,6 +91,7 @@ COLUMNS: dict[str, list[Column]] = {
     "gateways": [
         ("NAME", lambda i: i["name"]),
         ("SITE", lambda i: i["site"]),
+        ("ROLE", lambda i: _role(i)),
         ("ENDPOINT", lambda i: i["endpoint"]),
         ("JOINED", lambda i: bool(i["public_key"])),
         ("ONLINE", lambda i: i["online"]),
@@ -155,6 +167,12 @@ def _delete(ctx: typer.Context, kind: str, name: str, yes: bool, cascade: bool =
 
 
 Yes = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation")]
+Priority = Annotated[int, typer.Option(help="1-255; of a site's HA pair the higher is preferred as active")]
+HaInterval = Annotated[int | None, typer.Option(help="HA pair: ms between hellos (default 200)")]
+HaDead = Annotated[int | None, typer.Option(help="HA pair: ms of silence before failover (default 1000)")]
+Failback = Annotated[
+    bool | None, typer.Option("--failback/--no-failback", help="HA pair: the preferred gateway takes the role back")
+]
 Output = Annotated[str, OutputOpt]
 
 
@@ -204,13 +222,20 @@ def site_add(
         str, typer.Option(help="generic, lab, aws or openstack (decides the reserved addresses)")
     ] = "generic",
     description: Annotated[str, typer.Option(help="Free text")] = "",
+    ha_interval: HaInterval = None,
+    ha_dead: HaDead = None,
+    failback: Failback = None,
     output: Output = "table",
 ) -> None:
     """Add a site.
 
     Example: cloudgw site add public --provider aws
     """
-    _add(ctx, "sites", {"name": name, "provider": provider, "description": description}, output)
+    body: dict[str, Any] = {"name": name, "provider": provider, "description": description}
+    ha = _ha_timing({}, ha_interval, ha_dead, failback)
+    if ha is not None:
+        body["ha"] = ha
+    _add(ctx, "sites", body, output)
 
 
 @site.command("update")
@@ -221,13 +246,35 @@ def site_update(
     new_name: Annotated[str | None, typer.Option("--name")] = None,
     provider: Annotated[str | None, typer.Option()] = None,
     description: Annotated[str | None, typer.Option()] = None,
+    ha_interval: HaInterval = None,
+    ha_dead: HaDead = None,
+    failback: Failback = None,
     output: Output = "table",
 ) -> None:
     """Change a site.
 
     Example: cloudgw site update public --description "eu-west-1"
+    Example: cloudgw site update private --ha-dead 1500 --failback
     """
-    _update(ctx, "sites", name, {"name": new_name, "provider": provider, "description": description}, output)
+    body: dict[str, Any] = {"name": new_name, "provider": provider, "description": description}
+    if (ha_interval, ha_dead, failback) != (None, None, None):
+        with api(ctx) as client:
+            current = client.get("sites", name).get("ha") or {}
+        body["ha"] = _ha_timing(current, ha_interval, ha_dead, failback)
+    _update(ctx, "sites", name, body, output)
+
+
+def _ha_timing(
+    current: dict[str, Any], interval: int | None, dead: int | None, failback: bool | None
+) -> dict[str, Any] | None:
+    """The site's HA timing with the given options changed (None: none given)."""
+    if (interval, dead, failback) == (None, None, None):
+        return None
+    timing = {"interval_ms": 200, "dead_ms": 1000, "failback": False, **current}
+    for key, value in (("interval_ms", interval), ("dead_ms", dead), ("failback", failback)):
+        if value is not None:
+            timing[key] = value
+    return timing
 
 
 @site.command("delete")
@@ -466,9 +513,10 @@ def gateway_add(
     lan_interface: Annotated[str, typer.Option(help="Interface on the VMs' LAN")] = "eth1",
     lan_address: LanAddress = None,
     listen_port: Annotated[int, typer.Option(help="WireGuard UDP port")] = LISTEN_PORT,
+    priority: Priority = 100,
     output: Output = "table",
 ) -> None:
-    """Add a gateway.
+    """Add a gateway. A second gateway at a site makes an HA pair (docs/ha.md).
 
     Example: cloudgw gateway add public-gw --site public --endpoint 203.0.113.20:51820 --lan-address 192.168.1.253
     """
@@ -483,6 +531,7 @@ def gateway_add(
             "lan_interface": lan_interface,
             "lan_addresses": lan_address or [],
             "listen_port": listen_port,
+            "priority": priority,
         },
         output,
     )
@@ -498,6 +547,7 @@ def gateway_update(
     lan_interface: Annotated[str | None, typer.Option()] = None,
     lan_address: LanAddress = None,
     listen_port: Annotated[int | None, typer.Option()] = None,
+    priority: Annotated[int | None, typer.Option(help="1-255; of an HA pair the higher is preferred")] = None,
     output: Output = "table",
 ) -> None:
     """Change a gateway.
@@ -514,6 +564,7 @@ def gateway_update(
             "lan_interface": lan_interface,
             "lan_addresses": lan_address,
             "listen_port": listen_port,
+            "priority": priority,
         },
         output,
     )
