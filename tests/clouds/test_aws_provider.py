@@ -187,3 +187,76 @@ def test_a_missing_credential_is_a_clear_error_without_secrets(monkeypatch, aws)
     found = preflight_site(topo, "public", provider, {})
     cloud = [f for f in found if f.check == "cloud"]
     assert cloud and cloud[0].severity == "error" and "no AWS credentials" in cloud[0].message
+
+
+def test_an_ha_pair_moves_the_secondary_ips_with_the_role_never_onto_two_enis(aws):
+    from dataclasses import replace
+
+    world = make_aws_world(aws.ec2)
+    second = aws.ec2.run_instances(
+        ImageId="ami-12c6146b",
+        MinCount=1,
+        MaxCount=1,
+        InstanceType="m5.large",
+        SubnetId=world.subnet,
+        PrivateIpAddress="192.168.1.252",
+        SecurityGroupIds=[world.gateway_group],
+    )["Instances"][0]
+    standby_eni = second["NetworkInterfaces"][0]["NetworkInterfaceId"]
+    text = f"""version: 1
+sites:
+  - {{name: private, provider: openstack}}
+  - name: public
+    provider: aws
+    aws: {{region: eu-west-1, vpc: {world.vpc}, subnet: {world.subnet}, gateway_eni: {world.gateway_eni},
+          gateway: public-gw, standby: public-gw2, standby_eni: {standby_eni}, endpoint_url: "{aws.url}"}}
+networks: [{{name: lab, cidr: 192.168.1.0/24}}]
+pools:
+  - {{network: lab, site: private, range: 192.168.1.4-192.168.1.10}}
+  - {{network: lab, site: public, range: 192.168.1.11-192.168.1.20}}
+gateways:
+  - {{name: private-gw, site: private, endpoint: "203.0.113.10:51820", lan_addresses: [192.168.1.253]}}
+  - {{name: public-gw, site: public, endpoint: "198.51.100.20:51820", lan_addresses: [192.168.1.254],
+     priority: 200}}
+  - {{name: public-gw2, site: public, endpoint: "198.51.100.21:51820", lan_addresses: [192.168.1.252]}}
+connections: [{{network: lab, site_a: private, site_b: public}}]
+"""
+    topo = to_topology(parse_file(text))
+    announce(topo, "private-gw", "192.168.1.5", "192.168.1.6")
+    provider = provider_for(topo.sites["public"])
+
+    def on_eni(eni):
+        return {a["PrivateIpAddress"] for a in world.eni(eni)["PrivateIpAddresses"] if not a.get("Primary")}
+
+    overlaps = []
+    apply = provider.apply
+
+    def checked(step, seen):
+        apply(step, seen)
+        overlaps.append(on_eni(world.gateway_eni) & on_eni(standby_eni))
+
+    provider.apply = checked
+    _, owned = converge(provider, need_for(topo, "public"))
+    assert on_eni(world.gateway_eni) == {"192.168.1.5", "192.168.1.6"} and on_eni(standby_eni) == set()
+    # the tunnels reach either gateway: the security group is on both ENIs
+    group = owned["security_group"]
+    assert all(group in [g["GroupId"] for g in world.eni(e)["Groups"]] for e in (world.gateway_eni, standby_eni))
+
+    # public-gw2 takes the active role: the addresses move to its ENI
+    topo.gateways["public-gw2"] = replace(topo.gateways["public-gw2"], role="active", role_epoch=1)
+    topo.gateways["public-gw"] = replace(topo.gateways["public-gw"], role="standby", role_epoch=1)
+    need = need_for(topo, "public")
+    assert need.active == "public-gw2"
+    plan = provider.plan(need, provider.observe(need, owned))
+    kinds = [(s.kind, s.target) for s in plan]
+    assert kinds.index(("unassign", world.gateway_eni)) < kinds.index(("assign", standby_eni))
+    _, owned = converge(provider, need, owned)
+    assert on_eni(standby_eni) == {"192.168.1.5", "192.168.1.6"} and on_eni(world.gateway_eni) == set()
+    assert world.eni(standby_eni)["SourceDestCheck"] is False
+    # and back
+    topo.gateways["public-gw"] = replace(topo.gateways["public-gw"], role="active", role_epoch=2)
+    topo.gateways["public-gw2"] = replace(topo.gateways["public-gw2"], role="standby", role_epoch=2)
+    _, owned = converge(provider, need_for(topo, "public"), owned)
+    assert on_eni(world.gateway_eni) == {"192.168.1.5", "192.168.1.6"} and on_eni(standby_eni) == set()
+    assert not any(overlaps), overlaps  # never an address on two ENIs, after any single call
+    assert aws.refusals == []

@@ -163,11 +163,12 @@ def test_network_shrink_that_would_orphan_a_pool_is_refused(api, uid):
     assert api.get("networks", world.network)["cidr"] == "192.168.1.0/24"
 
 
-def test_second_gateway_for_a_site_is_refused(api, uid):
+def test_a_second_gateway_for_a_site_needs_its_own_lan_address(api, uid):
     world = make_world(api, uid, gateways=True)
     with pytest.raises(InvalidInput) as caught:
         api.create("gateways", {"name": f"g2-{uid}", "site": world.a})
-    assert caught.value.problems[0].field == "site" and world.gw_a in caught.value.problems[0].message
+    assert caught.value.problems[0].field == "lan_addresses" and "HA pair" in caught.value.problems[0].fix
+    assert [g["name"] for g in api.list("gateways", site=world.a)] == [world.gw_a]
 
 
 def test_changing_a_sites_provider_rechecks_its_pools(api, uid):

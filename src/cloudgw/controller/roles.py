@@ -16,7 +16,8 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 
-from sqlalchemy import select, update
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from cloudgw.api.schemas import RoleAnswer, RoleRequest
 from cloudgw.controller.db.models import GatewayRow, SiteRow
@@ -35,15 +36,18 @@ def lease_seconds(timing: HaTiming) -> float:
 
 
 class _Held(CloudgwError):
+    """Another gateway got the lease first (raised inside the write: its transaction is rolled back)."""
+
     def __init__(self, holder: GatewayRow) -> None:
         super().__init__(f"held by {holder.name}")
-        self.holder = holder
+        self.answer = _refused(holder, 0.0)
 
 
-def _lock_site(session: object, site_id: int) -> None:
-    # a no-op UPDATE takes the site row's lock (PostgreSQL) or the database's write lock (SQLite):
-    # claims for one site never interleave, across replicas too
-    session.execute(update(SiteRow).where(SiteRow.id == site_id).values(name=SiteRow.name))  # type: ignore[attr-defined]
+def _lock_site(session: Session, site_id: int) -> None:
+    """Claims for one site never interleave, across replicas too: PostgreSQL locks the site's row
+    until the transaction ends; SQLite has one writer at a time, and a claim that changes a role
+    checks again inside State.write, which holds that lock."""
+    session.execute(select(SiteRow.id).where(SiteRow.id == site_id).with_for_update())
 
 
 def request_role(state: State, gateway: str, body: RoleRequest) -> RoleAnswer:
@@ -71,7 +75,7 @@ def request_role(state: State, gateway: str, body: RoleRequest) -> RoleAnswer:
             mine = next(r for r in rows if r.name == gateway)
             holder = _holder(rows, gateway, now)
             if holder is not None:
-                return _refused(holder, mine, ttl)
+                return _refused(holder, ttl)
             if mine.role == "active":
                 mine.lease_until = now + ttl
                 return RoleAnswer(granted=True, role="active", active=gateway, epoch=mine.role_epoch, lease_s=ttl)
@@ -87,9 +91,7 @@ def request_role(state: State, gateway: str, body: RoleRequest) -> RoleAnswer:
     try:
         return _change(state, gateway, site_id, body, ttl)
     except _Held as held:
-        with state.session() as session:
-            mine_row = session.scalars(select(GatewayRow).where(GatewayRow.name == gateway)).one()
-            return _refused(held.holder, mine_row, ttl)
+        return held.answer.model_copy(update={"lease_s": ttl})
 
 
 def _holder(rows: list[GatewayRow], gateway: str, now: float) -> GatewayRow | None:
@@ -98,7 +100,7 @@ def _holder(rows: list[GatewayRow], gateway: str, now: float) -> GatewayRow | No
     )
 
 
-def _refused(holder: GatewayRow, mine: GatewayRow, ttl: float) -> RoleAnswer:
+def _refused(holder: GatewayRow, ttl: float) -> RoleAnswer:
     return RoleAnswer(
         granted=False,
         role="standby",

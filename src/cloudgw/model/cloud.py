@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any
 
-from pydantic import Field, StringConstraints
+from pydantic import Field, StringConstraints, model_validator
 
 from cloudgw.errors import Problem
 from cloudgw.model.fields import Name, StrictModel
@@ -33,8 +33,20 @@ class AwsCloud(StrictModel):
     vpc: CloudId | None = None  # checked against the subnet's VPC when given
     wan_eni: CloudId | None = Field(None, description="the ENI the tunnel arrives on, if not gateway_eni")
     gateway: Name | None = None  # the cloudgw gateway behind gateway_eni (default: the site's only one)
+    # an HA pair (docs/ha.md): the second gateway and its ENI in the same subnet; the remote addresses
+    # (secondary IPs) live on the active gateway's ENI and move when the role moves
+    standby: Name | None = None
+    standby_eni: CloudId | None = Field(None, description="the second gateway's ENI in the subnet (eni-...)")
     profile: CloudId | None = None  # a profile in the controller's ~/.aws/config
     endpoint_url: Url | None = None  # an EC2-compatible endpoint (tests: a local moto server)
+
+    @model_validator(mode="after")
+    def _pair_named_whole(self) -> AwsCloud:
+        if (self.standby is None) != (self.standby_eni is None):
+            raise ValueError("an HA pair names both its second gateway (standby) and that gateway's ENI (standby_eni)")
+        if self.standby is not None and self.standby == self.gateway:
+            raise ValueError("standby names the same gateway as gateway: name the pair's other gateway")
+        return self
 
 
 class OpenStackCloud(StrictModel):

@@ -110,13 +110,15 @@ class Aws:
                 fix="launch the gateway (cloudgw gateway bootstrap GATEWAY --launch) or set aws.gateway_eni",
             )
         seen = Observed(owned=dict(owned))
-        eni = self.call("describe_network_interfaces", NetworkInterfaceIds=[cloud.gateway_eni])["NetworkInterfaces"][0]
+        lan_id, other_id = self._lan_enis(need)
+        eni = self.call("describe_network_interfaces", NetworkInterfaceIds=[lan_id])["NetworkInterfaces"][0]
         subnet = self.call("describe_subnets", SubnetIds=[cloud.subnet])["Subnets"][0]
         seen.subnet = IPv4Network(subnet["CidrBlock"])
         seen.reserved = reserved_addresses("aws", seen.subnet)
         primary = next(IPv4Address(a["PrivateIpAddress"]) for a in eni["PrivateIpAddresses"] if a.get("Primary"))
         facts = seen.facts
         facts.update(
+            lan_eni=lan_id,
             vpc=subnet["VpcId"],
             eni_subnet=eni["SubnetId"],
             primary=primary,
@@ -125,13 +127,22 @@ class Aws:
             tagged=any(t["Key"] == TAG and t["Value"] == self.site for t in eni.get("TagSet", [])),
             instance=eni.get("Attachment", {}).get("InstanceId"),
         )
-        wan_id = cloud.wan_eni or cloud.gateway_eni
-        wan = (
-            eni
-            if wan_id == cloud.gateway_eni
-            else self.call("describe_network_interfaces", NetworkInterfaceIds=[wan_id])["NetworkInterfaces"][0]
-        )
-        facts["wan_groups"] = [g["GroupId"] for g in wan.get("Groups", [])]
+        # the pair's other ENI: it must hold none of the remote addresses (they move, never copy)
+        facts["other_eni"], facts["other_secondary"] = other_id, set()
+        described = {lan_id: eni}
+        if other_id is not None:
+            other = self.call("describe_network_interfaces", NetworkInterfaceIds=[other_id])["NetworkInterfaces"][0]
+            described[other_id] = other
+            facts["other_secondary"] = {
+                IPv4Address(a["PrivateIpAddress"]) for a in other["PrivateIpAddresses"] if not a.get("Primary")
+            }
+        facts["wan_groups"] = {}
+        for wan_id in self._wans():
+            if wan_id not in described:
+                described[wan_id] = self.call("describe_network_interfaces", NetworkInterfaceIds=[wan_id])[
+                    "NetworkInterfaces"
+                ][0]
+            facts["wan_groups"][wan_id] = [g["GroupId"] for g in described[wan_id].get("Groups", [])]
         facts["instance_type"], facts["ips_per_eni"] = None, None
         if facts["instance"]:
             reservations = self.call("describe_instances", InstanceIds=[facts["instance"]])["Reservations"]
@@ -155,7 +166,7 @@ class Aws:
             "NetworkInterfaces",
             Filters=[{"Name": "subnet-id", "Values": [cloud.subnet]}],
         ):
-            if other["NetworkInterfaceId"] in (cloud.gateway_eni, wan_id):
+            if other["NetworkInterfaceId"] in described:
                 continue
             for address in other.get("PrivateIpAddresses", []):
                 ip = IPv4Address(address["PrivateIpAddress"])
@@ -182,11 +193,35 @@ class Aws:
         limit = seen.facts.get("ips_per_eni")
         return None if limit is None else max(0, limit - 1)  # the primary address takes one
 
+    def _lan_enis(self, need: Need) -> tuple[str, str | None]:
+        """(the ENI that holds the remote addresses now, the pair's other ENI or None)."""
+        cloud = self.cloud
+        assert cloud.gateway_eni is not None
+        if cloud.standby_eni is None:
+            return cloud.gateway_eni, None
+        if cloud.standby is not None and need.active == cloud.standby:
+            return cloud.standby_eni, cloud.gateway_eni
+        return cloud.gateway_eni, cloud.standby_eni
+
+    def _wans(self) -> list[str]:
+        """The ENIs the tunnels arrive on: the gateway's, and its partner's in a pair."""
+        wans = [self._wan()]
+        if self.cloud.standby_eni is not None and self.cloud.standby_eni not in wans:
+            wans.append(self.cloud.standby_eni)
+        return wans
+
     def plan(self, need: Need, seen: Observed) -> list[Step]:
-        facts, owned, eni = seen.facts, seen.owned, self.cloud.gateway_eni
+        facts, owned = seen.facts, seen.owned
+        eni: str = facts["lan_eni"]
         present: set[IPv4Address] = facts["secondary"]
-        mine = {IPv4Address(a) for a in owned.get("secondary", [])} & present
+        ours = {IPv4Address(a) for a in owned.get("secondary", [])}
+        mine = ours & present
         steps: list[Step] = []
+        other: str | None = facts["other_eni"]
+        stale = sorted(ours & facts["other_secondary"])
+        if other is not None and stale:
+            # the role moved: release them from the other ENI first, so no address is ever on two
+            steps += _chunks("unassign", other, stale, "release {n} secondary IPs from " + other + " (role moved)")
         if need.deleting:
             steps += _chunks("unassign", eni, sorted(mine), "release {n} secondary IPs from " + eni)
             if owned.get("source_dest_check_was") and not facts["source_dest_check"]:
@@ -194,8 +229,9 @@ class Aws:
                     Step("source-dest-check", eni, ("on",), f"turn the source/destination check of {eni} back on")
                 )
             if facts["group"]:
-                if facts["group"] in facts["wan_groups"]:
-                    steps.append(Step("detach-group", self._wan(), (facts["group"],), f"detach {facts['group']}"))
+                for wan, groups in facts["wan_groups"].items():
+                    if facts["group"] in groups:
+                        steps.append(Step("detach-group", wan, (facts["group"],), f"detach {facts['group']}"))
                 steps.append(Step("delete-group", facts["group"], (), f"delete security group {facts['group']}"))
             if facts["tagged"]:
                 steps.append(Step("untag", eni, (), f"remove the {TAG} tag from {eni}"))
@@ -206,7 +242,7 @@ class Aws:
             steps.append(Step("source-dest-check", eni, ("off",), f"turn the source/destination check of {eni} off"))
         wanted = self.wanted_addresses(need, seen)
         remove = sorted(mine - wanted)
-        add = sorted(wanted - present)
+        add = sorted(wanted - present - (facts["other_secondary"] - set(stale)))
         room = self.capacity(seen)
         if room is not None:
             add = add[: max(0, room - (len(present) - len(remove)))]
@@ -223,8 +259,9 @@ class Aws:
             if changed:
                 values = tuple(f"{p}/{port}/{c}" for p, port, c in changed)
                 steps.append(Step(kind, "group", values, f"{verb} " + ", ".join(_rule_text(r) for r in changed)))
-        if (rules or facts["group"]) and facts["group"] not in facts["wan_groups"]:
-            steps.append(Step("attach-group", self._wan(), (), f"attach the security group to {self._wan()}"))
+        for wan, groups in facts["wan_groups"].items():
+            if (rules or facts["group"]) and facts["group"] not in groups:
+                steps.append(Step("attach-group", wan, (), f"attach the security group to {wan}"))
         return steps
 
     def _wan(self) -> str:
@@ -240,7 +277,7 @@ class Aws:
                     site,
                     "subnet",
                     "error",
-                    f"{cloud.gateway_eni} is in {facts['eni_subnet']}, not in {cloud.subnet}",
+                    f"{facts['lan_eni']} is in {facts['eni_subnet']}, not in {cloud.subnet}",
                     "name the gateway's ENI in the site's subnet (aws.gateway_eni)",
                 )
             )
@@ -261,7 +298,7 @@ class Aws:
                     "source-dest-check",
                     "change",
                     f"the source/destination check of "
-                    f"{cloud.gateway_eni} is on: the gateway cannot forward for other addresses",
+                    f"{facts['lan_eni']} is on: the gateway cannot forward for other addresses",
                     "cloudgw turns it off",
                 )
             )
@@ -284,7 +321,7 @@ class Aws:
                     site,
                     "eni-limit",
                     "error",
-                    f"{cloud.gateway_eni} must hold {len(wanted)} remote "
+                    f"{facts['lan_eni']} must hold {len(wanted)} remote "
                     f"addresses but a {facts['instance_type']} ENI takes {limit - 1} secondary IPs "
                     f"({limit} with the primary)",
                     suggest_instance_type(len(wanted) + 1),
@@ -298,7 +335,7 @@ class Aws:
                         site,
                         "secondary-ips",
                         "change",
-                        f"{missing} remote addresses are not on {cloud.gateway_eni} yet",
+                        f"{missing} remote addresses are not on {facts['lan_eni']} yet",
                         "cloudgw assigns them as secondary private IPs",
                     )
                 )
@@ -479,12 +516,12 @@ class Aws:
         self.call(operation, GroupId=owned["security_group"], IpPermissions=permissions)
 
     def _attach(self, eni: str, owned: dict[str, Any], seen: Observed) -> None:
-        groups = [*seen.facts["wan_groups"], owned["security_group"]]
+        groups = [*seen.facts["wan_groups"].get(eni, []), owned["security_group"]]
         self.call("modify_network_interface_attribute", NetworkInterfaceId=eni, Groups=groups)
-        seen.facts["wan_groups"] = groups
+        seen.facts["wan_groups"][eni] = groups
 
     def _detach(self, eni: str, group: str, seen: Observed) -> None:
-        groups = [g for g in seen.facts["wan_groups"] if g != group]
+        groups = [g for g in seen.facts["wan_groups"].get(eni, []) if g != group]
         if not groups:  # an ENI keeps at least one group: the VPC's default
             default = self.call(
                 "describe_security_groups",
@@ -495,7 +532,7 @@ class Aws:
             )["SecurityGroups"]
             groups = [default[0]["GroupId"]]
         self.call("modify_network_interface_attribute", NetworkInterfaceId=eni, Groups=groups)
-        seen.facts["wan_groups"] = groups
+        seen.facts["wan_groups"][eni] = groups
 
     def _delete_group(self, group: str, owned: dict[str, Any]) -> None:
         self.call("delete_security_group", GroupId=group)

@@ -36,6 +36,7 @@ class Need:
     site: str
     provider: str
     gateway: str | None  # the cloudgw gateway behind the cloud identity
+    active: str | None = None  # of an HA pair: the gateway that holds the active role now
     networks: tuple[tuple[str, IPv4Network], ...] = ()  # (name, cidr) the site serves
     own_ranges: tuple[AddressRange, ...] = ()  # this site's pools
     remote_ranges: tuple[AddressRange, ...] = ()  # connected sites' pools: this site's gateway answers for them

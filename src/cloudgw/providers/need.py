@@ -45,6 +45,7 @@ def need_for(topo: Topology, site: str) -> Need:
         site=site,
         provider=record.provider,
         gateway=gateway,
+        active=active.name if (active := topo.active_gateway(site)) is not None else None,
         networks=networks,
         own_ranges=tuple(sorted(p.range for p in topo.pools.values() if p.site == site)),
         remote_ranges=tuple(sorted(remote_ranges)),
