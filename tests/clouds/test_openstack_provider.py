@@ -107,3 +107,50 @@ def test_pairs_are_not_set_on_a_port_without_port_security(openstack_cloud):
     _, owned = converge(provider_for(topo.sites["private"]), need_for(topo, "private"))
     assert fake.get("ports", world["port"]["id"])["allowed_address_pairs"] == []
     assert "pairs" not in owned
+
+
+def test_an_ha_pair_has_the_pairs_and_the_tunnel_port_on_both_ports(openstack_cloud):
+    """On OpenStack a failover changes nothing in Neutron: both gateways' ports already accept the
+    remote addresses and the tunnel's traffic."""
+    fake = openstack_cloud
+    world = make_openstack_world(fake)
+    second = fake.add(
+        "ports",
+        name="gateway2-lan",
+        network_id=world["network"]["id"],
+        device_owner="compute:nova",
+        fixed_ips=[{"subnet_id": world["subnet"]["id"], "ip_address": "192.168.1.252"}],
+        security_groups=[world["default_group"]["id"]],
+    )
+    text = f"""version: 1
+sites:
+  - name: private
+    provider: openstack
+    openstack: {{cloud: private-cloud, subnet: tenant-subnet, gateway_port: {world["port"]["id"]},
+                gateway: private-gw, standby: private-gw2, standby_port: {second["id"]}}}
+  - {{name: public, provider: aws}}
+networks: [{{name: lab, cidr: 192.168.1.0/24}}]
+pools:
+  - {{network: lab, site: private, range: 192.168.1.4-192.168.1.10}}
+  - {{network: lab, site: public, range: 192.168.1.11-192.168.1.20}}
+gateways:
+  - {{name: private-gw, site: private, endpoint: "203.0.113.10:51820", lan_addresses: [192.168.1.253]}}
+  - {{name: private-gw2, site: private, endpoint: "203.0.113.11:51820", lan_addresses: [192.168.1.252]}}
+  - {{name: public-gw, site: public, endpoint: "198.51.100.20:51820", lan_addresses: [192.168.1.254]}}
+connections: [{{network: lab, site_a: private, site_b: public}}]
+"""
+    topo = to_topology(parse_file(text))
+    provider = provider_for(topo.sites["private"])
+    _, owned = converge(provider, need_for(topo, "private"))
+    wanted = ["192.168.1.11/32", "192.168.1.12/30", "192.168.1.16/30", "192.168.1.20/32"]
+    for port_id in (world["port"]["id"], second["id"]):
+        port = fake.get("ports", port_id)
+        assert sorted(p["ip_address"] for p in port["allowed_address_pairs"]) == wanted
+        assert owned["security_group"] in port["security_groups"]
+    # the other port's addresses are the pair's own, not a VM's that collides with a remote pool
+    assert IPv4Address("192.168.1.252") not in provider.observe(need_for(topo, "private"), owned).facts["elsewhere"]
+    # removal takes both back
+    converge(provider, Need.removal("private", "openstack"), owned)
+    for port_id in (world["port"]["id"], second["id"]):
+        port = fake.get("ports", port_id)
+        assert port["allowed_address_pairs"] == [] and port["security_groups"] == [world["default_group"]["id"]]

@@ -60,6 +60,16 @@ class OpenStackCloud(StrictModel):
     region: CloudId | None = None
     wan_port: CloudId | None = None  # the port the tunnel arrives on, if not gateway_port
     gateway: Name | None = None
+    # an HA pair (docs/ha.md): the second gateway and its port; both ports carry the allowed address
+    # pairs (and the tunnel's security group), so a failover changes nothing in Neutron
+    standby: Name | None = None
+    standby_port: CloudId | None = None
+
+    @model_validator(mode="after")
+    def _pair_named_whole(self) -> OpenStackCloud:
+        if (self.standby is None) != (self.standby_port is None):
+            raise ValueError("an HA pair names both its second gateway (standby) and its port (standby_port)")
+        return self
 
 
 CLOUD_KINDS: dict[str, type[StrictModel]] = {"aws": AwsCloud, "openstack": OpenStackCloud}

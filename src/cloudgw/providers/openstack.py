@@ -117,9 +117,15 @@ class OpenStack:
                 if rule.direction == "ingress" and rule.remote_ip_prefix:
                     key = (rule.protocol or "", int(rule.port_range_min or -1), rule.remote_ip_prefix)
                     facts["rules"][key] = rule.id
+        facts["standby_pairs"], facts["standby_pair_list"], facts["standby_groups"] = set(), [], []
+        if cloud.standby_port is not None:
+            standby = self.call("get_port", cloud.standby_port)
+            facts["standby_pairs"] = {p["ip_address"] for p in (standby.allowed_address_pairs or [])}
+            facts["standby_pair_list"] = list(standby.allowed_address_pairs or [])
+            facts["standby_groups"] = list(standby.security_group_ids or [])
         facts["elsewhere"] = {}
         for other in self.call("ports", network_id=subnet.network_id):
-            if other.id in (cloud.gateway_port, cloud.wan_port):
+            if other.id in (cloud.gateway_port, cloud.wan_port, cloud.standby_port):
                 continue
             for fixed in other.fixed_ips or []:
                 if fixed.get("subnet_id") != subnet.id:
@@ -162,6 +168,19 @@ class OpenStack:
                     f"add {len(wanted - facts['pairs'])}, remove {len(mine - wanted)}",
                 )
             )
+        if cloud.standby_port is not None:  # the pair's second port answers for the same addresses
+            have = facts["standby_pairs"]
+            mine = set(owned.get("standby_pairs", [])) & have
+            if (wanted - have) or (mine - wanted):
+                steps.append(
+                    Step(
+                        "standby-pairs",
+                        cloud.standby_port,
+                        tuple(sorted((have - mine) | wanted)),
+                        f"allowed address pairs of the standby gateway's port: "
+                        f"add {len(wanted - have)}, remove {len(mine - wanted)}",
+                    )
+                )
         pools = self.wanted_pools(need, seen)
         if pools != facts["allocation_pools"]:
             steps.append(
@@ -182,12 +201,15 @@ class OpenStack:
             )
         for proto, port, cidr in sorted(rules - have):
             steps.append(Step("add-rule", "group", (proto, str(port), cidr), f"open {proto}/{port} to {cidr}"))
-        wan = cloud.wan_port or cloud.gateway_port
-        if not need.deleting and rules and facts["group"] not in facts["wan_groups"]:
-            steps.append(Step("attach-group", wan, (), f"attach the security group to port {wan}"))
-        if need.deleting and facts["group"]:
-            if facts["group"] in facts["wan_groups"]:
+        wans = [(cloud.wan_port or cloud.gateway_port, facts["wan_groups"])]
+        if cloud.standby_port is not None:
+            wans.append((cloud.standby_port, facts["standby_groups"]))
+        for wan, groups in wans:
+            if not need.deleting and rules and facts["group"] not in groups:
+                steps.append(Step("attach-group", wan, (), f"attach the security group to port {wan}"))
+            if need.deleting and facts["group"] and facts["group"] in groups:
                 steps.append(Step("detach-group", wan, (facts["group"],), f"detach {facts['group']} from {wan}"))
+        if need.deleting and facts["group"]:
             steps.append(Step("delete-group", facts["group"], (), f"delete security group {facts['group']}"))
         return steps
 
@@ -351,14 +373,15 @@ class OpenStack:
 
     def apply(self, step: Step, seen: Observed) -> None:
         owned, facts = seen.owned, seen.facts
-        if step.kind == "pairs":
-            pairs = [p for p in facts["pair_list"] if p["ip_address"] in step.values]
+        if step.kind in ("pairs", "standby-pairs"):
+            key = "pairs" if step.kind == "pairs" else "standby_pairs"
+            pairs = [p for p in facts[key.removesuffix("s") + "_list"] if p["ip_address"] in step.values]
             have = {p["ip_address"] for p in pairs}
             pairs += [{"ip_address": v} for v in step.values if v not in have]
             self.call("update_port", step.target, allowed_address_pairs=pairs)
-            ours = (set(owned.get("pairs", [])) | (set(step.values) - facts["pairs"])) & set(step.values)
-            owned["pairs"] = sorted(ours)
-            facts["pairs"], facts["pair_list"] = set(step.values), pairs
+            ours = (set(owned.get(key, [])) | (set(step.values) - facts[key])) & set(step.values)
+            owned[key] = sorted(ours)
+            facts[key], facts[key.removesuffix("s") + "_list"] = set(step.values), pairs
         elif step.kind == "allocation-pools":
             owned.setdefault("allocation_pools_were", [str(p) for p in facts["allocation_pools"]])
             pools = [AddressRange.parse(v) for v in step.values]
@@ -391,14 +414,14 @@ class OpenStack:
             facts["rules"][(proto, int(port), cidr)] = rule.id
         elif step.kind == "delete-rule":
             self.call("delete_security_group_rule", step.target)
-        elif step.kind == "attach-group":
-            groups = [*facts["wan_groups"], owned["security_group"]]
+        elif step.kind in ("attach-group", "detach-group"):
+            key = "standby_groups" if step.target == self.cloud.standby_port else "wan_groups"
+            if step.kind == "attach-group":
+                groups = [*facts[key], owned["security_group"]]
+            else:
+                groups = [g for g in facts[key] if g != step.values[0]]
             self.call("update_port", step.target, security_groups=groups)
-            facts["wan_groups"] = groups
-        elif step.kind == "detach-group":
-            groups = [g for g in facts["wan_groups"] if g != step.values[0]]
-            self.call("update_port", step.target, security_groups=groups)
-            facts["wan_groups"] = groups
+            facts[key] = groups
         elif step.kind == "delete-group":
             self.call("delete_security_group", step.target)
             owned.pop("security_group", None)
