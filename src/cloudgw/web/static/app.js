@@ -512,8 +512,18 @@ VIEWS.sites = {
 
 function listed(names) { return names.length > 8 ? `${names.slice(0, 8).join(", ")} and ${names.length - 8} more` : names.join(", "); }
 
+function roleCell(g) {
+  // an HA pair member: its role, why it has it and since when (the agent's own view when newer)
+  if (!g.role && !(g.ha && g.ha.role)) return "-";
+  const role = g.role || g.ha.role;
+  const reason = g.role_reason || (g.ha && g.ha.reason) || "";
+  const since = g.role_since ? ` · ${ago(g.role_since)}` : "";
+  return `<span class="role-${esc(role)}" data-testid="role-${esc(g.name)}">${esc(role)}</span> (p${g.priority})${since}` +
+    (reason ? `<br><small>${esc(reason)}</small>` : "");
+}
+
 function gatewayRow(g) {
-  return `<tr><td>${esc(g.name)}</td><td>${esc(g.site)}</td>
+  return `<tr><td>${esc(g.name)}</td><td>${esc(g.site)}</td><td>${roleCell(g)}</td>
     <td>${esc(g.version || "-")}</td><td>${g.online ? "yes" : "no"}</td><td>${ago(g.last_seen)}</td><td>${esc(g.endpoint || "-")}</td>
     <td>${g.applied_revision ?? "-"}/${g.doc_revision}</td>
     <td>${g.tunnels.slice(0, 20).map((t) => `${esc(t.peer)}: ${t.handshake_age_s === null ? "no handshake" : Math.round(t.handshake_age_s) + "s"}, ${bytes(t.rx_bytes)} / ${bytes(t.tx_bytes)}${mtuNote(t)}`).join("<br>") || "-"}${g.tunnels.length > 20 ? `<br>and ${g.tunnels.length - 20} more` : ""}</td>
@@ -708,7 +718,8 @@ VIEWS.audit = {
     state.table = pagedTable(root, { testid: "audit-table", path: "/api/v1/audit", key: (a) => a.id, size: 100,
       params: () => ({ kind: $("#audit-kind", root).value }),
       row: (a) => `<tr><td>${a.revision}</td><td>${ago(a.at)}</td><td>${esc(a.actor)}</td>
-        <td>${esc(a.action)} ${esc(a.kind)} ${esc(a.name)}</td></tr>` });
+        <td>${esc(a.action)} ${esc(a.kind)} ${esc(a.name)}${a.action === "role" && a.after
+          ? `: ${esc(a.after.role)} (epoch ${a.after.epoch}) — ${esc(a.after.reason || "")}` : ""}</td></tr>` });
     $("#audit-kind", root).addEventListener("change", () => state.table.reset());
   },
   async update() { await state.table.load(); },
