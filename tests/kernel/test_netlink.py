@@ -102,3 +102,22 @@ def test_route_mtu_is_written_and_read_back(ns):
         b.run([b.replace_route(Route(routes[0].dst, "lanp", routes[0].src, mtu=None))])  # MTU removed again
         assert all(r.mtu is None for r in b.routes(254))
     assert "mtu" not in run(["ip", "-n", ns, "route", "show", "proto", str(RT_PROTO)]).stdout
+
+
+def test_virtual_addresses_are_marked_and_only_ours_listed_or_removed(ns):
+    from ipaddress import IPv4Interface
+
+    from cloudgw.dataplane.kernelstate import LanAddress
+
+    virtual = LanAddress(IPv4Interface("192.168.1.250/24"), "lan0")
+    with Netlink(ns) as netlink:
+        assert netlink.owned_addresses() == set()  # the interface's own address is not ours
+        netlink.add_owned_address(virtual)
+        netlink.add_owned_address(virtual)  # idempotent
+        assert netlink.owned_addresses() == {virtual}
+        listing = run(["ip", "-n", ns, "-4", "addr", "show", "dev", "lan0"]).stdout
+        assert "192.168.1.250/24" in listing and "192.168.1.254/24" in listing
+        netlink.delete_address(virtual)
+        netlink.delete_address(virtual)  # gone already: fine
+        assert netlink.owned_addresses() == set()
+        assert "192.168.1.254/24" in run(["ip", "-n", ns, "-4", "addr", "show", "dev", "lan0"]).stdout

@@ -148,6 +148,28 @@ def test_active_killed_fails_over_in_under_3s_and_tcp_survives(ha_lab):
     assert 'cloudgw_role_changes_total{role="active"}' in metrics
 
 
+def test_the_virtual_address_moves_and_the_vms_reach_the_internet_after_failover(ha_lab):
+    """The VMs' default gateway is the pair's virtual address: it moves with the role (gratuitous
+    ARP), and Internet traffic leaves through the new active gateway's NAPT. Its sessions are new:
+    without connection-tracking sync, a TCP connection to the Internet does not survive (docs/ha.md)."""
+    active, standby = active_of(ha_lab, "private")
+
+    def holds(node: str) -> bool:
+        return "192.168.1.250/24" in run(["ip", "-4", "addr", "show", "dev", "lan0"], netns=ha_lab.ns(node)).stdout
+
+    assert holds(active) and not holds(standby)
+    try:
+        outage = ping_during(
+            ha_lab, lambda: lablib.fail_gateway(ha_lab.paths, active), source="private-vm3", address="198.51.100.10"
+        )
+        print(f"\nInternet via the virtual address, failover {active} -> {standby}: {outage}")
+        assert outage.window_s < 3.0, outage
+        assert holds(standby)
+    finally:
+        heal_all(ha_lab)
+    wait_for(lambda: not holds(active), 10, what="the healed gateway (standby) not holding the virtual address")
+
+
 def test_killing_the_standby_loses_nothing(ha_lab):
     _active, standby = active_of(ha_lab, "public")
     try:

@@ -284,3 +284,48 @@ def test_timing_refuses_a_dead_time_under_three_hellos(dead_ms):
 def test_replace_keeps_gateways_positional_fields():
     gateway = Gateway("g", "s", priority=150)
     assert replace(gateway, role="active").priority == 150
+
+
+def vip_doc(role):
+    data = pair_doc(role).model_dump(mode="json")
+    data["gateway"]["virtual_addresses"] = ["192.168.1.250"]
+    return load_document(data)
+
+
+def test_the_active_gateway_holds_the_virtual_address_and_the_standby_does_not():
+    from ipaddress import IPv4Interface
+
+    from cloudgw.dataplane.kernelstate import LanAddress
+
+    assert render(vip_doc("active"), KEY_A).addresses == {LanAddress(IPv4Interface("192.168.1.250/24"), "lan0")}
+    assert render(vip_doc("standby"), KEY_A).addresses == frozenset()
+
+
+@pytest.mark.parametrize(
+    ("address", "words"), [("10.0.0.1", "none of this gateway's networks"), ("192.168.1.5", "pool")]
+)
+def test_a_virtual_address_outside_the_network_or_in_a_pool_is_refused(address, words):
+    from cloudgw.errors import InvalidInput
+
+    data = pair_doc().model_dump(mode="json")
+    data["gateway"]["virtual_addresses"] = [address]
+    with pytest.raises(InvalidInput) as caught:
+        load_document(data)
+    assert (
+        caught.value.problems[0].field == "gateway.virtual_addresses[0]" and words in caught.value.problems[0].message
+    )
+
+
+def test_rules_keep_virtual_addresses_out_of_pools_and_gateways():
+    from cloudgw.model import rules
+    from cloudgw.model.topology import HaTiming
+
+    topo = pair_topology()
+    site = replace(topo.sites["a"], ha=HaTiming(addresses=(IPv4Address("192.168.1.5"), IPv4Address("192.168.1.254"))))
+    problems = rules.check_site(topo, site, old_name="a")
+    assert [p.field for p in problems] == ["ha.addresses[0]", "ha.addresses[1]"]
+    topo.sites["a"] = replace(site, ha=HaTiming(addresses=(IPv4Address("192.168.1.30"),)))
+    pool = Pool("pc", "n", "a", AddressRange.parse("192.168.1.21-192.168.1.40"))
+    assert [p.field for p in rules.check_pool(topo, pool)] == ["range"]
+    # documents carry it only where it fits
+    assert render_document(topo, "gw-a", 1).gateway.virtual_addresses == [IPv4Address("192.168.1.30")]

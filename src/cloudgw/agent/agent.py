@@ -223,6 +223,9 @@ class Agent:
                 if action.kind == "neighbour" and action.op == "add":
                     neighbour = action.desired
                     added.setdefault(neighbour.dev, []).append(neighbour.ip)  # type: ignore[attr-defined]
+                elif action.kind == "address" and action.op == "add":  # an HA pair's virtual address moved here
+                    lan = action.desired
+                    added.setdefault(lan.dev, []).append(lan.address.ip)  # type: ignore[attr-defined]
             for device, addresses in added.items():
                 self.learner.garp(device, addresses)
         return result

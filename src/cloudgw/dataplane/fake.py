@@ -31,6 +31,7 @@ class FakeDataplane:
         links, devices = dict(self.state.links), dict(self.state.devices)
         peers, sysctls, routes = dict(self.state.peers), dict(self.state.sysctls), dict(self.state.routes)
         neighbours, rules, nft = set(self.state.neighbours), set(self.state.rules), self.state.nft
+        addresses = set(self.state.addresses)
         tables = {"link": links, "device": devices, "peer": peers, "sysctl": sysctls, "route": routes}
         for action in actions:
             if action.kind == self.fail_on:
@@ -38,8 +39,10 @@ class FakeDataplane:
             value = action.desired if action.op != "delete" else action.observed
             if action.kind == "nft":
                 nft = action.desired if action.op != "delete" else None  # type: ignore[assignment]
-            elif action.kind in ("neighbour", "rule"):
-                members: set[object] = neighbours if action.kind == "neighbour" else rules  # type: ignore[assignment]
+            elif action.kind in ("neighbour", "rule", "address"):
+                members: set[object] = {"neighbour": neighbours, "rule": rules, "address": addresses}[  # type: ignore[assignment]
+                    action.kind
+                ]
                 (members.discard if action.op == "delete" else members.add)(value)
             else:
                 table = tables[action.kind]
@@ -55,6 +58,7 @@ class FakeDataplane:
             peers=peers,
             sysctls=sysctls,
             neighbours=frozenset(neighbours),
+            addresses=frozenset(addresses),
             routes=routes,
             rules=frozenset(rules),  # type: ignore[arg-type]
             nft=nft,

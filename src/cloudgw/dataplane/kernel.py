@@ -13,6 +13,7 @@ from cloudgw.dataplane.kernelstate import (
     EGRESS_TABLE,
     MAIN_TABLE,
     KernelState,
+    LanAddress,
     NftRuleset,
     PolicyRule,
     ProxyNeighbour,
@@ -106,6 +107,7 @@ class KernelDataplane:
                     peers.update({(peer.link, peer.public_key): peer for peer in wg_peers})
                     stats.extend(wg_stats)
             rules = frozenset(netlink.rules())
+            owned_addresses = frozenset(netlink.owned_addresses())
         with BulkNetlink({link.name: link.index for link in all_links}) as bulk:
             routes = {route.key: route for table in (MAIN_TABLE, EGRESS_TABLE) for route in bulk.routes(table)}
             neighbours = frozenset(bulk.proxy_neighbours())
@@ -124,6 +126,7 @@ class KernelDataplane:
             peers=peers,
             sysctls=sysctls,
             neighbours=neighbours,
+            addresses=owned_addresses,
             routes=routes,
             rules=rules,
             nft=ruleset,
@@ -220,6 +223,13 @@ class KernelDataplane:
             write_sysctl(action.key, action.desired)
         elif kind == "rule":
             self._apply_rule(netlink, action)
+        elif kind == "address":
+            if op == "delete":
+                assert isinstance(action.observed, LanAddress)
+                netlink.delete_address(action.observed)
+            else:
+                assert isinstance(action.desired, LanAddress)
+                netlink.add_owned_address(action.desired)
 
     def _apply_rule(self, netlink: Netlink, action: Action) -> None:
         if action.op == "delete":

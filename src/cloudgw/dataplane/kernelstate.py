@@ -8,7 +8,7 @@ table `inet cloudgw`. Sysctls are set, never removed.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from ipaddress import IPv4Address, IPv4Network
+from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from typing import Any
 
 RT_PROTO = 207  # route/neighbour/rule protocol number that marks cloudgw's own entries
@@ -79,6 +79,18 @@ class PolicyRule:
 
 
 @dataclass(frozen=True, order=True)
+class LanAddress:
+    """A virtual address the active gateway of an HA pair holds on its LAN: the VMs' default gateway.
+    Marked as cloudgw's by its protocol number (IFA_PROTO), like routes and neighbours."""
+
+    address: IPv4Interface
+    dev: str
+
+    def __str__(self) -> str:
+        return f"{self.address} {self.dev}"
+
+
+@dataclass(frozen=True, order=True)
 class ProxyNeighbour:
     ip: IPv4Address
     dev: str
@@ -104,6 +116,7 @@ class KernelState:
     peers: dict[tuple[str, str], WgPeer] = field(default_factory=dict)  # by (link, public key)
     sysctls: dict[str, str] = field(default_factory=dict)
     neighbours: frozenset[ProxyNeighbour] = frozenset()
+    addresses: frozenset[LanAddress] = frozenset()
     routes: dict[tuple[int, IPv4Network], Route] = field(default_factory=dict)  # by (table, dst)
     rules: frozenset[PolicyRule] = frozenset()
     nft: NftRuleset | None = None

@@ -1,8 +1,9 @@
 """Diff observed against desired kernel state into an ordered plan (pure).
 
-The order is fixed and safe: links, WireGuard device, filters (nft), peers, sysctls, neighbours,
-routes, policy rules; deletes come first, in reverse. Filters go in before the peers and routes that
-open a path, so there is no moment when a new path is open and unfiltered (DESIGN.md puts nft last;
+The order is fixed and safe: links, WireGuard device, filters (nft), peers, sysctls, LAN addresses
+(an HA pair's virtual address), neighbours, routes, policy rules; deletes come first, in reverse.
+Filters go in before the peers and routes that open a path, so there is no moment when a new path
+is open and unfiltered (DESIGN.md puts nft last;
 this is the one deviation, for that reason). Routes go in late: a route into the tunnel before its
 peer exists would send packets nowhere; policy rules last, once their table has its route.
 """
@@ -16,8 +17,8 @@ from typing import Any, Literal
 from cloudgw.dataplane.kernelstate import MAIN_TABLE, KernelState
 
 Op = Literal["add", "change", "delete"]
-Kind = Literal["link", "device", "nft", "peer", "sysctl", "neighbour", "route", "rule"]
-ORDER: tuple[Kind, ...] = ("link", "device", "nft", "peer", "sysctl", "neighbour", "route", "rule")
+Kind = Literal["link", "device", "nft", "peer", "sysctl", "address", "neighbour", "route", "rule"]
+ORDER: tuple[Kind, ...] = ("link", "device", "nft", "peer", "sysctl", "address", "neighbour", "route", "rule")
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,7 @@ def plan(observed: KernelState, desired: KernelState) -> list[Action]:
         "device": _diff_map("device", observed.devices, desired.devices),
         "peer": _diff_map("peer", _comparable_peers(observed, desired), desired.peers),
         "sysctl": [a for a in _diff_map("sysctl", observed.sysctls, desired.sysctls) if a.op != "delete"],
+        "address": _diff_map("address", {a: a for a in observed.addresses}, {a: a for a in desired.addresses}),
         "neighbour": _diff_map("neighbour", {n: n for n in observed.neighbours}, {n: n for n in desired.neighbours}),
         "rule": _diff_map("rule", {r: r for r in observed.rules}, {r: r for r in desired.rules}),
         "route": _diff_map("route", observed.routes, desired.routes),

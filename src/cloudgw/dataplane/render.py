@@ -28,13 +28,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from ipaddress import IPv4Address, IPv4Network
+from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 
 from cloudgw.dataplane.kernelstate import (
     EGRESS_TABLE,
     MAIN_TABLE,
     RULE_PRIORITY,
     KernelState,
+    LanAddress,
     PolicyRule,
     ProxyNeighbour,
     Route,
@@ -195,6 +196,14 @@ def render(
                 # local VMs reach the peer gateway's own LAN address too (ARP answered here)
                 neighbours.add(ProxyNeighbour(lan_address, net_of.lan_interface))
 
+    addresses: set[LanAddress] = set()
+    if answers_arp:  # the active gateway of a pair holds the site's virtual LAN addresses
+        for virtual in doc.gateway.virtual_addresses:
+            for net in doc.networks:
+                if virtual in net.cidr:
+                    addresses.add(LanAddress(IPv4Interface(f"{virtual}/{net.cidr.prefixlen}"), net.lan_interface))
+                    break
+
     # send_redirects is effective if "all" OR the device says so, hence both.
     sysctls = {
         "net/ipv4/ip_forward": "1",
@@ -215,6 +224,7 @@ def render(
         peers=peers,
         sysctls=sysctls,
         neighbours=frozenset(neighbours),
+        addresses=frozenset(addresses),
         routes=routes,
         rules=frozenset(rules),
         nft=build_ruleset(gateway_rules(filters(doc, local.control))),

@@ -31,6 +31,7 @@ def scenario_topology(scenario: Scenario) -> dict[str, Any]:
                 "name": s.name,
                 "provider": "lab",
                 **({"description": f"the lab's {s.provider}"} if s.provider != "lab" else {}),
+                **({"ha": {"addresses": [str(s.virtual_address)]}} if s.virtual_address else {}),
             }
             for s in scenario.sites
         ],

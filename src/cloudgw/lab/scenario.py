@@ -43,8 +43,16 @@ class LabSite(StrictModel):
     gateway: LabGateway
     # a second gateway on the same LAN (an HA pair, docs/ha.md): its own WAN link and public address
     standby: LabGateway | None = None
+    # the pair's virtual LAN address, the VMs' default gateway (held by the active gateway);
+    # without it the VMs route via the first gateway's own address
+    virtual_address: IPv4 | None = None
     wan_mtu: int = Field(1500, ge=1280, le=9000)  # the gateway's WAN link (both ends): e.g. 1400 behind a tunnel
     lan_mtu: int = Field(1500, ge=1280, le=9000)  # the cloud's LAN: e.g. 1450 on an OpenStack VXLAN network
+
+
+def default_gateway(site: LabSite) -> IPv4Address:
+    """Where the site's VMs send what leaves the subnet: the pair's virtual address, else its gateway."""
+    return site.virtual_address or site.gateway.lan_address
 
 
 def site_gateways(site: LabSite) -> list[LabGateway]:
@@ -163,6 +171,14 @@ def check_scenario(scenario: Scenario) -> list[Problem]:
                         "the lab's public addresses are documentation addresses",
                     )
                 )
+        if site.virtual_address is not None and (
+            site.virtual_address not in net
+            or any(site.virtual_address in other.pool for other in scenario.sites)
+            or any(site.virtual_address == g.lan_address for other in scenario.sites for g in site_gateways(other))
+        ):
+            problems.append(
+                Problem(f"{where}.virtual_address", "must be in the network, outside every pool and gateway address")
+            )
         if site.standby is not None and site.standby.lan_address == site.gateway.lan_address:
             problems.append(Problem(f"{where}.standby.lan_address", "is the gateway's too", "give each its own"))
         for t, other in enumerate(scenario.sites):

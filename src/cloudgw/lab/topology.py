@@ -32,6 +32,7 @@ from cloudgw.lab.scenario import (
     PUBLIC_NET,
     Scenario,
     controller_router,
+    default_gateway,
     internet_router,
     site_gateways,
     vms,
@@ -223,7 +224,7 @@ def add_vm(
         host.add_address("eth0", IPv4Interface(f"{address}/{scenario.network.cidr.prefixlen}"))
         up_at = time.time()
         host.set_link("eth0", up=True)
-        _default_route(host, IPv4Interface(f"{site.gateway.lan_address}/32"))
+        _default_route(host, IPv4Interface(f"{default_gateway(site)}/32"))
     deadline = time.monotonic() + 5
     while not bridge_port_forwarding(port, switch_ns) and time.monotonic() < deadline:
         time.sleep(0.005)

@@ -144,6 +144,12 @@ def render_document(
                 if g.public_key
             ],
             ha=HaSpec(interval_ms=timing.interval_ms, dead_ms=timing.dead_ms, failback=timing.failback),
+            # only those inside this gateway's networks and outside every pool (rules refuse the others)
+            virtual_addresses=[
+                a
+                for a in timing.addresses
+                if any(a in n.cidr for n in networks) and not any(a in p.range for n in networks for p in n.pools)
+            ],
         ),
         networks=networks,
         peers=peers,

@@ -70,6 +70,9 @@ class GatewaySpec(StrictModel):
     epoch: int = Field(0, ge=0)  # of the role agreement the controller last recorded for the site
     partners: list[PartnerSpec] = Field([], max_length=3)
     ha: HaSpec = HaSpec()
+    # addresses the site's active gateway holds on its LAN (the VMs' default gateway): they move
+    # with the active role, announced by gratuitous ARP
+    virtual_addresses: list[IPv4] = Field([], max_length=8)
 
     @property
     def ha_port(self) -> int:
@@ -350,6 +353,13 @@ def check_document(doc: GatewayDocument) -> list[Problem]:
                     "forward to a VM of this gateway's site",
                 )
             )
+    for v, virtual in enumerate(gw.virtual_addresses):
+        if not any(virtual in net.cidr for net in doc.networks):
+            problems.append(
+                Problem(f"gateway.virtual_addresses[{v}]", f"{virtual} is in none of this gateway's networks")
+            )
+        elif any(virtual in pool.range for net in doc.networks for pool in net.pools):
+            problems.append(Problem(f"gateway.virtual_addresses[{v}]", f"{virtual} is in a pool: a VM's address"))
     for q, partner in enumerate(gw.partners):
         if partner.name == gw.name or partner.name in doc.peer_by_name():
             problems.append(Problem(f"gateway.partners[{q}].name", f"'{partner.name}' is this gateway or a peer"))

@@ -40,6 +40,25 @@ def check_site(topo: Topology, site: Site, old_name: str | None = None) -> list[
         )
     if site.cloud:
         problems.extend(_cloud_identity_problems(site))
+    for v, virtual in enumerate(site.ha.addresses):
+        pool = next((p for p in topo.pools.values() if virtual in p.range), None)
+        if pool is not None:
+            problems.append(
+                Problem(
+                    f"ha.addresses[{v}]",
+                    f"{virtual} is in pool '{pool.name}': an address VMs may take",
+                    "use an address outside every pool (such as the one the VMs use as their default gateway)",
+                )
+            )
+        taken = next((g for g in topo.gateways.values() if virtual in g.lan_addresses), None)
+        if taken is not None:
+            problems.append(
+                Problem(
+                    f"ha.addresses[{v}]",
+                    f"{virtual} is gateway '{taken.name}''s own LAN address",
+                    "a virtual address moves between the pair: give it one no gateway has",
+                )
+            )
     if old_name is not None and site.provider != topo.sites[old_name].provider:
         for pool in topo.pools.values():
             if pool.site == old_name:
@@ -118,6 +137,16 @@ def check_pool(topo: Topology, pool: Pool, old_name: str | None = None) -> list[
         problems.append(Problem("site", f"unknown site '{pool.site}'", "create the site first"))
     if network is None or site is None:
         return problems
+    for holder in topo.sites.values():
+        covered = [a for a in holder.ha.addresses if a in pool.range]
+        if covered:
+            problems.append(
+                Problem(
+                    "range",
+                    f"{pool.range} covers {covered[0]}, site '{holder.name}''s virtual LAN address (its HA pair's)",
+                    "leave the virtual address out of every pool",
+                )
+            )
     if not pool.range.within(network.cidr):
         problems.append(
             Problem(

@@ -31,6 +31,7 @@ class HaTiming:
     interval_ms: int = HA_INTERVAL_MS
     dead_ms: int = HA_DEAD_MS
     failback: bool = False  # a recovered gateway of higher priority takes the active role back
+    addresses: tuple[IPv4Address, ...] = ()  # virtual LAN addresses the active gateway holds (default gateway)
 
 
 @dataclass(frozen=True)
@@ -209,12 +210,19 @@ def ha_from_json(data: dict[str, object] | None) -> HaTiming:
     """A site's stored HA timing (written by the controller from a checked HaSpec); None: defaults."""
     if not data:
         return HaTiming()
+    listed = data.get("addresses")
     return HaTiming(
         int(str(data.get("interval_ms", HA_INTERVAL_MS))),
         int(str(data.get("dead_ms", HA_DEAD_MS))),
         bool(data.get("failback", False)),
+        tuple(IPv4Address(str(a)) for a in listed) if isinstance(listed, list) else (),
     )
 
 
 def ha_to_json(ha: HaTiming) -> dict[str, object] | None:
-    return None if ha == HaTiming() else {"interval_ms": ha.interval_ms, "dead_ms": ha.dead_ms, "failback": ha.failback}
+    if ha == HaTiming():
+        return None
+    data: dict[str, object] = {"interval_ms": ha.interval_ms, "dead_ms": ha.dead_ms, "failback": ha.failback}
+    if ha.addresses:
+        data["addresses"] = [str(a) for a in ha.addresses]
+    return data

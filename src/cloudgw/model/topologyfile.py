@@ -55,6 +55,8 @@ class HaSpec(Spec):
     interval_ms: int = Field(HA_INTERVAL_MS, ge=50, le=5000)  # hello period on the LAN and the WAN
     dead_ms: int = Field(HA_DEAD_MS, ge=150, le=60_000)  # unheard this long: presumed dead
     failback: bool = False  # a recovered gateway of higher priority takes the active role back
+    # the site's virtual LAN addresses (the VMs' default gateway): held by whichever gateway is active
+    addresses: list[IPv4] = Field([], max_length=8)
 
     @model_validator(mode="after")
     def _dead_after_three_hellos(self) -> HaSpec:
@@ -66,7 +68,7 @@ class HaSpec(Spec):
         return self
 
     def timing(self) -> HaTiming:
-        return HaTiming(self.interval_ms, self.dead_ms, self.failback)
+        return HaTiming(self.interval_ms, self.dead_ms, self.failback, tuple(self.addresses))
 
 
 class SiteSpec(Spec):
@@ -257,7 +259,7 @@ def from_topology(topo: Topology) -> TopologyFile:
                 provider=s.provider,
                 description=s.description,
                 **cloud_block(s.provider, s.cloud),
-                **({"ha": HaSpec(**vars(s.ha))} if s.ha != HaTiming() else {}),
+                **({"ha": HaSpec(**{**vars(s.ha), "addresses": list(s.ha.addresses)})} if s.ha != HaTiming() else {}),
             )
             for s in sorted(topo.sites.values(), key=lambda s: s.name)
         ],

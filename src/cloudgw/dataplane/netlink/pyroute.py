@@ -19,7 +19,7 @@ from typing import Any
 from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
-from cloudgw.dataplane.kernelstate import RT_PROTO, PolicyRule, Route
+from cloudgw.dataplane.kernelstate import RT_PROTO, LanAddress, PolicyRule, Route
 from cloudgw.errors import DataplaneError
 
 _GONE = {errno.ENOENT, errno.ESRCH, errno.EADDRNOTAVAIL, errno.ENODEV}
@@ -181,6 +181,37 @@ class Netlink:
             index=self.index(name),
             address=str(address.ip),
             prefixlen=address.network.prefixlen,
+        )
+
+    def owned_addresses(self, proto: int = RT_PROTO) -> set[LanAddress]:
+        """Addresses cloudgw added (marked with its protocol number)."""
+        result = set()
+        for msg in self._call("dump addresses", self._ipr.get_addr, family=socket.AF_INET):
+            if msg.get_attr("IFA_PROTO") == proto:
+                address = IPv4Interface(f"{msg.get_attr('IFA_ADDRESS')}/{msg['prefixlen']}")
+                result.add(LanAddress(address, self.name_of(msg["index"])))
+        return result
+
+    def add_owned_address(self, lan: LanAddress, proto: int = RT_PROTO) -> None:
+        self._call(
+            f"add address {lan.address} on {lan.dev}",
+            self._ipr.addr,
+            "replace",
+            index=self.index(lan.dev),
+            address=str(lan.address.ip),
+            prefixlen=lan.address.network.prefixlen,
+            proto=proto,
+        )
+
+    def delete_address(self, lan: LanAddress) -> None:
+        self._call(
+            f"delete address {lan.address} on {lan.dev}",
+            self._ipr.addr,
+            "del",
+            index=self.index(lan.dev),
+            address=str(lan.address.ip),
+            prefixlen=lan.address.network.prefixlen,
+            missing_ok=True,
         )
 
     # routes ------------------------------------------------------------------------------------
