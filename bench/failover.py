@@ -117,7 +117,8 @@ def main() -> None:
             results.append(result)
             print(
                 f"trial {index + 1}: {result['failed']} -> {result['took_over']}: VM outage "
-                f"{result['vm_outage_s']:.2f} s ({result['vm_lost']} pings), Internet {result['internet_outage_s']:.2f} s",
+                f"{result['vm_outage_s']:.2f} s ({result['vm_lost']} pings), "
+                f"Internet {result['internet_outage_s']:.2f} s",
                 flush=True,
             )
     finally:
