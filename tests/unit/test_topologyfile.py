@@ -112,3 +112,33 @@ def test_line_of_walks_mappings_and_sequences():
     assert line_of(SEED, "gateways[0].endpoint") == 11
     assert line_of(SEED, "networks[0]") == 6
     assert line_of(SEED, "nothing.here") == 1
+
+
+HA_PAIR = """version: 1
+sites:
+  - name: private
+    provider: openstack
+    ha: {interval_ms: 100, dead_ms: 600, failback: true, addresses: [192.168.1.250]}
+  - {name: public, provider: aws}
+networks:
+  - {name: lab, cidr: 192.168.1.0/24}
+pools:
+  - {network: lab, site: private, range: 192.168.1.1-192.168.1.10}
+gateways:
+  - {name: private-gw, site: private, lan_addresses: [192.168.1.254], priority: 200}
+  - {name: private-gw2, site: private, lan_addresses: [192.168.1.252]}
+"""
+
+
+def test_an_ha_pair_round_trips_and_a_second_gateway_without_a_lan_address_is_refused():
+    spec = parse_file(HA_PAIR)
+    topo = to_topology(spec)
+    assert topo.sites["private"].ha.dead_ms == 600 and topo.gateways["private-gw"].priority == 200
+    assert from_topology(topo) == spec
+    assert dump_file(spec)["sites"][0]["ha"]["addresses"] == ["192.168.1.250"]
+    with pytest.raises(InvalidInput) as caught:
+        parse_file(HA_PAIR.replace("lan_addresses: [192.168.1.252]", "endpoint: 203.0.113.11:51820"))
+    assert [p.field for p in caught.value.problems] == ["gateways[1].lan_addresses (line 13)"]
+    with pytest.raises(InvalidInput) as caught:
+        parse_file(HA_PAIR.replace("addresses: [192.168.1.250]", "addresses: [192.168.1.5]"))
+    assert "ha.addresses[0]" in caught.value.problems[0].field
