@@ -255,6 +255,7 @@ def test_ha_pair_priority_timing_and_role_column(cli, uid):
         "interval_ms": 200,
         "dead_ms": 1500,
         "failback": True,
+        "addresses": [],
     }
     assert cli("site", "update", names["a"], "--ha-interval", "100").code == 0  # the rest is kept
     assert cli("site", "show", names["a"], "-o", "json").json()["ha"]["dead_ms"] == 1500

@@ -82,6 +82,8 @@ class SiteUpdate(Schema):
     aws: AwsCloud | None = None  # null: cloudgw stops driving this site's cloud
     openstack: OpenStackCloud | None = None
     ha: HaSpec | None = None  # null: the default timing
+    kind: Literal["cloudgw", "external"] | None = None
+    routed: list[Cidr] | None = Field(None, max_length=64)
 
     @model_validator(mode="after")
     def _one_cloud(self) -> SiteUpdate:
@@ -157,6 +159,7 @@ class GatewayUpdate(Schema):
     lan_addresses: list[IPv4] | None = Field(None, max_length=16)
     listen_port: Port | None = None
     priority: int | None = Field(None, ge=1, le=255)
+    public_key: KeyField | None = None  # an external site's router only (a cloudgw gateway's comes by joining)
 
 
 class GatewayPublic(GatewaySpec):

@@ -3,6 +3,7 @@ the topology, through the REST API only."""
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -168,6 +169,13 @@ def _delete(ctx: typer.Context, kind: str, name: str, yes: bool, cascade: bool =
 
 Yes = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation")]
 Priority = Annotated[int, typer.Option(help="1-255; of a site's HA pair the higher is preferred as active")]
+PublicKey = Annotated[
+    str | None, typer.Option(help="an external site's router: its WireGuard public key (wg pubkey), made there")
+]
+Kind = Annotated[str, typer.Option(help="cloudgw (runs the agent) or external (a stock WireGuard router)")]
+Routed = Annotated[
+    list[str] | None, typer.Option("--routed", help="an external site's routed prefix (CIDR); repeat for more")
+]
 HaInterval = Annotated[int | None, typer.Option(help="HA pair: ms between hellos (default 200)")]
 HaDead = Annotated[int | None, typer.Option(help="HA pair: ms of silence before failover (default 1000)")]
 Failback = Annotated[
@@ -225,13 +233,22 @@ def site_add(
     ha_interval: HaInterval = None,
     ha_dead: HaDead = None,
     failback: Failback = None,
+    kind: Kind = "cloudgw",
+    routed: Routed = None,
     output: Output = "table",
 ) -> None:
     """Add a site.
 
     Example: cloudgw site add public --provider aws
+    Example: cloudgw site add branch --kind external --routed 10.50.0.0/16   (a stock WireGuard router)
     """
-    body: dict[str, Any] = {"name": name, "provider": provider, "description": description}
+    body: dict[str, Any] = {
+        "name": name,
+        "provider": provider,
+        "description": description,
+        "kind": kind,
+        "routed": routed or [],
+    }
     ha = _ha_timing({}, ha_interval, ha_dead, failback)
     if ha is not None:
         body["ha"] = ha
@@ -249,6 +266,8 @@ def site_update(
     ha_interval: HaInterval = None,
     ha_dead: HaDead = None,
     failback: Failback = None,
+    kind: Annotated[str | None, typer.Option(help="cloudgw or external")] = None,
+    routed: Routed = None,
     output: Output = "table",
 ) -> None:
     """Change a site.
@@ -256,7 +275,13 @@ def site_update(
     Example: cloudgw site update public --description "eu-west-1"
     Example: cloudgw site update private --ha-dead 1500 --failback
     """
-    body: dict[str, Any] = {"name": new_name, "provider": provider, "description": description}
+    body: dict[str, Any] = {
+        "name": new_name,
+        "provider": provider,
+        "description": description,
+        "kind": kind,
+        "routed": routed,
+    }
     if (ha_interval, ha_dead, failback) != (None, None, None):
         with api(ctx) as client:
             current = client.get("sites", name).get("ha") or {}
@@ -290,6 +315,32 @@ def site_delete(
     Example: cloudgw site delete old --yes
     """
     _delete(ctx, "sites", name, yes, cascade)
+
+
+@site.command("export-config")
+@admin_command
+def site_export_config(
+    ctx: typer.Context,
+    name: SiteName,
+    format: Annotated[str, typer.Option("--format", help="wg-quick (a file for wg-quick) or commands (ip/wg)")] = (
+        "wg-quick"
+    ),
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="write to this file (default: stdout)")] = None,
+) -> None:
+    """The WireGuard configuration of an external site's stock router (no agent there).
+
+    Public keys and addresses only: the router makes its own key. See docs/external.md.
+    Example: cloudgw site export-config branch -o wgcgw0.conf
+    """
+    if format not in ("wg-quick", "commands"):
+        raise connect.UsageError("--format is wg-quick or commands")
+    with api(ctx) as client:
+        text = client.request("GET", f"/api/v1/sites/{name}/export-config", params={"format": format}).text
+    if out is None:
+        sys.stdout.write(text)
+    else:
+        out.write_text(text)
+        console.print(f"wrote {out} ({format})", highlight=False)
 
 
 # networks ---------------------------------------------------------------------------------------
@@ -514,6 +565,7 @@ def gateway_add(
     lan_address: LanAddress = None,
     listen_port: Annotated[int, typer.Option(help="WireGuard UDP port")] = LISTEN_PORT,
     priority: Priority = 100,
+    public_key: PublicKey = None,
     output: Output = "table",
 ) -> None:
     """Add a gateway. A second gateway at a site makes an HA pair (docs/ha.md).
@@ -532,6 +584,7 @@ def gateway_add(
             "lan_addresses": lan_address or [],
             "listen_port": listen_port,
             "priority": priority,
+            **({"public_key": public_key} if public_key else {}),
         },
         output,
     )
@@ -548,6 +601,7 @@ def gateway_update(
     lan_address: LanAddress = None,
     listen_port: Annotated[int | None, typer.Option()] = None,
     priority: Annotated[int | None, typer.Option(help="1-255; of an HA pair the higher is preferred")] = None,
+    public_key: PublicKey = None,
     output: Output = "table",
 ) -> None:
     """Change a gateway.
@@ -565,6 +619,7 @@ def gateway_update(
             "lan_addresses": lan_address,
             "listen_port": listen_port,
             "priority": priority,
+            "public_key": public_key,
         },
         output,
     )

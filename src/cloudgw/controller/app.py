@@ -27,7 +27,18 @@ from cloudgw.controller.headers import SecurityHeaders
 from cloudgw.controller.limits import RequestGuard
 from cloudgw.controller.metrics import registry
 from cloudgw.controller.questions import Questions
-from cloudgw.controller.routes import admin, agent, burst, explain, mapping, overview, providers, topology, web
+from cloudgw.controller.routes import (
+    admin,
+    agent,
+    burst,
+    explain,
+    external,
+    mapping,
+    overview,
+    providers,
+    topology,
+    web,
+)
 from cloudgw.controller.routes.config import routers
 from cloudgw.controller.settings import ControllerSettings
 from cloudgw.controller.state import State
@@ -195,6 +206,7 @@ def create_app(settings: ControllerSettings, state: State | None = None) -> Fast
         topology.router,
         providers.router,
         explain.router,
+        external.router,
         burst.router,
         web.router,
     ]:

@@ -68,7 +68,7 @@ def _get(items: dict[str, Any], kind: str, name: str) -> Any:
 
 # sites ------------------------------------------------------------------------------------------
 def site_create(change: Change, data: schemas.SiteCreate) -> Site:
-    site = Site(data.name, data.provider, data.description, data.cloud, site_ha(data))
+    site = Site(data.name, data.provider, data.description, data.cloud, site_ha(data), data.kind, tuple(data.routed))
     refuse(rules.check_site(change.topo, site), "site")
     row = SiteRow(
         name=site.name,
@@ -76,6 +76,8 @@ def site_create(change: Change, data: schemas.SiteCreate) -> Site:
         description=site.description,
         cloud=cloud_json(site.cloud),
         ha=ha_to_json(site.ha),
+        kind=site.kind,
+        routed=[str(p) for p in site.routed] or None,
     )
     change.add("site", site.name, site, row)
     change.record("create", "site", site.name, None, plain(site))
@@ -89,6 +91,8 @@ def site_update(change: Change, name: str, data: schemas.SiteUpdate) -> Site:
     if data.model_fields_set & {"aws", "openstack"}:  # an explicit null clears the cloud identity
         fields["cloud"] = to_items(data.aws or data.openstack)
     fields.pop("ha", None)
+    if "routed" in fields:
+        fields["routed"] = tuple(fields["routed"])
     if "ha" in data.model_fields_set:  # an explicit null restores the default timing
         fields["ha"] = data.ha.timing() if data.ha is not None else HaTiming()
     new = replace(old, **fields)
@@ -101,6 +105,7 @@ def site_update(change: Change, name: str, data: schemas.SiteUpdate) -> Site:
     row.name, row.provider, row.description = new.name, new.provider, new.description
     row.cloud = cloud_json(new.cloud)
     row.ha = ha_to_json(new.ha)
+    row.kind, row.routed = new.kind, [str(p) for p in new.routed] or None
     change.record("update", "site", name, plain(old), plain(new))
     return new
 
@@ -210,14 +215,14 @@ def gateway_create(change: Change, data: schemas.GatewayCreate) -> Gateway:
         data.name,
         data.site,
         data.endpoint,
-        None,
+        data.public_key,
         data.wan_interface,
         data.lan_interface,
         tuple(data.lan_addresses),
         data.listen_port,
         data.priority,
     )
-    refuse(rules.check_gateway(change.topo, gateway), "gateway")
+    refuse(rules.check_gateway_key(change.topo, gateway, None) + rules.check_gateway(change.topo, gateway), "gateway")
     change.add(
         "gateway",
         gateway.name,
@@ -231,6 +236,7 @@ def gateway_create(change: Change, data: schemas.GatewayCreate) -> Gateway:
             lan_addresses=[str(a) for a in gateway.lan_addresses],
             listen_port=gateway.listen_port,
             priority=gateway.priority,
+            public_key=gateway.public_key,
             doc_revision=change.revision,
         ),
     )
@@ -244,7 +250,9 @@ def gateway_update(change: Change, name: str, data: schemas.GatewayUpdate) -> Ga
     if "lan_addresses" in patch:
         patch["lan_addresses"] = tuple(IPv4Address(a) for a in patch["lan_addresses"])
     new = replace(old, **patch)
-    refuse(rules.check_gateway(change.topo, new, old_name=name), "gateway")
+    refuse(
+        rules.check_gateway_key(change.topo, new, old) + rules.check_gateway(change.topo, new, old_name=name), "gateway"
+    )
     row = change.session.get(GatewayRow, change.id_of("gateway", name))
     assert row is not None
     row.name, row.endpoint, row.wan_interface, row.lan_interface = (
@@ -256,6 +264,7 @@ def gateway_update(change: Change, name: str, data: schemas.GatewayUpdate) -> Ga
     row.lan_addresses = [str(a) for a in new.lan_addresses]
     row.listen_port = new.listen_port
     row.priority = new.priority
+    row.public_key = new.public_key
     if new.site != old.site:  # a role belongs to a site's pair
         row.role, row.role_epoch, row.lease_until = None, 0, None
         new = replace(new, role=None, role_epoch=0)

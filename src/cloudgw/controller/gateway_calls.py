@@ -38,6 +38,14 @@ def create_token(state: State, actor: str, data: TokenCreate) -> tuple[TokenRow,
                 problems.append(Problem("gateway", "a join token is for one gateway", "name the gateway"))
             elif data.gateway not in change.topo.gateways:
                 problems.append(Problem("gateway", f"unknown gateway '{data.gateway}'", "create the gateway first"))
+            elif change.topo.sites[change.topo.gateways[data.gateway].site].external:
+                problems.append(
+                    Problem(
+                        "gateway",
+                        f"'{data.gateway}' is an external site's router: it runs no agent and never joins",
+                        f"configure it with `cloudgw site export-config {change.topo.gateways[data.gateway].site}`",
+                    )
+                )
             else:
                 gateway_id = change.id_of("gateway", data.gateway)
         elif data.gateway:

@@ -129,7 +129,13 @@ def load_config(session: Session) -> tuple[Topology, dict[str, int], dict[str, d
     site_names: dict[int, str] = {}
     for row in session.scalars(select(SiteRow)):
         topo.sites[row.name] = Site(
-            row.name, row.provider, row.description, items_from_json(row.cloud), ha_from_json(row.ha)
+            row.name,
+            row.provider,
+            row.description,
+            items_from_json(row.cloud),
+            ha_from_json(row.ha),
+            row.kind,
+            tuple(IPv4Network(prefix) for prefix in row.routed or []),
         )
         ids["site"][row.name] = row.id
         site_names[row.id] = row.name

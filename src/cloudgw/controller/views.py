@@ -56,6 +56,8 @@ def site_view(row: SiteRow, snap: Snapshot, connections: dict[str, list[str]] | 
         description=row.description,  # type: ignore[arg-type]
         **cloud_block(row.provider, items_from_json(row.cloud)),
         **({"ha": row.ha} if row.ha else {}),
+        kind=row.kind,
+        routed=row.routed or [],
         created_at=row.created_at,
         updated_at=row.updated_at,
         gateways=sorted(g.name for g in snap.index.gateways_by_site.get(row.name, [])),

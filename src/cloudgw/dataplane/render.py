@@ -79,21 +79,7 @@ def route_mtus(doc: GatewayDocument, local: LocalFacts) -> dict[str, int | None]
 
 def peer_allowed_ips(doc: GatewayDocument) -> dict[str, list[IPv4Network]]:
     """Per peer name: every address that peer may send from (and that we send to it)."""
-    site_of_peer = doc.active_peers()  # of a pair, only the active peer carries the site's addresses
-    peers = doc.peer_by_name()
-    allowed: dict[str, list[IPv4Network]] = {peer.name: [] for peer in doc.peers}
-    for net in doc.networks:
-        for pool in net.pools:
-            owner = site_of_peer.get(pool.site)
-            if owner is not None:
-                allowed[owner].extend(pool.range.cidrs())
-        for endpoint in net.remote_endpoints:
-            allowed[site_of_peer[peers[endpoint.gateway].site]].append(host_network(endpoint.ip))
-        if net.egress == "via" and net.egress_via in allowed:
-            allowed[net.egress_via].append(DEFAULT)  # the Internet's answers come back through it
-    for peer in doc.peers:
-        allowed[peer.name].extend(host_network(address) for address in peer.lan_addresses)
-    return {name: collapse(nets) for name, nets in allowed.items()}
+    return doc.allowed_ips()
 
 
 def filters(doc: GatewayDocument, control: tuple[tuple[IPv4Address, int], ...] = ()) -> Filters:
@@ -109,6 +95,8 @@ def filters(doc: GatewayDocument, control: tuple[tuple[IPv4Address, int], ...] =
         by_egress[net.egress].extend(pools)
         transit.extend(net.transit)
     remote.extend(AddressRange(a, a) for peer in doc.peers for a in peer.lan_addresses)
+    routed = [prefix for peer in doc.peers for prefix in peer.routed]
+    remote.extend(AddressRange(prefix.network_address, prefix.broadcast_address) for prefix in routed)
     return Filters(
         wan=doc.gateway.wan_interface,
         tunnel=doc.gateway.tunnel.interface,
@@ -116,7 +104,7 @@ def filters(doc: GatewayDocument, control: tuple[tuple[IPv4Address, int], ...] =
         wan_open_ports=tuple(doc.gateway.wan_open_ports),
         lan_sources=tuple(sorted(local.items())),
         remote_sources=tuple(sorted(set(remote))),
-        internal=tuple(collapse(net.cidr for net in doc.networks)),
+        internal=tuple(collapse([*(net.cidr for net in doc.networks), *routed])),  # never NATed
         masquerade=tuple(sorted(set(by_egress["local"] + transit))),
         via_sources=tuple(sorted(set(by_egress["via"]))),
         blocked_sources=tuple(sorted(set(by_egress["none"]))),
@@ -186,7 +174,11 @@ def render(
     if rules:
         rules.add(PolicyRule(RULE_PRIORITY, MAIN_TABLE, suppress_prefixlength=0))
         add_route(Route(DEFAULT, dev, None, EGRESS_TABLE))
+    first_lan = next((net.lan_address for net in doc.networks if net.lan_address is not None), None)
     for peer in doc.peers:
+        if site_of_peer.get(peer.site) == peer.name:
+            for prefix in peer.routed:  # a branch's own network: reached through the tunnel
+                add_route(Route(prefix, dev, first_lan, mtu=mtus.get(peer.name)))
         for lan_address in peer.lan_addresses:
             # The gateway's own packets must leave with an address the peer accepts: its LAN address.
             net_of = next((net for net in doc.networks if lan_address in net.cidr), None)

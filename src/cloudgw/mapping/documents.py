@@ -115,6 +115,7 @@ def render_document(
                     else "standby",
                     epoch=active.role_epoch if active is not None else 0,
                     ha_port=ha_port_of(peer.listen_port),
+                    routed=list(topo.sites[peer_site].routed) if peer_site in topo.sites else [],
                 )
             )
 

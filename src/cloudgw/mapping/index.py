@@ -20,6 +20,7 @@ Group = dict[IPv4Address, Announcement]  # what one gateway announces in one net
 @dataclass
 class TopologyIndex:
     gateways_by_site: dict[str, list[Gateway]] = field(default_factory=dict)
+    external: set[str] = field(default_factory=set)  # sites with a stock router: their pools are declared
     site_of: dict[str, str] = field(default_factory=dict)  # gateway -> site
     joined: set[str] = field(default_factory=set)  # gateways with a public key
     connections_by_site: dict[str, list[Connection]] = field(default_factory=dict)  # enabled only
@@ -50,7 +51,19 @@ class TopologyIndex:
         cached = self._remote.get((network, site))
         if cached is None:
             members = self.gateways_by_site.get(site, [])
-            if len(members) <= 1:
+            if site in self.external:
+                # an external site learns nothing: every address of its pools is in use, behind its router
+                router = next((g.name for g in members if g.public_key), None)
+                cached = (
+                    [
+                        RemoteEndpoint.model_construct(ip=ip, gateway=router, mac=None)  # valid: from the topology
+                        for pool in self.pools_by_site.get((network, site), [])
+                        for ip in pool.range.addresses()
+                    ]
+                    if router is not None
+                    else []
+                )
+            elif len(members) <= 1:
                 cached = [
                     RemoteEndpoint.model_construct(ip=ip, gateway=a.gateway, mac=a.mac)  # valid: from the topology
                     for ip, a in self.effective.get((network, site), [])
@@ -79,6 +92,7 @@ class TopologyIndex:
     @classmethod
     def build(cls, topo: Topology) -> TopologyIndex:
         index = cls()
+        index.external = {site.name for site in topo.sites.values() if site.external}
         for gateway in topo.gateways.values():
             index.gateways_by_site.setdefault(gateway.site, []).append(gateway)
             index.site_of[gateway.name] = gateway.site

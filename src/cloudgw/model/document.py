@@ -19,7 +19,7 @@ from typing import Any, Literal
 from pydantic import Field, ValidationError
 
 from cloudgw.errors import InvalidInput, Problem
-from cloudgw.model.addr import AddressRange
+from cloudgw.model.addr import AddressRange, collapse, host_network
 from cloudgw.model.defaults import HA_PORT_OFFSET, KEEPALIVE, LISTEN_PORT, TUNNEL_INTERFACE, TUNNEL_MTU
 from cloudgw.model.fields import HostPort, IfName, IPv4, KeyField, MacField, Name, Port, RangeField, StrictModel
 from cloudgw.model.textio import parse_yaml, pydantic_problems
@@ -120,6 +120,9 @@ class PeerSpec(StrictModel):
     mtu: int | None = Field(None, ge=1280, le=9000)  # the connection's tunnel MTU (None: the tunnel's)
     role: Role = "active"  # of its site's pair: only the active peer carries the site's addresses
     ha_port: Port = LISTEN_PORT + HA_PORT_OFFSET  # where it hears role notices (through the tunnel)
+    # plain routed prefixes behind this peer's site (outside the stretched networks): routed into the
+    # tunnel, accepted as sources from the site's active peer only
+    routed: list[IPv4Network] = Field([], max_length=64)
     epoch: int = Field(0, ge=0)  # of that role; an agent takes a newer one from the peer itself
 
 
@@ -145,6 +148,27 @@ class GatewayDocument(StrictModel):
 
     def peer_by_name(self) -> dict[str, PeerSpec]:
         return {peer.name: peer for peer in self.peers}
+
+    def allowed_ips(self) -> dict[str, list[IPv4Network]]:
+        """Per peer name: every address that peer may send from (and that we send to it). Of a
+        pair, only the active peer carries its site's addresses; the standby its own LAN address."""
+        site_of_peer = self.active_peers()
+        peers = self.peer_by_name()
+        allowed: dict[str, list[IPv4Network]] = {peer.name: [] for peer in self.peers}
+        for net in self.networks:
+            for pool in net.pools:
+                owner = site_of_peer.get(pool.site)
+                if owner is not None:
+                    allowed[owner].extend(pool.range.cidrs())
+            for endpoint in net.remote_endpoints:
+                allowed[site_of_peer[peers[endpoint.gateway].site]].append(host_network(endpoint.ip))
+            if net.egress == "via" and net.egress_via in allowed:
+                allowed[net.egress_via].append(IPv4Network("0.0.0.0/0"))  # the Internet's answers come back
+        for peer in self.peers:
+            allowed[peer.name].extend(host_network(address) for address in peer.lan_addresses)
+            if site_of_peer.get(peer.site) == peer.name:
+                allowed[peer.name].extend(peer.routed)
+        return {name: collapse(nets) for name, nets in allowed.items()}
 
     def active_peers(self) -> dict[str, str]:
         """Per peer site: the name of its active peer (the only one, or the pair's active one)."""
@@ -360,6 +384,17 @@ def check_document(doc: GatewayDocument) -> list[Problem]:
             )
         elif any(virtual in pool.range for net in doc.networks for pool in net.pools):
             problems.append(Problem(f"gateway.virtual_addresses[{v}]", f"{virtual} is in a pool: a VM's address"))
+    for p, peer in enumerate(doc.peers):
+        for r, prefix in enumerate(peer.routed):
+            inside = next((net for net in doc.networks if net.cidr.overlaps(prefix)), None)
+            if inside is not None:
+                problems.append(
+                    Problem(
+                        f"peers[{p}].routed[{r}]",
+                        f"{prefix} overlaps the stretched network {inside.cidr}",
+                        "a routed prefix lies outside every stretched network",
+                    )
+                )
     for q, partner in enumerate(gw.partners):
         if partner.name == gw.name or partner.name in doc.peer_by_name():
             problems.append(Problem(f"gateway.partners[{q}].name", f"'{partner.name}' is this gateway or a peer"))

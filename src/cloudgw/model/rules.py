@@ -40,6 +40,7 @@ def check_site(topo: Topology, site: Site, old_name: str | None = None) -> list[
         )
     if site.cloud:
         problems.extend(_cloud_identity_problems(site))
+    problems.extend(_external_problems(topo, site, old_name))
     for v, virtual in enumerate(site.ha.addresses):
         pool = next((p for p in topo.pools.values() if virtual in p.range), None)
         if pool is not None:
@@ -64,6 +65,64 @@ def check_site(topo: Topology, site: Site, old_name: str | None = None) -> list[
             if pool.site == old_name:
                 problems.extend(_reserved_problems(site.provider, topo.networks[pool.network].cidr, pool, "provider"))
     return problems
+
+
+def _external_problems(topo: Topology, site: Site, old_name: str | None) -> list[Problem]:
+    """An external site (a stock WireGuard router, no agent) and its routed prefixes."""
+    problems = []
+    if site.kind not in ("cloudgw", "external"):
+        problems.append(Problem("kind", f"unknown kind '{site.kind}'", "use cloudgw (the default) or external"))
+    if site.routed and not site.external:
+        problems.append(
+            Problem(
+                "routed",
+                "routed prefixes belong to an external site (behind its stock WireGuard router)",
+                "set kind: external, or leave routed out",
+            )
+        )
+    if site.external and site.cloud:
+        problems.append(Problem("kind", "cloudgw drives no cloud for an external site", "remove the cloud block"))
+    members = [g for g in topo.gateways.values() if g.site == (old_name or site.name)]
+    if site.external and len(members) > 1:
+        problems.append(Problem("kind", "an external site has one gateway (its router); this one has more"))
+    for r, prefix in enumerate(site.routed):
+        network = next((n for n in topo.networks.values() if n.cidr.overlaps(prefix)), None)
+        if network is not None:
+            problems.append(
+                Problem(
+                    f"routed[{r}]",
+                    f"{prefix} overlaps network '{network.name}' {network.cidr}",
+                    "a routed prefix lies outside every stretched network",
+                )
+            )
+        for other in topo.sites.values():
+            if other.name in (site.name, old_name):
+                continue
+            clash = next((q for q in other.routed if q.overlaps(prefix)), None)
+            if clash is not None:
+                problems.append(
+                    Problem(f"routed[{r}]", f"{prefix} overlaps site '{other.name}''s routed {clash}", conflict=True)
+                )
+        for q in site.routed[:r]:
+            if q.overlaps(prefix):
+                problems.append(Problem(f"routed[{r}]", f"{prefix} overlaps {q}", "list each prefix once"))
+    return problems
+
+
+def check_gateway_key(topo: Topology, gateway: Gateway, old: Gateway | None) -> list[Problem]:
+    """Who may set a gateway's public key: the admin for an external site's router (its key is made
+    there); for a cloudgw gateway only its agent, by joining."""
+    site = topo.sites.get(gateway.site)
+    given = gateway.public_key is not None and (old is None or gateway.public_key != old.public_key)
+    if given and (site is None or not site.external):
+        return [
+            Problem(
+                "public_key",
+                "a cloudgw gateway's key comes from its agent when it joins",
+                "leave public_key out (only an external site's router takes one from the admin)",
+            )
+        ]
+    return []
 
 
 def _cloud_identity_problems(site: Site) -> list[Problem]:
@@ -96,6 +155,12 @@ def check_network(topo: Topology, network: Network, old_name: str | None = None)
         )
     if network.mode != "l3":
         problems.append(Problem("mode", f"mode '{network.mode}' is not supported yet", "use l3 (works in every cloud)"))
+    for site in topo.sites.values():
+        routed = next((q for q in site.routed if q.overlaps(network.cidr)), None)
+        if routed is not None:
+            problems.append(
+                Problem("cidr", f"{network.cidr} overlaps {routed}, routed behind site '{site.name}'", conflict=True)
+            )
     if network.cidr.prefixlen > 30:
         problems.append(Problem("cidr", f"{network.cidr} is too small to stretch", "use a /30 or larger"))
     if old_name is not None:
@@ -137,6 +202,15 @@ def check_pool(topo: Topology, pool: Pool, old_name: str | None = None) -> list[
         problems.append(Problem("site", f"unknown site '{pool.site}'", "create the site first"))
     if network is None or site is None:
         return problems
+    if site.external and pool.range.size > EXTERNAL_POOL_MAX:
+        problems.append(
+            Problem(
+                "range",
+                f"{pool.range} has {pool.range.size} addresses; an external site's pool is declared in full "
+                f"(every address in use), at most {EXTERNAL_POOL_MAX}",
+                "use a smaller pool, or a routed prefix on the site (routed: [CIDR]) for a whole network",
+            )
+        )
     for holder in topo.sites.values():
         covered = [a for a in holder.ha.addresses if a in pool.range]
         if covered:
@@ -187,6 +261,7 @@ def check_pool(topo: Topology, pool: Pool, old_name: str | None = None) -> list[
 
 
 MAX_GATEWAYS_PER_SITE = 4
+EXTERNAL_POOL_MAX = 4096  # an external site's pool: every address a remote endpoint of its peers
 
 
 def check_gateway(topo: Topology, gateway: Gateway, old_name: str | None = None) -> list[Problem]:
@@ -199,7 +274,16 @@ def check_gateway(topo: Topology, gateway: Gateway, old_name: str | None = None)
         problems.append(Problem("site", f"unknown site '{gateway.site}'", "create the site first"))
     else:
         others = [g for g in topo.gateways_of(gateway.site) if g.name != old_name]
-        if len(others) >= MAX_GATEWAYS_PER_SITE:
+        if others and topo.sites[gateway.site].external:
+            problems.append(
+                Problem(
+                    "site",
+                    f"external site '{gateway.site}' already has its router '{others[0].name}'",
+                    "an external site has one gateway",
+                    conflict=True,
+                )
+            )
+        elif len(others) >= MAX_GATEWAYS_PER_SITE:
             problems.append(
                 Problem(
                     "site",

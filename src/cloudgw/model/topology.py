@@ -41,6 +41,14 @@ class Site:
     description: str = ""
     cloud: tuple[tuple[str, str], ...] = ()  # its cloud identity (model.cloud); () = cloudgw leaves the cloud alone
     ha: HaTiming = HaTiming()
+    # external: no cloudgw agent there, a stock WireGuard router (`cloudgw site export-config`); its
+    # addresses are declared (its pools, all of them in use), never learned
+    kind: str = "cloudgw"
+    routed: tuple[IPv4Network, ...] = ()  # plain routed prefixes behind its gateway (a branch's 10.50.0.0/16)
+
+    @property
+    def external(self) -> bool:
+        return self.kind == "external"
 
 
 @dataclass(frozen=True)

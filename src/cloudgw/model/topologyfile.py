@@ -26,7 +26,7 @@ from cloudgw.model.addr import usable_endpoint
 from cloudgw.model.burst import BurstSpec
 from cloudgw.model.cloud import AwsCloud, OpenStackCloud, cloud_block, cloud_problems, to_items
 from cloudgw.model.defaults import KEEPALIVE, LISTEN_PORT, TUNNEL_MTU
-from cloudgw.model.fields import Cidr, HostPort, IfName, IPv4, Name, Port, RangeField, Text
+from cloudgw.model.fields import Cidr, HostPort, IfName, IPv4, KeyField, Name, Port, RangeField, Text
 from cloudgw.model.textio import line_of, parse_yaml, pydantic_problems
 from cloudgw.model.topology import (
     HA_DEAD_MS,
@@ -80,6 +80,9 @@ class SiteSpec(Spec):
     aws: AwsCloud | None = None
     openstack: OpenStackCloud | None = None
     ha: HaSpec | None = None  # timing of the site's gateway pair (default: 200 ms hellos, dead after 1 s)
+    # external: no cloudgw agent, a stock WireGuard router (`cloudgw site export-config`)
+    kind: Literal["cloudgw", "external"] = "cloudgw"
+    routed: list[Cidr] = Field([], max_length=64)  # plain routed prefixes behind an external site's router
 
     @model_validator(mode="after")
     def _cloud_matches_provider(self) -> SiteSpec:
@@ -132,6 +135,8 @@ class GatewaySpec(Spec):
     lan_addresses: list[IPv4] = Field([], max_length=16)
     listen_port: Port = LISTEN_PORT
     priority: int = Field(100, ge=1, le=255)  # of a site's pair, the higher is preferred as the active one
+    # an external site's router: its WireGuard public key, given by the admin (generated there)
+    public_key: KeyField | None = None
 
 
 class ConnectionSpec(Spec):
@@ -199,7 +204,9 @@ def item_key(item: Spec) -> str:
 def to_topology(spec: TopologyFile) -> Topology:
     topo = Topology()
     for site in spec.sites:
-        topo.sites[site.name] = Site(site.name, site.provider, site.description, site.cloud, site_ha(site))
+        topo.sites[site.name] = Site(
+            site.name, site.provider, site.description, site.cloud, site_ha(site), site.kind, tuple(site.routed)
+        )
     for net in spec.networks:
         topo.networks[net.name] = Network(net.name, net.cidr, net.mode, net.description)
     for pool in spec.pools:
@@ -209,7 +216,7 @@ def to_topology(spec: TopologyFile) -> Topology:
             gw.name,
             gw.site,
             gw.endpoint,
-            None,
+            gw.public_key,
             gw.wan_interface,
             gw.lan_interface,
             tuple(gw.lan_addresses),
@@ -260,6 +267,7 @@ def from_topology(topo: Topology) -> TopologyFile:
                 description=s.description,
                 **cloud_block(s.provider, s.cloud),
                 **({"ha": HaSpec(**{**vars(s.ha), "addresses": list(s.ha.addresses)})} if s.ha != HaTiming() else {}),
+                **({"kind": s.kind, "routed": list(s.routed)} if s.external else {}),
             )
             for s in sorted(topo.sites.values(), key=lambda s: s.name)
         ],
@@ -278,6 +286,7 @@ def from_topology(topo: Topology) -> TopologyFile:
                 lan_addresses=list(g.lan_addresses),
                 listen_port=g.listen_port,
                 priority=g.priority,
+                public_key=g.public_key if g.site in topo.sites and topo.sites[g.site].external else None,
             )
             for g in sorted(topo.gateways.values(), key=lambda g: g.name)
         ],
@@ -319,23 +328,31 @@ def check_file(spec: TopologyFile) -> list[Problem]:
     built = Topology()
     checks = {
         "sites": lambda item: rules.check_site(
-            built, Site(item.name, item.provider, item.description, item.cloud, site_ha(item))
+            built,
+            Site(item.name, item.provider, item.description, item.cloud, site_ha(item), item.kind, tuple(item.routed)),
         ),
         "networks": lambda item: rules.check_network(built, Network(item.name, item.cidr, item.mode)),
         "pools": lambda item: rules.check_pool(built, Pool(item.key, item.network, item.site, item.range)),
-        "gateways": lambda item: rules.check_gateway(
-            built,
-            Gateway(
-                item.name,
-                item.site,
-                item.endpoint,
+        "gateways": lambda item: (
+            rules.check_gateway_key(
+                built,
+                Gateway(item.name, item.site, public_key=item.public_key),
                 None,
-                item.wan_interface,
-                item.lan_interface,
-                tuple(item.lan_addresses),
-                item.listen_port,
-                item.priority,
-            ),
+            )
+            + rules.check_gateway(
+                built,
+                Gateway(
+                    item.name,
+                    item.site,
+                    item.endpoint,
+                    item.public_key,
+                    item.wan_interface,
+                    item.lan_interface,
+                    tuple(item.lan_addresses),
+                    item.listen_port,
+                    item.priority,
+                ),
+            )
         ),
         "connections": lambda item: rules.check_connection(
             built, Connection(item.key, item.network, item.site_a, item.site_b, item.enabled, item.mtu, item.keepalive)

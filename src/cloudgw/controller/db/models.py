@@ -40,6 +40,8 @@ class SiteRow(Timestamps, Base):
     description: Mapped[str] = mapped_column(Text, default="")
     cloud: Mapped[str] = mapped_column(Text, default="")  # model.cloud identity as JSON; "" = none
     ha: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)  # HaTiming; None = the defaults
+    kind: Mapped[str] = mapped_column(String(10), default="cloudgw", server_default="cloudgw")  # or external
+    routed: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)  # an external site's routed prefixes
 
 
 class NetworkRow(Timestamps, Base):
