@@ -326,6 +326,8 @@ def site_export_config(
         "wg-quick"
     ),
     out: Annotated[Path | None, typer.Option("--out", "-o", help="write to this file (default: stdout)")] = None,
+    interface: Annotated[str, typer.Option(help="the router's WireGuard interface")] = "wgcgw0",
+    key_file: Annotated[str, typer.Option(help="where the router keeps its private key")] = "/etc/wireguard/wgcgw0.key",
 ) -> None:
     """The WireGuard configuration of an external site's stock router (no agent there).
 
@@ -335,7 +337,8 @@ def site_export_config(
     if format not in ("wg-quick", "commands"):
         raise connect.UsageError("--format is wg-quick or commands")
     with api(ctx) as client:
-        text = client.request("GET", f"/api/v1/sites/{name}/export-config", params={"format": format}).text
+        params = {"format": format, "interface": interface, "key_file": key_file}
+        text = client.request("GET", f"/api/v1/sites/{name}/export-config", params=params).text
     if out is None:
         sys.stdout.write(text)
     else:

@@ -32,6 +32,7 @@ def scenario_topology(scenario: Scenario) -> dict[str, Any]:
                 "provider": "lab",
                 **({"description": f"the lab's {s.provider}"} if s.provider != "lab" else {}),
                 **({"ha": {"addresses": [str(s.virtual_address)]}} if s.virtual_address else {}),
+                **({"kind": "external", "routed": [str(s.routed)]} if s.kind == "external" else {}),
             }
             for s in scenario.sites
         ],
@@ -39,6 +40,7 @@ def scenario_topology(scenario: Scenario) -> dict[str, Any]:
         "pools": [
             {"name": f"{s.name}-{network}", "network": network, "site": s.name, "range": str(s.pool)}
             for s in scenario.sites
+            if s.pool is not None
         ],
         "gateways": [
             {
@@ -47,7 +49,8 @@ def scenario_topology(scenario: Scenario) -> dict[str, Any]:
                 "endpoint": f"{g.public_address}:{g.listen_port}",
                 "wan_interface": WAN_IF,
                 "lan_interface": LAN_BRIDGE if g.lan_bridge else LAN_IF,
-                "lan_addresses": [str(g.lan_address)],
+                # an external router's LAN is its routed network, outside the stretched one
+                "lan_addresses": [str(g.lan_address)] if s.kind == "cloudgw" else [],
                 "listen_port": g.listen_port,
                 **({"priority": g.priority} if g.priority != 100 else {}),
             }

@@ -119,7 +119,7 @@ def _up(scenario: Scenario, paths: LabPaths, progress: Progress, timeout: float)
         f"{len(spec.gateways)} gateways, {len(spec.connections)} connections)"
     )
     controlplane.apply_topology(client, spec)
-    for gateway in (g for site in scenario.sites for g in site_gateways(site)):
+    for gateway in (g for site in scenario.sites if site.kind == "cloudgw" for g in site_gateways(site)):
         token = client.create("tokens", {"name": f"join-{gateway.name}", "role": "join", "gateway": gateway.name})[
             "token"
         ]
@@ -132,17 +132,18 @@ def _up(scenario: Scenario, paths: LabPaths, progress: Progress, timeout: float)
 
     progress("starting the gateway agents: they join, learn their VMs and exchange endpoints")
     total_vms = len(vms(scenario))
-    wait_until(lambda: _all_joined_and_applied(client), timeout, "every gateway to join and apply its document")
+    agents = {g.name for site in scenario.sites if site.kind == "cloudgw" for g in site_gateways(site)}
+    wait_until(lambda: _all_joined_and_applied(client, agents), timeout, "every gateway to join and apply its document")
     wait_until(
         lambda: sum(e["effective"] for e in client.endpoints()["items"]) >= total_vms,
         timeout,
         f"all {total_vms} VMs to be learned and announced",
     )
-    wait_until(lambda: _all_joined_and_applied(client), timeout, "every gateway to apply the full mapping")
+    wait_until(lambda: _all_joined_and_applied(client, agents), timeout, "every gateway to apply the full mapping")
     progress("waiting for the tunnels (first WireGuard handshakes)")
     for site in scenario.sites:
         for other in scenario.sites:
-            if other is site:
+            if other is site or "external" in (site.kind, other.kind):
                 continue
             for here, there in ((g, o) for g in site_gateways(site) for o in site_gateways(other)):
                 wait_until(
@@ -180,9 +181,10 @@ def _healthy(client: Client) -> bool:
         return False
 
 
-def _all_joined_and_applied(client: Client) -> bool:
+def _all_joined_and_applied(client: Client, agents: set[str]) -> bool:
+    """Every gateway that runs an agent (an external site's router runs none) joined and applied."""
     try:
-        gateways = client.list("gateways")
+        gateways = [g for g in client.list("gateways") if g["name"] in agents]
     except CloudgwError:
         return False
     return bool(gateways) and all(g["public_key"] and g["applied_revision"] == g["doc_revision"] for g in gateways)

@@ -38,7 +38,12 @@ class LabSite(StrictModel):
     name: Name
     # what the site stands for; the controller sees a `lab` site either way (the description says which)
     provider: Literal["openstack", "aws", "lab"] = "lab"
-    pool: RangeField
+    # external: a stock WireGuard router and hosts in a routed prefix, no agent (docs/external.md);
+    # the lab builds it but configures nothing on the router: that is the admin's part
+    kind: Literal["cloudgw", "external"] = "cloudgw"
+    pool: RangeField | None = None  # a cloudgw site's VMs' addresses in the stretched network
+    routed: IPv4Network | None = None  # an external site's network behind its router
+    hosts: int = Field(1, ge=0, le=50)  # an external site's hosts, from .10 of its routed network
     vms: int = Field(10, ge=0, le=250)  # VMs take the first N addresses of the pool
     gateway: LabGateway
     # a second gateway on the same LAN (an HA pair, docs/ha.md): its own WAN link and public address
@@ -48,6 +53,22 @@ class LabSite(StrictModel):
     virtual_address: IPv4 | None = None
     wan_mtu: int = Field(1500, ge=1280, le=9000)  # the gateway's WAN link (both ends): e.g. 1400 behind a tunnel
     lan_mtu: int = Field(1500, ge=1280, le=9000)  # the cloud's LAN: e.g. 1450 on an OpenStack VXLAN network
+
+
+def host_address(site: LabSite, index: int) -> IPv4Interface:
+    """Host #index (from 0) behind an external site's router: .10 on of its routed network."""
+    assert site.routed is not None
+    return IPv4Interface(f"{site.routed.network_address + 10 + index}/{site.routed.prefixlen}")
+
+
+def hosts(scenario: Scenario) -> list[Vm]:
+    """External sites' hosts, named <site>-host<N> (N from 1)."""
+    return [
+        Vm(f"{site.name}-host{i + 1}", site.name, host_address(site, i).ip, vm_mac(host_address(site, i).ip))
+        for site in scenario.sites
+        if site.kind == "external"
+        for i in range(site.hosts)
+    ]
 
 
 def default_gateway(site: LabSite) -> IPv4Address:
@@ -119,6 +140,8 @@ def vm_mac(address: IPv4Address) -> str:
 def vms(scenario: Scenario) -> list[Vm]:
     result = []
     for site in scenario.sites:
+        if site.pool is None:
+            continue
         for index, address in enumerate(site.pool.addresses()):
             if index >= site.vms:
                 break
@@ -152,17 +175,19 @@ def check_scenario(scenario: Scenario) -> list[Problem]:
         problems.append(Problem("sites", "at most 150 sites fit the lab's WAN addressing"))
     for s, site in enumerate(scenario.sites):
         where = f"sites[{s}]"
-        if not site.pool.within(net):
+        problems.extend(_kind_problems(site, where, net))
+        if site.pool is not None and not site.pool.within(net):
             problems.append(Problem(f"{where}.pool", f"{site.pool} is outside {net}"))
-        if site.vms > site.pool.size:
+        if site.pool is not None and site.vms > site.pool.size:
             problems.append(
                 Problem(f"{where}.vms", f"{site.vms} VMs do not fit pool {site.pool}", "enlarge the pool or lower vms")
             )
         for role, gateway in (("gateway", site.gateway), ("standby", site.standby)):
             if gateway is None:
                 continue
-            if gateway.lan_address not in net:
-                problems.append(Problem(f"{where}.{role}.lan_address", f"{gateway.lan_address} is outside {net}"))
+            inside = site.routed if site.kind == "external" else net
+            if inside is not None and gateway.lan_address not in inside:
+                problems.append(Problem(f"{where}.{role}.lan_address", f"{gateway.lan_address} is outside {inside}"))
             if gateway.public_address not in PUBLIC_NET:
                 problems.append(
                     Problem(
@@ -173,7 +198,7 @@ def check_scenario(scenario: Scenario) -> list[Problem]:
                 )
         if site.virtual_address is not None and (
             site.virtual_address not in net
-            or any(site.virtual_address in other.pool for other in scenario.sites)
+            or any(other.pool is not None and site.virtual_address in other.pool for other in scenario.sites)
             or any(site.virtual_address == g.lan_address for other in scenario.sites for g in site_gateways(other))
         ):
             problems.append(
@@ -182,7 +207,9 @@ def check_scenario(scenario: Scenario) -> list[Problem]:
         if site.standby is not None and site.standby.lan_address == site.gateway.lan_address:
             problems.append(Problem(f"{where}.standby.lan_address", "is the gateway's too", "give each its own"))
         for t, other in enumerate(scenario.sites):
-            if t > s and site.pool.overlaps(other.pool):
+            if other.pool is None:
+                continue
+            if t > s and site.pool is not None and site.pool.overlaps(other.pool):
                 problems.append(Problem(f"sites[{t}].pool", f"overlaps sites[{s}].pool"))
             for gateway in site_gateways(site):
                 if gateway.lan_address in other.pool:
@@ -193,6 +220,23 @@ def check_scenario(scenario: Scenario) -> list[Problem]:
     publics = [g.public_address for site in scenario.sites for g in site_gateways(site)]
     if len(set(publics)) != len(publics):
         problems.append(Problem("sites", "gateway public addresses must be unique"))
+    return problems
+
+
+def _kind_problems(site: LabSite, where: str, net: IPv4Network) -> list[Problem]:
+    if site.kind == "cloudgw":
+        if site.pool is None:
+            return [Problem(f"{where}.pool", "a cloudgw site needs a pool", "give its VMs' range")]
+        if site.routed is not None:
+            return [Problem(f"{where}.routed", "only an external site has a routed network", "set kind: external")]
+        return []
+    problems = []
+    if site.routed is None:
+        problems.append(Problem(f"{where}.routed", "an external site needs its routed network", "e.g. 10.50.0.0/16"))
+    elif site.routed.overlaps(net):
+        problems.append(Problem(f"{where}.routed", f"{site.routed} overlaps the stretched {net}"))
+    if site.pool is not None or site.standby is not None or site.virtual_address is not None:
+        problems.append(Problem(where, "an external site has a router and hosts: no pool, standby or virtual address"))
     return problems
 
 

@@ -30,9 +30,12 @@ from cloudgw.lab.runstate import LabPaths
 from cloudgw.lab.scenario import (
     LAN_BRIDGE,
     PUBLIC_NET,
+    LabSite,
     Scenario,
     controller_router,
     default_gateway,
+    host_address,
+    hosts,
     internet_router,
     site_gateways,
     vms,
@@ -55,6 +58,8 @@ def node_names(scenario: Scenario) -> dict[str, str]:
             nodes[gateway.name] = "gateway"
     for vm in vms(scenario):
         nodes[vm.name] = "vm"
+    for host in hosts(scenario):
+        nodes[host.name] = "host"
     return nodes
 
 
@@ -142,6 +147,8 @@ def build(scenario: Scenario, paths: LabPaths, progress: Progress = lambda _msg:
             switch.set_link("br0", mtu=site.lan_mtu)
         for vm in (vm for vm in vms(scenario) if vm.site == site.name):
             add_vm(paths, scenario, vm.name, site.name, vm.address, vm.mac, create=False)
+        for index, host in enumerate(h for h in hosts(scenario) if h.site == site.name):
+            _add_host(paths, site, host.name, index)
 
     progress("programming the WAN's 1:1 NAT")
     nft.apply_text(router_ruleset(scenario), netns=router_ns)
@@ -169,7 +176,8 @@ def _build_gateway(scenario: Scenario, paths: LabPaths, index: int, member: int)
         gateway.add_address("wan0", address)
         gateway.set_link("wan0", mtu=site.wan_mtu, up=True)
         gateway.add_veth("lan0", port, peer_netns=switch_ns)
-        lan_address = IPv4Interface(f"{gw.lan_address}/{scenario.network.cidr.prefixlen}")
+        lan_net = site.routed if site.kind == "external" and site.routed is not None else scenario.network.cidr
+        lan_address = IPv4Interface(f"{gw.lan_address}/{lan_net.prefixlen}")
         gateway.set_link("lan0", mtu=site.lan_mtu, up=True)
         if gw.lan_bridge:
             # like a hypervisor host or a gateway VM with a bridged LAN: br_netfilter hands the
@@ -188,6 +196,20 @@ def _build_gateway(scenario: Scenario, paths: LabPaths, index: int, member: int)
         router.set_link(router_port, mtu=site.wan_mtu, up=True)
     with Netlink(switch_ns) as switch:
         switch.set_link(port, master="br0", mtu=site.lan_mtu, up=True)
+
+
+def _add_host(paths: LabPaths, site: LabSite, name: str, index: int) -> None:
+    """A host behind an external site's router, in its routed network (no cloudgw there at all)."""
+    host_ns, switch_ns = paths.namespace(name), paths.namespace(f"{site.name}-lan")
+    port = f"h{index + 1}"
+    with Netlink(host_ns) as host:
+        host.add_veth("eth0", port, peer_netns=switch_ns)
+    with Netlink(switch_ns) as switch:
+        switch.set_link(port, master="br0", up=True)
+    with Netlink(host_ns) as host:
+        host.add_address("eth0", host_address(site, index))
+        host.set_link("eth0", up=True)
+        _default_route(host, IPv4Interface(f"{site.gateway.lan_address}/32"))
 
 
 def restore_default_route(scenario: Scenario, paths: LabPaths, node: str) -> None:

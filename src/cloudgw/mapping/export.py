@@ -42,9 +42,18 @@ class RouterConfig:
     peers: list[RouterPeer]
     has_key: bool  # the controller knows the router's public key (else no peer accepts it yet)
     routed: list[IPv4Network]  # the router's own networks (the site's routed prefixes)
+    interface: str = INTERFACE  # the WireGuard interface on the router
+    key_file: str = KEY_FILE  # where the router keeps its private key (made there)
 
 
-def router_config(topo: Topology, site: str, revision: int, index: TopologyIndex | None = None) -> RouterConfig:
+def router_config(
+    topo: Topology,
+    site: str,
+    revision: int,
+    index: TopologyIndex | None = None,
+    interface: str = INTERFACE,
+    key_file: str = KEY_FILE,
+) -> RouterConfig:
     idx = index or TopologyIndex.build(topo)
     router = next(g for g in topo.gateways.values() if g.site == site)
     doc = render_document(topo, router.name, revision, idx)
@@ -70,6 +79,8 @@ def router_config(topo: Topology, site: str, revision: int, index: TopologyIndex
         peers,
         router.public_key is not None,
         list(topo.sites[site].routed),
+        interface,
+        key_file,
     )
 
 
@@ -79,8 +90,8 @@ def _header(config: RouterConfig, other: str) -> list[str]:
         f"# (revision {config.revision}). Public keys and addresses only: no secret of any site is in here.",
         "#",
         "# Once, on the router: make its key there (it never leaves the router), give cloudgw the public half:",
-        f"#   umask 077; wg genkey > {KEY_FILE}",
-        f'#   cloudgw gateway update {config.router} --public-key "$(wg pubkey < {KEY_FILE})"',
+        f"#   umask 077; wg genkey > {config.key_file}",
+        f'#   cloudgw gateway update {config.router} --public-key "$(wg pubkey < {config.key_file})"',
         "#   sysctl -w net.ipv4.ip_forward=1     # the router forwards for "
         + (", ".join(map(str, config.routed)) or "its LAN"),
         f"# {other}",
@@ -91,9 +102,9 @@ def _header(config: RouterConfig, other: str) -> list[str]:
 
 
 def wg_quick(config: RouterConfig) -> str:
-    lines = _header(config, f"Then: wg-quick up ./{INTERFACE}.conf (the same as commands: --format commands)")
+    lines = _header(config, f"Then: wg-quick up ./{config.interface}.conf (the same as commands: --format commands)")
     lines += ["", "[Interface]", f"ListenPort = {config.listen_port}", f"MTU = {config.mtu}"]
-    lines.append(f"PostUp = wg set %i private-key {KEY_FILE}")
+    lines.append(f"PostUp = wg set %i private-key {config.key_file}")
     for peer in config.peers:
         lines += ["", "[Peer]", f"# {peer.name}, site {peer.site}{'' if peer.active else ' (standby of a pair)'}"]
         lines.append(f"PublicKey = {peer.public_key}")
@@ -108,21 +119,22 @@ def wg_quick(config: RouterConfig) -> str:
 def commands(config: RouterConfig) -> str:
     """The same, as `ip` and `wg` commands (a router without wg-quick, or wireguard-go)."""
     lines = _header(config, "Then run these (as root):")
+    name = config.interface
     lines += [
         "",
-        f"ip link add {INTERFACE} type wireguard     # or, without the kernel module: wireguard-go {INTERFACE}",
-        f"wg set {INTERFACE} listen-port {config.listen_port} private-key {KEY_FILE}",
+        f"ip link add {name} type wireguard     # or, without the kernel module: wireguard-go {name}",
+        f"wg set {name} listen-port {config.listen_port} private-key {config.key_file}",
     ]
     for peer in config.peers:
-        parts = [f"wg set {INTERFACE} peer {peer.public_key}"]
+        parts = [f"wg set {name} peer {peer.public_key}"]
         if peer.endpoint:
             parts.append(f"endpoint {peer.endpoint}")
         parts.append(f"allowed-ips {','.join(str(n) for n in peer.allowed)}")
         if peer.keepalive:
             parts.append(f"persistent-keepalive {peer.keepalive}")
         lines.append(" ".join(parts) + f"     # {peer.name}, site {peer.site}")
-    lines.append(f"ip link set {INTERFACE} mtu {config.mtu} up")
+    lines.append(f"ip link set {name} mtu {config.mtu} up")
     for peer in config.peers:
         for prefix in peer.allowed:
-            lines.append(f"ip route replace {prefix} dev {INTERFACE}")
+            lines.append(f"ip route replace {prefix} dev {name}")
     return "\n".join(lines) + "\n"

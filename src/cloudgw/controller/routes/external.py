@@ -11,7 +11,7 @@ from fastapi.responses import PlainTextResponse
 from cloudgw.controller import auth
 from cloudgw.controller.state import State
 from cloudgw.errors import InvalidInput, NotFound, Problem
-from cloudgw.mapping.export import commands, router_config, wg_quick
+from cloudgw.mapping.export import INTERFACE, KEY_FILE, commands, router_config, wg_quick
 
 router = APIRouter(prefix="/api/v1", tags=["topology"])
 
@@ -24,6 +24,8 @@ router = APIRouter(prefix="/api/v1", tags=["topology"])
 def export_config(
     name: str,
     format: Literal["wg-quick", "commands"] = Query("wg-quick", description="a wg-quick file, or ip/wg commands"),
+    interface: str = Query(INTERFACE, pattern=r"^[A-Za-z0-9_.-]{1,15}$", description="the router's WireGuard device"),
+    key_file: str = Query(KEY_FILE, pattern=r"^/[A-Za-z0-9_./-]{1,200}$", description="its private key's path there"),
     state: State = Depends(auth.get_state),
     _who: auth.Principal = Depends(auth.reader),
 ) -> PlainTextResponse:
@@ -47,6 +49,6 @@ def export_config(
             [Problem("name", f"external site '{name}' has no router yet", f"cloudgw gateway add ROUTER --site {name}")],
             what="export",
         )
-    config = router_config(snap.topo, name, snap.revision, snap.index)
+    config = router_config(snap.topo, name, snap.revision, snap.index, interface, key_file)
     text = wg_quick(config) if format == "wg-quick" else commands(config)
     return PlainTextResponse(text, headers={"X-Cloudgw-Revision": str(snap.revision)})
