@@ -41,7 +41,7 @@ def ask(controller, credential, role, epoch=0, reason=""):
 def test_pair_roles_lease_and_documents(api, controller, uid):
     world, second, creds = make_pair(api, controller, uid)
     site = api.get("sites", world.a)
-    assert site["ha"] == {"interval_ms": 50, "dead_ms": 150, "failback": False}
+    assert site["ha"] == {"interval_ms": 50, "dead_ms": 150, "failback": False, "addresses": []}
     assert api.get("gateways", second)["priority"] == 50
 
     first = ask(controller, creds[world.gw_a], "active", 1, "no active gateway in the site")

@@ -70,7 +70,7 @@ def test_bad_cloud_blocks_name_the_field(old, new, field, words):
 
 def test_a_provider_change_must_bring_its_own_block():
     topo = Topology()
-    aws = (("gateway_eni", "eni-1"), ("region", "r"), ("subnet", "s"))
+    aws = (("gateway_eni", "eni-1"), ("region", "eu-west-1"), ("subnet", "s"))
     topo.sites["public"] = Site("public", "aws", cloud=aws)
     problems = rules.check_site(topo, Site("public", "openstack", cloud=aws), old_name="public")
     assert [p.field for p in problems] == ["provider"] and "another provider" in problems[0].message
@@ -78,3 +78,14 @@ def test_a_provider_change_must_bring_its_own_block():
     assert "drives no cloud" in problems[0].message
     assert rules.check_site(topo, Site("public", "generic"), old_name="public") == []
     assert parse_items("aws", aws) is not None and parse_items("generic", aws) is None
+
+
+@pytest.mark.parametrize("region", ["0", "eu", "EU-WEST-1", "eu-west", "eu_west_1"])
+def test_an_aws_region_that_is_not_a_region_name_is_refused(region):
+    from pydantic import ValidationError
+
+    from cloudgw.model.cloud import AwsCloud
+
+    with pytest.raises(ValidationError):
+        AwsCloud(region=region, subnet="subnet-0abc")
+    assert AwsCloud(region="us-gov-west-1", subnet="subnet-0abc").region == "us-gov-west-1"

@@ -22,10 +22,14 @@ CloudId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/@
 Url = Annotated[str, StringConstraints(pattern=r"^https?://[A-Za-z0-9._:\[\]/-]{1,200}$")]
 
 
+AwsRegion = Annotated[str, StringConstraints(pattern=r"^[a-z]{2}(-[a-z]+)+-[0-9]{1,2}$")]
+"""An AWS region's name: eu-west-1, us-gov-west-1, ap-southeast-3"""
+
+
 class AwsCloud(StrictModel):
     """The AWS side of a site: the gateway's LAN interface (ENI) in a VPC subnet."""
 
-    region: CloudId
+    region: AwsRegion
     subnet: CloudId = Field(description="the VPC subnet the site's VMs are in (subnet-...)")
     gateway_eni: CloudId | None = Field(
         None, description="the gateway instance's ENI in that subnet (eni-...); set by `gateway bootstrap --launch`"

@@ -83,7 +83,10 @@ class Aws:
         if client is None:
             session = boto3.session.Session(profile_name=cloud.profile, region_name=cloud.region)
             config = Config(retries={"mode": "adaptive", "max_attempts": 6}, connect_timeout=5, read_timeout=30)
-            client = session.client("ec2", endpoint_url=cloud.endpoint_url, config=config)
+            try:
+                client = session.client("ec2", endpoint_url=cloud.endpoint_url, config=config)
+            except Exception as exc:  # botocore refuses a region or endpoint it cannot use: say so
+                raise _error(exc) from exc
         self.ec2 = client
 
     def call(self, operation: str, **kwargs: Any) -> dict[str, Any]:

@@ -119,5 +119,11 @@ def preflight(
 ) -> list[Finding]:
     findings: list[Finding] = []
     for name in sorted(topo.sites):
-        findings += preflight_site(topo, name, provider_for(topo.sites[name], clients), (ledgers or {}).get(name, {}))
+        try:
+            provider = provider_for(topo.sites[name], clients)
+        except ProviderError as exc:  # the SDK refuses the cloud block itself (an endpoint it cannot use)
+            fix = exc.fix or "check the site's cloud block"
+            findings += [Finding(name, "cloud", "error", str(exc), fix)]
+            continue
+        findings += preflight_site(topo, name, provider, (ledgers or {}).get(name, {}))
     return findings
