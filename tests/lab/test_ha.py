@@ -170,6 +170,26 @@ def test_the_virtual_address_moves_and_the_vms_reach_the_internet_after_failover
     wait_for(lambda: not holds(active), 10, what="the healed gateway (standby) not holding the virtual address")
 
 
+def test_the_active_losing_its_wan_hands_over_to_the_standby(ha_lab):
+    """Not a dead machine: the active gateway's WAN link fails while its LAN is fine. Its WireGuard
+    sessions still look alive for minutes; the probes through the tunnel say at once that it reaches
+    no peer, and the standby, which does, takes over."""
+    active, standby = active_of(ha_lab, "private")
+    port = "site0" if active == "private-gw" else "site0s1"  # its link on the `wan` router
+    router = ha_lab.ns("wan")
+    try:
+        outage = ping_during(ha_lab, lambda: run(["ip", "link", "set", port, "down"], netns=router), seconds=10)
+        print(f"\nWAN of {active} lost, {standby} took over: {outage}")
+        assert outage.window_s < 4.0, outage
+        seen = roles(ha_lab.paths, [active, standby])
+        assert seen == {active: "standby", standby: "active"}, seen
+        reason = lablib.gateway_status(ha_lab.paths, standby)["ha"]["reason"]
+        assert "no live tunnel" in reason or "no hello" in reason, reason
+    finally:
+        run(["ip", "link", "set", port, "up"], netns=router)
+        heal_all(ha_lab)
+
+
 def test_killing_the_standby_loses_nothing(ha_lab):
     _active, standby = active_of(ha_lab, "public")
     try:

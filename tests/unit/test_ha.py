@@ -329,3 +329,44 @@ def test_rules_keep_virtual_addresses_out_of_pools_and_gateways():
     assert [p.field for p in rules.check_pool(topo, pool)] == ["range"]
     # documents carry it only where it fits
     assert render_document(topo, "gw-a", 1).gateway.virtual_addresses == [IPv4Address("192.168.1.30")]
+
+
+def test_a_standby_that_reaches_no_peer_never_claims_and_never_blocks_a_healthy_one():
+    state = pair()
+    assert state.decide(1.5, healthy=0, peers=2) is None  # serving nobody: no claim
+    low = PairState("gw-a2", 100, {"gw-a": 200}, 1.0, False, 0.0)
+    low.hear(hello(gateway="gw-a", priority=200, role="standby", healthy=0), "lan", 1.0)
+    want = low.decide(1.5, healthy=2, peers=2)  # the better one cannot reach the peers: this one claims
+    assert want is not None and want.role == "active"
+
+
+class Capture:
+    def __init__(self):
+        self.sent = []
+
+    def sendto(self, data, address):
+        self.sent.append((data, address))
+
+
+def test_probes_through_the_tunnel_answer_with_echoes_and_measure_reachability():
+    clock = [100.0]
+    agent_pair = Pair(private_key=A_PRIV, controller=None, health=lambda: (9, 9), on_change=lambda: None,
+                      clock=lambda: clock[0])  # fmt: skip
+    agent_pair._open = lambda port: None
+    agent_pair.configure(pair_doc())
+    agent_pair._sock = Capture()
+    assert agent_pair.tunnel_health() is None and agent_pair._healthy() == (9, 9)  # no echo yet: the sessions
+    agent_pair._send_probes()
+    assert sorted(address for _, address in agent_pair._sock.sent) == [
+        ("192.168.1.251", 51821),
+        ("192.168.1.253", 51821),
+    ]
+    agent_pair._from_tunnel(b'{"probe": 7}', "192.168.1.253", 40000)  # a peer probes us: we echo
+    assert agent_pair._sock.sent[-1] == (b'{"echo": 7}', ("192.168.1.253", 40000))
+    agent_pair._from_tunnel(b'{"probe": 8}', "10.9.9.9", 40000)  # not a peer's address: no answer
+    assert agent_pair._sock.sent[-1][0] == b'{"echo": 7}'
+    agent_pair._from_tunnel(b'{"echo": 1}', "192.168.1.253", 51821)
+    agent_pair._from_tunnel(b'{"echo": 1}', "192.168.1.251", 51821)
+    assert agent_pair.tunnel_health() == (2, 2)
+    clock[0] += 2.0  # the WAN is gone: no echo within the window
+    assert agent_pair.tunnel_health() == (0, 2) and agent_pair._healthy() == (0, 2)

@@ -195,6 +195,8 @@ class PairState:
             return None
         if now - self.started < self.dead_s:
             return None  # just started: listen first, never take the role from a working partner
+        if peers and healthy == 0:
+            return None  # no peer reachable from here: taking the role would serve nobody
         active = [h for h in alive if h.hello.role == "active"]
         if active:
             lost = [h for h in active if peers and h.hello.healthy == 0 and healthy > 0]
@@ -205,10 +207,12 @@ class PairState:
             better = [
                 h
                 for h in alive
-                if h.hello.role == "standby" and (h.hello.priority, h.hello.gateway) > (self.priority, self.name)
+                if h.hello.role == "standby"
+                and (h.hello.priority, h.hello.gateway) > (self.priority, self.name)
+                and (h.hello.healthy > 0 or not peers)
             ]
             if better:
-                return None  # the better standby claims
+                return None  # the better standby claims (one that can reach the peers)
             silent = sorted(set(self.partners) - {h.hello.gateway for h in alive})
             if silent:
                 reason = f"no hello from {', '.join(repr(s) for s in silent)} for {self.dead_s:g} s (LAN and WAN)"

@@ -39,6 +39,8 @@ IP_PKTINFO = getattr(socket, "IP_PKTINFO", 8)  # Linux's value; Python names it 
 LIVE_SESSION_S = 180.0  # WireGuard drops a session this old: a peer with a newer handshake is "healthy"
 NOTICE_BURST_S = (0.0, 0.05, 0.2, 0.5, 1.0)  # after a takeover; then every NOTICE_EVERY_S
 NOTICE_EVERY_S = 2.0
+PROBE_EVERY_S = 0.5  # a probe through the tunnel to every peer's agent, answered by an echo
+PROBE_WINDOW_S = 1.6  # a peer that echoed within this is reachable through its tunnel now
 
 
 @dataclass(frozen=True)
@@ -95,6 +97,9 @@ class Pair:
         self._threads: list[threading.Thread] = []
         self._notice_due: list[float] = []
         self._health_cache: tuple[float, tuple[int, int]] = (-1e9, (0, 0))
+        self._echoed: dict[str, float] = {}  # peer name -> when it last answered a probe through the tunnel
+        self._probe_seq = 0
+        self._next_probe = 0.0
         self._overlay_cache: tuple[int, Any, GatewayDocument] | None = None
         self._version = 0  # bumped by every change of role or override
         self.reported = 0  # bumped by every change worth a new status file (a role, a refusal)
@@ -117,8 +122,9 @@ class Pair:
                 if partner.name not in self._keys:
                     self._keys[partner.name] = pair_key(self._private_key, partner.public_key, (gw.name, partner.name))
             self.doc = doc
-            sites = [p.site for p in doc.peers]
-            needed = bool(gw.partners) or len(set(sites)) < len(sites)  # a pair here, or a peer's pair
+            # every gateway answers its peers' probes and hears their role notices: the port is open
+            # wherever there is a peer or a partner
+            needed = bool(gw.partners) or bool(doc.peers)
             if needed and self._port != gw.ha_port:
                 try:
                     self._open(gw.ha_port)
@@ -205,11 +211,16 @@ class Pair:
                     self._send_hellos()
                     self._decide()
                 self._send_notices()
+                self._send_probes()
             except Exception as exc:  # never let one bad pass end the pair's watch
                 log_event(log, "ha.error", logging.WARNING, error=repr(exc))
-            self._receive(max(0.0, min(next_hello, self._next_notice()) - self.clock()))
+            wake = min(next_hello, self._next_notice(), self._next_probe if self.enabled else float("inf"))
+            self._receive(max(0.0, wake - self.clock()))
 
     def _healthy(self) -> tuple[int, int]:
+        probed = self.tunnel_health()
+        if probed is not None:
+            return probed
         now = self.clock()
         at, value = self._health_cache
         if now - at >= 1.0:
@@ -254,22 +265,22 @@ class Pair:
             return
         for _ in range(64):
             try:
-                data, ancillary, _flags, (source, _port) = sock.recvmsg(1024, socket.CMSG_SPACE(12))
+                data, ancillary, _flags, (source, port) = sock.recvmsg(1024, socket.CMSG_SPACE(12))
             except (BlockingIOError, OSError):
                 return
             ifindex = 0
             for level, kind, payload in ancillary:
                 if level == socket.IPPROTO_IP and kind == IP_PKTINFO and len(payload) >= 4:
                     ifindex = struct.unpack("i", payload[:4])[0]
-            self._handle(data, source, ifindex)
+            self._handle(data, source, ifindex, port)
 
-    def _handle(self, data: bytes, source: str, ifindex: int) -> None:
+    def _handle(self, data: bytes, source: str, ifindex: int, port: int = 0) -> None:
         doc, state = self.doc, self.state
         if doc is None or state is None:
             return
         tunnel = _ifindex(doc.gateway.tunnel.interface)
         if tunnel and ifindex == tunnel:
-            self._notice(data, source)
+            self._from_tunnel(data, source, port)
             return
         hello = decode_hello(data, self._keys, self.wall())
         if hello is None:
@@ -277,6 +288,57 @@ class Pair:
         path = "lan" if any(source == str(a) for p in doc.gateway.partners for a in p.lan_addresses) else "wan"
         with self._lock:
             state.hear(hello, path, self.clock())
+
+    def _from_tunnel(self, data: bytes, source: str, port: int) -> None:
+        """A probe (answer it), an echo (that peer's tunnel works) or a role notice, from a peer."""
+        doc, sock = self.doc, self._sock
+        if doc is None or len(data) > NOTICE_MAX_BYTES:
+            return
+        try:
+            fields = json.loads(data)
+        except ValueError:
+            return
+        if not isinstance(fields, dict):
+            return
+        sender = next((p for p in doc.peers if any(source == str(a) for a in p.lan_addresses)), None)
+        if sender is None:
+            return
+        if "probe" in fields and sock is not None and 0 < port < 65536:
+            with contextlib.suppress(OSError):
+                sock.sendto(json.dumps({"echo": fields["probe"]}).encode()[:64], (source, port))
+        elif "echo" in fields:
+            self._echoed[sender.name] = self.clock()
+        elif "active" in fields:
+            self._notice(data, source)
+
+    def _send_probes(self) -> None:
+        """Every PROBE_EVERY_S: a probe to every peer's agent through the tunnel. The echoes say what
+        matters for the pair: whether this gateway can reach its peers now (a WireGuard session can
+        look alive for minutes after the WAN is gone)."""
+        doc, sock = self.doc, self._sock
+        now = self.clock()
+        if doc is None or sock is None or now < self._next_probe or not doc.gateway.partners:
+            return
+        self._next_probe = now + PROBE_EVERY_S
+        self._probe_seq += 1
+        data = json.dumps({"probe": self._probe_seq}).encode()
+        for peer in doc.peers:
+            for address in peer.lan_addresses[:1]:
+                with contextlib.suppress(OSError):
+                    sock.sendto(data, (str(address), peer.ha_port))
+
+    def tunnel_health(self) -> tuple[int, int] | None:
+        """(peers that echoed within the window, peers that ever echoed), or None when no peer
+        has ever answered (no agent there, e.g. an external router: the WireGuard sessions decide)."""
+        doc = self.doc
+        if doc is None or not self._echoed:
+            return None
+        names = {p.name for p in doc.peers}
+        now = self.clock()
+        known = {name: at for name, at in self._echoed.items() if name in names}
+        if not known:
+            return None
+        return sum(1 for at in known.values() if now - at <= PROBE_WINDOW_S), len(known)
 
     def _notice(self, data: bytes, source: str) -> None:
         """A peer says it is now its site's active gateway (it came through the tunnel from its own
