@@ -56,7 +56,7 @@ def test_external_site_rules_refuse_and_change_nothing(api, controller, uid):
     before = api.get("sites", branch)
     for body, field in (
         ({"routed": ["192.168.1.0/25"]}, "routed[0]"),  # inside the stretched network
-        ({"kind": "cloudgw"}, "routed"),  # routed prefixes need an external site
+        ({"kind": "cloudgw"}, "routed_via"),  # a cloudgw site needs the router on its LAN for them
     ):
         with pytest.raises(InvalidInput) as caught:
             api.update("sites", branch, body)

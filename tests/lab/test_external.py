@@ -4,6 +4,7 @@ its public half given to cloudgw, the exported commands run with stock wireguard
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from cloudgw.lab.controlplane import lab_client
 from cloudgw.lab.scenario import vms
 from tests.helpers import RUN_TAG, run, wait_for
 from tests.lab.conftest import Lab, running_lab
@@ -25,12 +27,12 @@ def branch_lab() -> Iterator[Lab]:
         yield lab
 
 
-def cloudgw(lab: Lab, *args: str) -> subprocess.CompletedProcess[str]:
+def cloudgw(lab: Lab, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     """The admin's CLI, pointed at the lab's controller (as `cloudgw lab env` does)."""
     env = {**os.environ, "CLOUDGW_LAB": lab.name}
     for key in ("CLOUDGW_URL", "CLOUDGW_TOKEN", "CLOUDGW_CA", "CLOUDGW_CONFIG"):
         env.pop(key, None)
-    return run([sys.executable, "-m", "cloudgw", *args], env=env)
+    return run([sys.executable, "-m", "cloudgw", *args], env=env, check=check)
 
 
 def configure_router(lab: Lab, workdir: Path) -> tuple[str, str]:
@@ -105,3 +107,46 @@ def test_forged_sources_from_the_branch_are_dropped(branch_lab):
             run(["ip", "addr", "del", f"{forged}/32", "dev", "lo"], netns=router, check=False)
     # and the cloudgw side still answers the router's real network
     run(["ping", "-c", "1", "-W", "2", "-I", "10.50.0.1", "192.168.1.1"], netns=router)
+
+
+def test_a_routed_network_behind_a_router_on_a_cloudgw_sites_lan(branch_lab):
+    """A partner network behind a router on the private cloud's LAN (routed: 10.60.0.0/16 via
+    192.168.1.240): the public site's VMs reach it and are reached; a source outside it is dropped."""
+    paths = branch_lab.paths
+    router, host, switch = paths.namespace("private-rtr"), paths.namespace("private-net1"), branch_lab.ns("private-lan")
+    for namespace in (router, host):
+        run(["ip", "netns", "add", namespace])
+    try:
+        run(["ip", "link", "add", "lan0", "netns", router, "type", "veth", "peer", "name", "rtr1", "netns", switch])
+        run(["ip", "-n", switch, "link", "set", "rtr1", "master", "br0", "up"])
+        run(["ip", "link", "add", "net0", "netns", router, "type", "veth", "peer", "name", "eth0", "netns", host])
+        for namespace, device, address in ((router, "lan0", "192.168.1.240/24"), (router, "net0", "10.60.0.1/24"),
+                                           (host, "eth0", "10.60.0.10/24")):  # fmt: skip
+            run(["ip", "-n", namespace, "addr", "add", address, "dev", device])
+            run(["ip", "-n", namespace, "link", "set", device, "up"])
+        run(["ip", "-n", host, "route", "add", "default", "via", "10.60.0.1"])
+        run(["sysctl", "-qw", "net.ipv4.ip_forward=1"], netns=router)
+        cloudgw(branch_lab, "site", "update", "private", "--routed", "10.60.0.0/16", "--routed-via", "192.168.1.240")
+        vm = branch_lab.ns("public-vm11")
+        wait_for(
+            lambda: run(["ping", "-c", "1", "-W", "1", "10.60.0.10"], netns=vm, check=False).returncode == 0,
+            30,
+            what="public-vm11 -> 10.60.0.10 (behind the private LAN's router)",
+        )
+        run(["ping", "-c", "2", "-W", "2", "192.168.1.11"], netns=host)  # and back, from the partner network
+        before = _spoofed(branch_lab)
+        run(["ip", "-n", router, "addr", "add", "10.70.0.1/32", "dev", "lo"])
+        forged = run(["ping", "-c", "3", "-i", "0.2", "-W", "1", "-I", "10.70.0.1", "192.168.1.11"], netns=router,
+                     check=False)  # fmt: skip
+        assert forged.returncode != 0, forged.stdout
+        wait_for(lambda: _spoofed(branch_lab) >= before + 3, 10, what="private-gw counting the forged packets")
+    finally:
+        with lab_client(paths) as client:
+            client.update("sites", "private", {"routed": [], "routed_via": None})
+        for namespace in (host, router):
+            run(["ip", "netns", "del", namespace], check=False)
+
+
+def _spoofed(lab: Lab) -> int:
+    status = json.loads(lab.cli("status", "-o", "json").stdout)
+    return next(g["counters"].get("lan_spoofed", 0) for g in status["gateways"] if g["node"] == "private-gw")

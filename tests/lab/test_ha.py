@@ -93,6 +93,10 @@ def test_both_pairs_have_one_active_gateway_and_the_standby_answers_no_arp(ha_la
         assert run(["ip", "neigh", "show", "proxy"], netns=ha_lab.ns(standby)).stdout.strip() == ""
     # VMs reach each other through the active gateways
     run(["ping", "-c", "3", "-i", "0.2", "-W", "2", "192.168.1.11"], netns=ha_lab.ns("private-vm1"))
+    # `lab status` shows all four gateways with their roles
+    status = json.loads(ha_lab.cli("status", "-o", "json").stdout)
+    shown = {g["node"]: g["role"] for g in status["gateways"]}
+    assert set(shown) == set(GATEWAYS) and sorted(shown.values()) == ["active", "active", "standby", "standby"]
 
 
 def test_active_killed_fails_over_in_under_3s_and_tcp_survives(ha_lab):

@@ -81,3 +81,46 @@ def test_the_router_export_holds_public_keys_and_addresses_only():
     lines = commands(config).splitlines()
     assert f"wg set wgcgw0 peer {KEY_A} endpoint 203.0.113.10:51820 allowed-ips 192.168.1.1/32" in "\n".join(lines)
     assert "ip route replace 192.168.1.254/32 dev wgcgw0" in lines
+
+
+def test_a_cloudgw_sites_routed_prefix_goes_through_the_router_on_its_lan():
+    data = sample_document()
+    data["gateway"].update({"routed": ["10.60.0.0/16"], "routed_via": "192.168.1.240"})
+    doc = load_document(data)
+    state = render(doc, KEY_A)
+    route = state.routes[(254, IPv4Network("10.60.0.0/16"))]
+    assert route.dev == "lan0" and route.via == IPv4Address("192.168.1.240")
+    lan = dict(filters(doc).lan_sources)["lan0"]
+    assert any(r.first == IPv4Address("10.60.0.0") and r.last == IPv4Address("10.60.255.255") for r in lan)
+    assert IPv4Network("10.60.0.0/16") in filters(doc).internal
+    data["gateway"]["routed_via"] = "10.9.9.9"  # not in any of its networks
+    with pytest.raises(InvalidInput) as caught:
+        load_document(data)
+    assert caught.value.problems[0].field == "gateway.routed_via"
+
+
+def test_routed_prefix_rules_for_cloudgw_and_external_sites():
+    from cloudgw.model import rules
+    from cloudgw.model.topology import Site
+
+    topo = topology()
+    routed = (IPv4Network("10.60.0.0/16"),)
+    no_via = rules.check_site(topo, Site("a", "openstack", routed=routed), old_name="a")
+    assert [p.field for p in no_via] == ["routed_via"] and "which one" in no_via[0].message
+    assert (
+        rules.check_site(topo, Site("a", "openstack", routed=routed, routed_via=IPv4Address("192.168.1.240")), "a")
+        == []
+    )
+    in_pool = rules.check_site(topo, Site("a", "openstack", routed=routed, routed_via=IPv4Address("192.168.1.5")), "a")
+    assert [p.field for p in in_pool] == ["routed_via"] and "pool" in in_pool[0].message
+    external = rules.check_site(
+        topo,
+        Site("branch", kind="external", routed=(IPv4Network("10.50.0.0/16"),), routed_via=IPv4Address("192.168.1.240")),
+        "branch",
+    )
+    assert [p.field for p in external] == ["routed_via"]
+    # the site's own gateway gets the next hop; its peers the prefix
+    topo.sites["a"] = Site("a", "openstack", routed=routed, routed_via=IPv4Address("192.168.1.240"))
+    own = render_document(topo, "gw-a", 2)
+    assert own.gateway.routed == list(routed) and own.gateway.routed_via == IPv4Address("192.168.1.240")
+    assert {p.name: p.routed for p in render_document(topo, "rtr", 2).peers}["gw-a"] == list(routed)

@@ -84,6 +84,7 @@ class SiteUpdate(Schema):
     ha: HaSpec | None = None  # null: the default timing
     kind: Literal["cloudgw", "external"] | None = None
     routed: list[Cidr] | None = Field(None, max_length=64)
+    routed_via: IPv4 | None = None
 
     @model_validator(mode="after")
     def _one_cloud(self) -> SiteUpdate:

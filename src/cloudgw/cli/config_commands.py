@@ -174,7 +174,10 @@ PublicKey = Annotated[
 ]
 Kind = Annotated[str, typer.Option(help="cloudgw (runs the agent) or external (a stock WireGuard router)")]
 Routed = Annotated[
-    list[str] | None, typer.Option("--routed", help="an external site's routed prefix (CIDR); repeat for more")
+    list[str] | None, typer.Option("--routed", help="a routed prefix behind the site (CIDR); repeat for more")
+]
+RoutedVia = Annotated[
+    str | None, typer.Option(help="a cloudgw site's routed prefixes: the router on its LAN that has them")
 ]
 HaInterval = Annotated[int | None, typer.Option(help="HA pair: ms between hellos (default 200)")]
 HaDead = Annotated[int | None, typer.Option(help="HA pair: ms of silence before failover (default 1000)")]
@@ -235,6 +238,7 @@ def site_add(
     failback: Failback = None,
     kind: Kind = "cloudgw",
     routed: Routed = None,
+    routed_via: RoutedVia = None,
     output: Output = "table",
 ) -> None:
     """Add a site.
@@ -248,6 +252,7 @@ def site_add(
         "description": description,
         "kind": kind,
         "routed": routed or [],
+        **({"routed_via": routed_via} if routed_via else {}),
     }
     ha = _ha_timing({}, ha_interval, ha_dead, failback)
     if ha is not None:
@@ -268,6 +273,7 @@ def site_update(
     failback: Failback = None,
     kind: Annotated[str | None, typer.Option(help="cloudgw or external")] = None,
     routed: Routed = None,
+    routed_via: RoutedVia = None,
     output: Output = "table",
 ) -> None:
     """Change a site.
@@ -281,6 +287,7 @@ def site_update(
         "description": description,
         "kind": kind,
         "routed": routed,
+        "routed_via": routed_via,
     }
     if (ha_interval, ha_dead, failback) != (None, None, None):
         with api(ctx) as client:

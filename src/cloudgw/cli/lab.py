@@ -16,7 +16,7 @@ from cloudgw.lab import lab as lablib
 from cloudgw.lab.check import check as run_check
 from cloudgw.lab.location import DEFAULT_LAB
 from cloudgw.lab.runstate import LabPaths, check_lab_name
-from cloudgw.lab.scenario import builtin_scenarios, find_scenario, vms
+from cloudgw.lab.scenario import builtin_scenarios, find_scenario, site_gateways, vms
 from cloudgw.lab.topology import node_names
 from cloudgw.procs import alive
 
@@ -97,8 +97,8 @@ def status(
     supervisor = lablib.read_json(paths.supervisor) or {}
     gateways = []
     now = time.time()
-    for site in scenario.sites:
-        node = site.gateway.name
+    members = [(site, g.name) for site in scenario.sites if site.kind == "cloudgw" for g in site_gateways(site)]
+    for site, node in members:  # an external site's router runs no agent: nothing to show here
         state = lablib.gateway_status(paths, node) or {}
         pid = supervisor.get("services", {}).get(node, {}).get("pid")
         peers = [
@@ -122,6 +122,7 @@ def status(
                 "learned_endpoints": len(state.get("endpoints", [])),
                 "peers": peers,
                 "counters": state.get("counters", {}),
+                "role": (state.get("ha") or {}).get("role"),
             }
         )
     nodes = {
@@ -146,7 +147,7 @@ def status(
             agent += f"\n[red]{gw['last_error'][:60]}[/red]"
         counters = gw["counters"]
         table.add_row(
-            gw["node"],
+            gw["node"] + (f"\n({gw['role']})" if gw["role"] else ""),
             gw["site"],
             agent,
             str(gw["revision"]),

@@ -55,9 +55,10 @@ def plain(value: Any) -> dict[str, Any]:
 
 
 def _patch(model: Any) -> dict[str, Any]:
-    """The fields the caller set, as parsed values (not serialised). Only `endpoint` may be cleared."""
+    """The fields the caller set, as parsed values (not serialised). Only `endpoint` and a site's
+    `routed_via` may be cleared (an explicit null)."""
     values = {name: getattr(model, name) for name in model.model_fields_set}
-    return {k: v for k, v in values.items() if v is not None or k == "endpoint"}
+    return {k: v for k, v in values.items() if v is not None or k in ("endpoint", "routed_via")}
 
 
 def _get(items: dict[str, Any], kind: str, name: str) -> Any:
@@ -68,7 +69,16 @@ def _get(items: dict[str, Any], kind: str, name: str) -> Any:
 
 # sites ------------------------------------------------------------------------------------------
 def site_create(change: Change, data: schemas.SiteCreate) -> Site:
-    site = Site(data.name, data.provider, data.description, data.cloud, site_ha(data), data.kind, tuple(data.routed))
+    site = Site(
+        data.name,
+        data.provider,
+        data.description,
+        data.cloud,
+        site_ha(data),
+        data.kind,
+        tuple(data.routed),
+        data.routed_via,
+    )
     refuse(rules.check_site(change.topo, site), "site")
     row = SiteRow(
         name=site.name,
@@ -78,6 +88,7 @@ def site_create(change: Change, data: schemas.SiteCreate) -> Site:
         ha=ha_to_json(site.ha),
         kind=site.kind,
         routed=[str(p) for p in site.routed] or None,
+        routed_via=str(site.routed_via) if site.routed_via else None,
     )
     change.add("site", site.name, site, row)
     change.record("create", "site", site.name, None, plain(site))
@@ -106,6 +117,7 @@ def site_update(change: Change, name: str, data: schemas.SiteUpdate) -> Site:
     row.cloud = cloud_json(new.cloud)
     row.ha = ha_to_json(new.ha)
     row.kind, row.routed = new.kind, [str(p) for p in new.routed] or None
+    row.routed_via = str(new.routed_via) if new.routed_via else None
     change.record("update", "site", name, plain(old), plain(new))
     return new
 

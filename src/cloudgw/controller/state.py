@@ -136,6 +136,7 @@ def load_config(session: Session) -> tuple[Topology, dict[str, int], dict[str, d
             ha_from_json(row.ha),
             row.kind,
             tuple(IPv4Network(prefix) for prefix in row.routed or []),
+            IPv4Address(row.routed_via) if row.routed_via else None,
         )
         ids["site"][row.name] = row.id
         site_names[row.id] = row.name

@@ -58,6 +58,7 @@ def site_view(row: SiteRow, snap: Snapshot, connections: dict[str, list[str]] | 
         **({"ha": row.ha} if row.ha else {}),
         kind=row.kind,
         routed=row.routed or [],
+        routed_via=row.routed_via,
         created_at=row.created_at,
         updated_at=row.updated_at,
         gateways=sorted(g.name for g in snap.index.gateways_by_site.get(row.name, [])),

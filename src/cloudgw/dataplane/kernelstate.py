@@ -56,6 +56,7 @@ class Route:
     src: IPv4Address | None = None  # preferred source, so the gateway's own packets use its LAN address
     table: int = MAIN_TABLE
     mtu: int | None = None  # the path's tunnel MTU when lower than the device's (per peer: see pathmtu.py)
+    via: IPv4Address | None = None  # a next hop on the LAN (a router in front of a site's routed prefix)
 
     @property
     def key(self) -> tuple[int, IPv4Network]:

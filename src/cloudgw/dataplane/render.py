@@ -97,6 +97,11 @@ def filters(doc: GatewayDocument, control: tuple[tuple[IPv4Address, int], ...] =
     remote.extend(AddressRange(a, a) for peer in doc.peers for a in peer.lan_addresses)
     routed = [prefix for peer in doc.peers for prefix in peer.routed]
     remote.extend(AddressRange(prefix.network_address, prefix.broadcast_address) for prefix in routed)
+    own_lan = _routed_lan(doc)
+    if own_lan is not None:  # this site's routed prefixes come from the LAN, through its router
+        extra = tuple(AddressRange(p.network_address, p.broadcast_address) for p in doc.gateway.routed)
+        local[own_lan] = local.get(own_lan, ()) + extra
+        routed += doc.gateway.routed
     return Filters(
         wan=doc.gateway.wan_interface,
         tunnel=doc.gateway.tunnel.interface,
@@ -114,6 +119,14 @@ def filters(doc: GatewayDocument, control: tuple[tuple[IPv4Address, int], ...] =
         ha_port=doc.gateway.ha_port if doc.gateway.partners else None,
         ha_from=tuple(sorted({a for p in doc.gateway.partners if (a := _endpoint_address(p.endpoint))})),
     )
+
+
+def _routed_lan(doc: GatewayDocument) -> str | None:
+    """The LAN interface the site's own routed prefixes are behind (the one holding routed_via)."""
+    via = doc.gateway.routed_via
+    if via is None or not doc.gateway.routed:
+        return None
+    return next((net.lan_interface for net in doc.networks if via in net.cidr), None)
 
 
 def _endpoint_address(endpoint: str | None) -> IPv4Address | None:
@@ -175,6 +188,10 @@ def render(
         rules.add(PolicyRule(RULE_PRIORITY, MAIN_TABLE, suppress_prefixlength=0))
         add_route(Route(DEFAULT, dev, None, EGRESS_TABLE))
     first_lan = next((net.lan_address for net in doc.networks if net.lan_address is not None), None)
+    own_lan = _routed_lan(doc)
+    if own_lan is not None:
+        for prefix in doc.gateway.routed:  # the site's own routed network, through the router on its LAN
+            add_route(Route(prefix, own_lan, None, via=doc.gateway.routed_via))
     for peer in doc.peers:
         if site_of_peer.get(peer.site) == peer.name:
             for prefix in peer.routed:  # a branch's own network: reached through the tunnel

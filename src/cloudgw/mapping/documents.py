@@ -151,6 +151,15 @@ def render_document(
                 for a in timing.addresses
                 if any(a in n.cidr for n in networks) and not any(a in p.range for n in networks for p in n.pools)
             ],
+            # a router on the LAN in front of the site's routed prefixes, when it is in one of the networks
+            **(
+                {"routed": list(topo.sites[site].routed), "routed_via": next_hop}
+                if site in topo.sites
+                and not topo.sites[site].external
+                and (next_hop := topo.sites[site].routed_via) is not None
+                and any(next_hop in n.cidr for n in networks)
+                else {}
+            ),
         ),
         networks=networks,
         peers=peers,

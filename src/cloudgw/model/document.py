@@ -73,6 +73,9 @@ class GatewaySpec(StrictModel):
     # addresses the site's active gateway holds on its LAN (the VMs' default gateway): they move
     # with the active role, announced by gratuitous ARP
     virtual_addresses: list[IPv4] = Field([], max_length=8)
+    # plain routed prefixes behind a router on this gateway's LAN (routed_via, in one of its networks)
+    routed: list[IPv4Network] = Field([], max_length=64)
+    routed_via: IPv4 | None = None
 
     @property
     def ha_port(self) -> int:
@@ -377,6 +380,13 @@ def check_document(doc: GatewayDocument) -> list[Problem]:
                     "forward to a VM of this gateway's site",
                 )
             )
+    if gw.routed and (gw.routed_via is None or not any(gw.routed_via in net.cidr for net in doc.networks)):
+        problems.append(
+            Problem("gateway.routed_via", "routed prefixes need a next hop in one of this gateway's networks")
+        )
+    for r, prefix in enumerate(gw.routed):
+        if any(net.cidr.overlaps(prefix) for net in doc.networks):
+            problems.append(Problem(f"gateway.routed[{r}]", f"{prefix} overlaps a stretched network"))
     for v, virtual in enumerate(gw.virtual_addresses):
         if not any(virtual in net.cidr for net in doc.networks):
             problems.append(

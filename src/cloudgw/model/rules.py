@@ -72,14 +72,28 @@ def _external_problems(topo: Topology, site: Site, old_name: str | None) -> list
     problems = []
     if site.kind not in ("cloudgw", "external"):
         problems.append(Problem("kind", f"unknown kind '{site.kind}'", "use cloudgw (the default) or external"))
-    if site.routed and not site.external:
+    if site.routed and not site.external and site.routed_via is None:
         problems.append(
             Problem(
-                "routed",
-                "routed prefixes belong to an external site (behind its stock WireGuard router)",
-                "set kind: external, or leave routed out",
+                "routed_via",
+                "a cloudgw site's routed prefixes are behind a router on its LAN: which one?",
+                "give routed_via (that router's address in the site's network), or make the site external",
             )
         )
+    if site.routed_via is not None and (site.external or not site.routed):
+        problems.append(
+            Problem(
+                "routed_via",
+                "only a cloudgw site with routed prefixes has a router on its LAN for them",
+                "leave routed_via out" if site.external else "give routed prefixes too, or leave routed_via out",
+            )
+        )
+    if site.routed_via is not None:
+        pool = next((p for p in topo.pools.values() if site.routed_via in p.range), None)
+        if pool is not None:
+            problems.append(
+                Problem("routed_via", f"{site.routed_via} is in pool '{pool.name}'", "a router's address is no VM's")
+            )
     if site.external and site.cloud:
         problems.append(Problem("kind", "cloudgw drives no cloud for an external site", "remove the cloud block"))
     members = [g for g in topo.gateways.values() if g.site == (old_name or site.name)]

@@ -45,6 +45,7 @@ class Site:
     # addresses are declared (its pools, all of them in use), never learned
     kind: str = "cloudgw"
     routed: tuple[IPv4Network, ...] = ()  # plain routed prefixes behind its gateway (a branch's 10.50.0.0/16)
+    routed_via: IPv4Address | None = None  # a cloudgw site's: the router on its LAN in front of them
 
     @property
     def external(self) -> bool:

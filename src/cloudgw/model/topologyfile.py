@@ -82,7 +82,8 @@ class SiteSpec(Spec):
     ha: HaSpec | None = None  # timing of the site's gateway pair (default: 200 ms hellos, dead after 1 s)
     # external: no cloudgw agent, a stock WireGuard router (`cloudgw site export-config`)
     kind: Literal["cloudgw", "external"] = "cloudgw"
-    routed: list[Cidr] = Field([], max_length=64)  # plain routed prefixes behind an external site's router
+    routed: list[Cidr] = Field([], max_length=64)  # plain routed prefixes behind the site (its router)
+    routed_via: IPv4 | None = None  # a cloudgw site's routed prefixes: the router on its LAN that has them
 
     @model_validator(mode="after")
     def _cloud_matches_provider(self) -> SiteSpec:
@@ -205,7 +206,14 @@ def to_topology(spec: TopologyFile) -> Topology:
     topo = Topology()
     for site in spec.sites:
         topo.sites[site.name] = Site(
-            site.name, site.provider, site.description, site.cloud, site_ha(site), site.kind, tuple(site.routed)
+            site.name,
+            site.provider,
+            site.description,
+            site.cloud,
+            site_ha(site),
+            site.kind,
+            tuple(site.routed),
+            site.routed_via,
         )
     for net in spec.networks:
         topo.networks[net.name] = Network(net.name, net.cidr, net.mode, net.description)
@@ -267,7 +275,9 @@ def from_topology(topo: Topology) -> TopologyFile:
                 description=s.description,
                 **cloud_block(s.provider, s.cloud),
                 **({"ha": HaSpec(**{**vars(s.ha), "addresses": list(s.ha.addresses)})} if s.ha != HaTiming() else {}),
-                **({"kind": s.kind, "routed": list(s.routed)} if s.external else {}),
+                **({"kind": s.kind} if s.external else {}),
+                **({"routed": list(s.routed)} if s.routed else {}),
+                **({"routed_via": s.routed_via} if s.routed_via else {}),
             )
             for s in sorted(topo.sites.values(), key=lambda s: s.name)
         ],
@@ -329,7 +339,16 @@ def check_file(spec: TopologyFile) -> list[Problem]:
     checks = {
         "sites": lambda item: rules.check_site(
             built,
-            Site(item.name, item.provider, item.description, item.cloud, site_ha(item), item.kind, tuple(item.routed)),
+            Site(
+                item.name,
+                item.provider,
+                item.description,
+                item.cloud,
+                site_ha(item),
+                item.kind,
+                tuple(item.routed),
+                item.routed_via,
+            ),
         ),
         "networks": lambda item: rules.check_network(built, Network(item.name, item.cidr, item.mode)),
         "pools": lambda item: rules.check_pool(built, Pool(item.key, item.network, item.site, item.range)),

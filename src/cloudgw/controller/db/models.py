@@ -41,7 +41,8 @@ class SiteRow(Timestamps, Base):
     cloud: Mapped[str] = mapped_column(Text, default="")  # model.cloud identity as JSON; "" = none
     ha: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)  # HaTiming; None = the defaults
     kind: Mapped[str] = mapped_column(String(10), default="cloudgw", server_default="cloudgw")  # or external
-    routed: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)  # an external site's routed prefixes
+    routed: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)  # routed prefixes behind the site
+    routed_via: Mapped[str | None] = mapped_column(String(15), nullable=True)  # a cloudgw site's LAN router
 
 
 class NetworkRow(Timestamps, Base):

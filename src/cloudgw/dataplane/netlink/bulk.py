@@ -29,7 +29,8 @@ RTM_NEWROUTE, RTM_DELROUTE, RTM_GETROUTE = 24, 25, 26
 RTM_NEWNEIGH, RTM_DELNEIGH, RTM_GETNEIGH = 28, 29, 30
 NLMSG_ERROR, NLMSG_DONE = 2, 3
 NLM_F_REQUEST, NLM_F_ACK, NLM_F_REPLACE, NLM_F_CREATE, NLM_F_DUMP = 0x1, 0x4, 0x100, 0x400, 0x300
-RTA_DST, RTA_OIF, RTA_PREFSRC, RTA_METRICS, RTA_TABLE = 1, 4, 7, 8, 15
+RTA_DST, RTA_OIF, RTA_GATEWAY, RTA_PREFSRC, RTA_METRICS, RTA_TABLE = 1, 4, 5, 7, 8, 15
+RT_SCOPE_UNIVERSE = 0  # a route through a next hop
 RTAX_MTU = 2
 NDA_DST, NDA_PROTOCOL = 1, 12
 NTF_PROXY = 0x08
@@ -115,7 +116,7 @@ class BulkNetlink:
             _family, dst_len, _s, _t, table8, protocol, _scope, rtype, _f = RTMSG.unpack_from(payload)
             if protocol != proto or rtype != RTN_UNICAST:
                 continue
-            dst, oif, src, real_table, mtu = b"\0\0\0\0", 0, None, table8, None
+            dst, oif, src, real_table, mtu, via = b"\0\0\0\0", 0, None, table8, None, None
             for kind, value in _attrs(payload, RTMSG.size):
                 if kind == RTA_DST:
                     dst = value
@@ -123,6 +124,8 @@ class BulkNetlink:
                     oif = struct.unpack("=I", value)[0]
                 elif kind == RTA_PREFSRC:
                     src = IPv4Address(value)
+                elif kind == RTA_GATEWAY:
+                    via = IPv4Address(value)
                 elif kind == RTA_TABLE:
                     real_table = struct.unpack("=I", value)[0]
                 elif kind == RTA_METRICS:
@@ -131,7 +134,7 @@ class BulkNetlink:
                             mtu = struct.unpack("=I", metric_value[:4])[0] or None
             if real_table != table:
                 continue
-            result.append(Route(IPv4Network((dst, dst_len)), self.indexes.get(oif, ""), src, table, mtu))
+            result.append(Route(IPv4Network((dst, dst_len)), self.indexes.get(oif, ""), src, table, mtu, via))
         return result
 
     def proxy_neighbours(self, proto: int = RT_PROTO) -> set[ProxyNeighbour]:
@@ -176,8 +179,10 @@ class BulkNetlink:
         )
 
     def replace_route(self, route: Route, proto: int = RT_PROTO) -> Request:
-        body = self._route_body(route, proto, RT_SCOPE_LINK)
+        body = self._route_body(route, proto, RT_SCOPE_LINK if route.via is None else RT_SCOPE_UNIVERSE)
         body += _attr(RTA_OIF, struct.pack("=I", self._index(route.dev)))
+        if route.via is not None:
+            body += _attr(RTA_GATEWAY, route.via.packed)
         if route.src is not None:
             body += _attr(RTA_PREFSRC, route.src.packed)
         if route.mtu is not None:
