@@ -193,13 +193,13 @@ def test_overlay_sets_the_own_role_and_moves_a_peer_site_on_a_newer_notice():
     assert agent_pair.overlay(doc).gateway.role == "standby"
     assert agent_pair.overlay(doc) is agent_pair.overlay(doc)  # cached until something changes
     assert peer_allowed_ips(agent_pair.overlay(doc))["gw-b2"] == [IPv4Network("192.168.1.251/32")]
-    agent_pair._notice(b'{"active": "gw-b2", "epoch": 1}', "192.168.1.251")
+    agent_pair._from_tunnel(b'{"active": "gw-b2", "epoch": 1}', "192.168.1.251", 51821)
     moved = agent_pair.overlay(doc)
     allowed = peer_allowed_ips(moved)
     assert IPv4Network("192.168.1.11/32") in allowed["gw-b2"] and allowed["gw-b"] == [IPv4Network("192.168.1.253/32")]
     # a notice from another address, naming another gateway, or not newer is ignored
-    agent_pair._notice(b'{"active": "gw-b", "epoch": 1}', "192.168.1.251")
-    agent_pair._notice(b'{"active": "gw-b", "epoch": 9}', "192.168.1.99")
+    agent_pair._from_tunnel(b'{"active": "gw-b", "epoch": 1}', "192.168.1.251", 51821)
+    agent_pair._from_tunnel(b'{"active": "gw-b", "epoch": 9}', "192.168.1.99", 51821)
     assert agent_pair.overrides == {"b": ("gw-b2", 1)}
     # once the controller's document says as much, the override goes
     newer = doc.model_copy(update={"peers": [p.model_copy(update={"epoch": 1}) for p in doc.peers]})

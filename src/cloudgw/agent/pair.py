@@ -31,7 +31,7 @@ from typing import Any, Protocol
 
 from cloudgw.agent.ha import Hello, PairState, Want, decode_hello, encode_hello, pair_key
 from cloudgw.logs import log_event
-from cloudgw.model.document import GatewayDocument
+from cloudgw.model.document import GatewayDocument, PeerSpec
 
 log = logging.getLogger("cloudgw.agent")
 NOTICE_MAX_BYTES = 300
@@ -41,6 +41,7 @@ NOTICE_BURST_S = (0.0, 0.05, 0.2, 0.5, 1.0)  # after a takeover; then every NOTI
 NOTICE_EVERY_S = 2.0
 PROBE_EVERY_S = 0.5  # a probe through the tunnel to every peer's agent, answered by an echo
 PROBE_WINDOW_S = 1.6  # a peer that echoed within this is reachable through its tunnel now
+IDLE_S = 1.0  # how often the threads look again on a gateway that is not (yet) in a pair
 
 
 @dataclass(frozen=True)
@@ -100,6 +101,7 @@ class Pair:
         self._echoed: dict[str, float] = {}  # peer name -> when it last answered a probe through the tunnel
         self._probe_seq = 0
         self._next_probe = 0.0
+        self._next_hello = 0.0  # the hello thread's next pass (far off while not in a pair)
         self._overlay_cache: tuple[int, Any, GatewayDocument] | None = None
         self._version = 0  # bumped by every change of role or override
         self.reported = 0  # bumped by every change worth a new status file (a role, a refusal)
@@ -121,6 +123,8 @@ class Pair:
             for partner in gw.partners:
                 if partner.name not in self._keys:
                     self._keys[partner.name] = pair_key(self._private_key, partner.public_key, (gw.name, partner.name))
+            if gw.partners and not self.enabled:
+                self._next_hello = 0.0  # now in a pair: hellos start at the hello thread's next look
             self.doc = doc
             # every gateway answers its peers' probes and hears their role notices: the port is open
             # wherever there is a peer or a partner
@@ -202,19 +206,21 @@ class Pair:
         return self.doc.gateway.ha.interval_ms / 1000 if self.doc is not None else 0.2
 
     def _hello_loop(self) -> None:
-        next_hello = self.clock()
+        self._next_hello = self.clock()
         while not self._stop.is_set():
             now = self.clock()
             try:
-                if now >= next_hello:
-                    next_hello = now + self._interval()
+                if now >= self._next_hello:
+                    # not in a pair: nothing to send; look again soon while no document has come yet
+                    idle = 0.1 if self.doc is None else IDLE_S
+                    self._next_hello = now + (self._interval() if self.enabled else idle)
                     self._send_hellos()
                     self._decide()
                 self._send_notices()
                 self._send_probes()
             except Exception as exc:  # never let one bad pass end the pair's watch
                 log_event(log, "ha.error", logging.WARNING, error=repr(exc))
-            wake = min(next_hello, self._next_notice(), self._next_probe if self.enabled else float("inf"))
+            wake = min(self._next_hello, self._next_notice(), self._next_probe if self.enabled else float("inf"))
             self._receive(max(0.0, wake - self.clock()))
 
     def _healthy(self) -> tuple[int, int]:
@@ -309,7 +315,7 @@ class Pair:
         elif "echo" in fields:
             self._echoed[sender.name] = self.clock()
         elif "active" in fields:
-            self._notice(data, source)
+            self._notice(fields, sender)
 
     def _send_probes(self) -> None:
         """Every PROBE_EVERY_S: a probe to every peer's agent through the tunnel. The echoes say what
@@ -340,19 +346,15 @@ class Pair:
             return None
         return sum(1 for at in known.values() if now - at <= PROBE_WINDOW_S), len(known)
 
-    def _notice(self, data: bytes, source: str) -> None:
+    def _notice(self, fields: dict[str, Any], sender: PeerSpec) -> None:
         """A peer says it is now its site's active gateway (it came through the tunnel from its own
         LAN address: WireGuard vouches for the sender)."""
         doc = self.doc
-        if doc is None or len(data) > NOTICE_MAX_BYTES:
-            return
         try:
-            fields = json.loads(data)
             gateway, epoch = str(fields["active"]), int(fields["epoch"])
         except (ValueError, KeyError, TypeError):
             return
-        sender = next((p for p in doc.peers if any(source == str(a) for a in p.lan_addresses)), None)
-        if sender is None or sender.name != gateway or epoch < 0:
+        if doc is None or sender.name != gateway or epoch < 0:
             return
         with self._lock:
             current = self.overrides.get(sender.site)
@@ -406,7 +408,12 @@ class Pair:
         while not self._stop.is_set():
             state = self.state
             dead = state.dead_s if state else 1.0
-            timeout = max(0.05, renew_at - self.clock()) if self.role == "active" else dead / 2
+            if not self.enabled:
+                timeout = IDLE_S  # no pair here: nothing to renew (a want still wakes it at once)
+            elif self.role == "active":
+                timeout = max(0.05, renew_at - self.clock())
+            else:
+                timeout = dead / 2
             try:
                 want = self._wants.get(timeout=timeout)
             except queue.Empty:

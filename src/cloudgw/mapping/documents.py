@@ -142,7 +142,7 @@ def render_document(
                     ha_port=ha_port_of(g.listen_port),
                 )
                 for g in sorted(partners, key=lambda g: g.name)
-                if g.public_key
+                if g.public_key  # (filtered above; mypy needs it said here)
             ],
             ha=HaSpec(interval_ms=timing.interval_ms, dead_ms=timing.dead_ms, failback=timing.failback),
             # only those inside this gateway's networks and outside every pool (rules refuse the others)

@@ -5,8 +5,7 @@ It holds what that router needs and nothing more: its listen port and MTU, and p
 public key, the public endpoint and the addresses behind it. No private key of any site: the
 router's own key is made on the router and only its public half is given to cloudgw. The router
 takes no part in HA roles, so a peer site's pair is exported as it stands (the active gateway
-carries the site's addresses); export again after a failover, or give the router's site a pair of
-its own peers through cloudgw sites."""
+carries the site's addresses): export again after a failover of a peer site."""
 
 from __future__ import annotations
 
