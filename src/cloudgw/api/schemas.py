@@ -114,11 +114,21 @@ class NetworkUpdate(Schema):
     cidr: Cidr | None = None
     mode: Literal["l3", "l2"] | None = None
     description: Text | None = None
+    flood: bool | None = None
+
+
+class L2View(Schema):
+    """How an L2 network is carried (docs/l2.md)."""
+
+    vni: int  # the VXLAN network identifier, the same on every gateway
+    mtu: int  # the MTU budget inside it: the smallest connection's tunnel MTU minus VXLAN's 50 bytes
+    sites: dict[str, str]  # per site with a pool: "l2", or why it stays l3 inside the network
 
 
 class NetworkPublic(NetworkSpec):
     created_at: Timestamp
     updated_at: Timestamp
+    l2: L2View | None = None
 
 
 class NetworkList(Page):

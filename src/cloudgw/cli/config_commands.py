@@ -355,6 +355,11 @@ def site_export_config(
 
 # networks ---------------------------------------------------------------------------------------
 network = typer.Typer(help="Networks: the address spaces stretched across sites.", no_args_is_help=True)
+MODE_HELP = (
+    "l3: proxy-ARP and host routes, works in every cloud; l2: VXLAN inside the tunnel, bridged with the LAN"
+    " (on-premises and OpenStack sites; AWS sites stay l3 inside it; docs/l2.md)"
+)
+FLOOD_HELP = "L2 only: let broadcast, multicast and unknown unicast cross sites (off: ARP answered locally)"
 NetworkName = _name("networks", "Network name")
 
 
@@ -392,15 +397,18 @@ def network_add(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="New network name")],
     cidr: Annotated[str, typer.Option(help="The subnet, e.g. 192.168.1.0/24")],
-    mode: Annotated[str, typer.Option(help="l3 (proxy-ARP and host routes; works in every cloud)")] = "l3",
+    mode: Annotated[str, typer.Option(help=MODE_HELP)] = "l3",
+    flood: Annotated[bool, typer.Option("--flood/--no-flood", help=FLOOD_HELP)] = False,
     description: Annotated[str, typer.Option()] = "",
     output: Output = "table",
 ) -> None:
     """Add a network.
 
     Example: cloudgw network add lab --cidr 192.168.1.0/24
+    Example: cloudgw network add dc --cidr 10.20.0.0/16 --mode l2
     """
-    _add(ctx, "networks", {"name": name, "cidr": cidr, "mode": mode, "description": description}, output)
+    body = {"name": name, "cidr": cidr, "mode": mode, "description": description, "flood": flood}
+    _add(ctx, "networks", body, output)
 
 
 @network.command("update")
@@ -410,14 +418,18 @@ def network_update(
     name: NetworkName,
     new_name: Annotated[str | None, typer.Option("--name")] = None,
     cidr: Annotated[str | None, typer.Option()] = None,
+    mode: Annotated[str | None, typer.Option(help=MODE_HELP)] = None,
+    flood: Annotated[bool | None, typer.Option("--flood/--no-flood", help=FLOOD_HELP)] = None,
     description: Annotated[str | None, typer.Option()] = None,
     output: Output = "table",
 ) -> None:
     """Change a network.
 
     Example: cloudgw network update lab --cidr 192.168.0.0/23
+    Example: cloudgw network update dc --flood
     """
-    _update(ctx, "networks", name, {"name": new_name, "cidr": cidr, "description": description}, output)
+    body = {"name": new_name, "cidr": cidr, "mode": mode, "flood": flood, "description": description}
+    _update(ctx, "networks", name, body, output)
 
 
 @network.command("delete")

@@ -131,13 +131,19 @@ def site_delete(change: Change, name: str, cascade: bool = False) -> None:
 
 # networks ---------------------------------------------------------------------------------------
 def network_create(change: Change, data: schemas.NetworkCreate) -> Network:
-    network = Network(data.name, data.cidr, data.mode, data.description)
+    network = Network(data.name, data.cidr, data.mode, data.description, data.flood)
     refuse(rules.check_network(change.topo, network), "network")
     change.add(
         "network",
         network.name,
         network,
-        NetworkRow(name=network.name, cidr=str(network.cidr), mode=network.mode, description=network.description),
+        NetworkRow(
+            name=network.name,
+            cidr=str(network.cidr),
+            mode=network.mode,
+            description=network.description,
+            flood=network.flood,
+        ),
     )
     change.record("create", "network", network.name, None, plain(network))
     return network
@@ -150,6 +156,7 @@ def network_update(change: Change, name: str, data: schemas.NetworkUpdate) -> Ne
     row = change.session.get(NetworkRow, change.id_of("network", name))
     assert row is not None
     row.name, row.cidr, row.mode, row.description = new.name, str(new.cidr), new.mode, new.description
+    row.flood = new.flood
     change.record("update", "network", name, plain(old), plain(new))
     return new
 

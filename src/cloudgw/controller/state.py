@@ -142,7 +142,9 @@ def load_config(session: Session) -> tuple[Topology, dict[str, int], dict[str, d
         site_names[row.id] = row.name
     network_names: dict[int, str] = {}
     for nrow in session.scalars(select(NetworkRow)):
-        topo.networks[nrow.name] = Network(nrow.name, IPv4Network(nrow.cidr), nrow.mode, nrow.description)
+        topo.networks[nrow.name] = Network(
+            nrow.name, IPv4Network(nrow.cidr), nrow.mode, nrow.description, bool(nrow.flood)
+        )
         ids["network"][nrow.name] = nrow.id
         network_names[nrow.id] = nrow.name
     doc_revisions = {}

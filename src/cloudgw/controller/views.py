@@ -12,6 +12,7 @@ from cloudgw.api.schemas import (
     ConnectionPublic,
     GatewayPublic,
     Heartbeat,
+    L2View,
     NetworkPublic,
     PeerReport,
     PoolPublic,
@@ -19,8 +20,11 @@ from cloudgw.api.schemas import (
 )
 from cloudgw.controller.db.models import ConnectionRow, GatewayRow, NetworkRow, PoolRow, SiteRow
 from cloudgw.controller.state import Snapshot
+from cloudgw.mapping.documents import l2_blocker
 from cloudgw.model.addr import usable_endpoint
 from cloudgw.model.cloud import cloud_block, items_from_json
+from cloudgw.model.defaults import TUNNEL_MTU, VXLAN_OVERHEAD
+from cloudgw.model.document import vni_of
 
 HANDSHAKE_FRESH_S = 180.0  # WireGuard re-handshakes every 2 minutes while keepalives flow
 
@@ -66,14 +70,27 @@ def site_view(row: SiteRow, snap: Snapshot, connections: dict[str, list[str]] | 
     )
 
 
-def network_view(row: NetworkRow) -> NetworkPublic:
+def network_view(row: NetworkRow, snap: Snapshot) -> NetworkPublic:
     return NetworkPublic(
         name=row.name,
         cidr=row.cidr,
         mode=row.mode,
+        flood=row.flood,
         description=row.description,  # type: ignore[arg-type]
         created_at=row.created_at,
         updated_at=row.updated_at,
+        l2=_l2_view(row.name, snap) if row.mode == "l2" else None,
+    )
+
+
+def _l2_view(network: str, snap: Snapshot) -> L2View:
+    topo, index = snap.topo, snap.index
+    mtus = [c.mtu for c in topo.connections.values() if c.network == network and c.enabled]
+    sites = sorted({p.site for p in topo.pools.values() if p.network == network})
+    return L2View(
+        vni=vni_of(network),
+        mtu=min(mtus, default=TUNNEL_MTU) - VXLAN_OVERHEAD,
+        sites={site: f"l3: {why}" if (why := l2_blocker(topo, site, index)) else "l2" for site in sites},
     )
 
 

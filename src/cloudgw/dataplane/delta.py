@@ -34,6 +34,8 @@ def endpoint_delta(
     """(actions, new kernel state) if old and new differ only in remote endpoints, else None.
     `route_mtu` is the route MTU per peer gateway, as render gives it (`render.route_mtus`)."""
     mtus = route_mtu or {}
+    if any(net.mode == "l2" for net in (*old.networks, *new.networks)):
+        return None  # an L2 network's endpoints are forwarding entries and filter rules: full render
     if _without_endpoints(old) != _without_endpoints(new):
         return None
     before, after = _endpoints(old), _endpoints(new)

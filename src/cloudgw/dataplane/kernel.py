@@ -12,6 +12,8 @@ from cloudgw.dataplane.conntrack import Session, nat_sessions
 from cloudgw.dataplane.kernelstate import (
     EGRESS_TABLE,
     MAIN_TABLE,
+    BridgeArp,
+    FdbEntry,
     KernelState,
     LanAddress,
     NftRuleset,
@@ -19,10 +21,11 @@ from cloudgw.dataplane.kernelstate import (
     ProxyNeighbour,
     Route,
     TunnelLink,
+    VxlanLink,
     WgDevice,
     WgPeer,
 )
-from cloudgw.dataplane.netlink import Netlink, read_sysctl, write_sysctl
+from cloudgw.dataplane.netlink import Netlink, bridging, read_sysctl, write_sysctl
 from cloudgw.dataplane.netlink.bulk import BulkNetlink, Request
 from cloudgw.dataplane.nftrender import delete_table_batch, ruleset_from_listing
 from cloudgw.dataplane.plan import Action
@@ -93,7 +96,7 @@ class KernelDataplane:
             for name, address in netlink.addresses():
                 addresses.setdefault(name, []).append(str(address))
             for link in all_links:
-                if not link.name.startswith(OWNED_PREFIX):
+                if not link.name.startswith(OWNED_PREFIX) or link.kind == "vxlan":
                     continue
                 links[link.name] = TunnelLink(link.name, link.mtu, link.up)
                 wireguard = self.wireguard(link.name)
@@ -108,6 +111,9 @@ class KernelDataplane:
                     stats.extend(wg_stats)
             rules = frozenset(netlink.rules())
             owned_addresses = frozenset(netlink.owned_addresses())
+            vxlans = bridging.vxlans(netlink)
+            fdb = frozenset(bridging.fdb(netlink, sorted(vxlans)))
+            arp = frozenset(bridging.bridge_arp(netlink))
         with BulkNetlink({link.name: link.index for link in all_links}) as bulk:
             routes = {route.key: route for table in (MAIN_TABLE, EGRESS_TABLE) for route in bulk.routes(table)}
             neighbours = frozenset(bulk.proxy_neighbours())
@@ -130,6 +136,9 @@ class KernelDataplane:
             routes=routes,
             rules=rules,
             nft=ruleset,
+            vxlans=vxlans,
+            fdb=fdb,
+            arp=arp,
         )
         return Observation(state=state, interfaces=interfaces, addresses=addresses, peer_stats=stats, counters=counters)
 
@@ -223,6 +232,21 @@ class KernelDataplane:
             write_sysctl(action.key, action.desired)
         elif kind == "rule":
             self._apply_rule(netlink, action)
+        elif kind == "vxlan":
+            if op != "add":  # a changed VXLAN port is rebuilt (its entries follow in this plan)
+                assert isinstance(action.observed, VxlanLink)
+                netlink.delete_link(action.observed.name)
+            if op != "delete":
+                assert isinstance(action.desired, VxlanLink)
+                bridging.add_vxlan(netlink, action.desired)
+        elif kind == "fdb":
+            entry = action.observed if op == "delete" else action.desired
+            assert isinstance(entry, FdbEntry)
+            bridging.apply_fdb(netlink, op, entry)
+        elif kind == "arp":
+            arp = action.observed if op == "delete" else action.desired
+            assert isinstance(arp, BridgeArp)
+            bridging.apply_arp(netlink, op, arp)
         elif kind == "address":
             if op == "delete":
                 assert isinstance(action.observed, LanAddress)

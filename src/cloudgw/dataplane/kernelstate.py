@@ -101,6 +101,48 @@ class ProxyNeighbour:
 
 
 @dataclass(frozen=True)
+class VxlanLink:
+    """The L2 backend's VXLAN device of one network, a port of the LAN bridge. Its packets go to the
+    peers' LAN addresses, which are routed into the WireGuard tunnel: VXLAN inside WireGuard."""
+
+    name: str
+    vni: int
+    local: IPv4Address  # this gateway's LAN address in the network: the VXLAN endpoint
+    bridge: str  # the LAN bridge it is a port of
+    mtu: int  # the tunnel's MTU minus VXLAN's 50 bytes
+    flood: bool  # the bridge floods broadcast, multicast and unknown unicast to it
+    port: int = 4789
+    settled: bool = True  # observed: its port flags are cloudgw's (no learning, ARP suppressed)
+
+
+@dataclass(frozen=True, order=True)
+class FdbEntry:
+    """A forwarding entry. dst set: the VXLAN device's own (a MAC lives behind that endpoint; the MAC
+    00:00:00:00:00:00 lists where broadcast goes). dst None: the bridge's static, sticky entry that
+    sends the MAC to the VXLAN port (and lets the bridge answer ARP for it: neighbour suppression)."""
+
+    dev: str
+    mac: str
+    dst: IPv4Address | None = None
+
+    def __str__(self) -> str:
+        return f"{self.mac} {self.dev}" + (f" dst {self.dst}" if self.dst else " master")
+
+
+@dataclass(frozen=True, order=True)
+class BridgeArp:
+    """A permanent neighbour entry on the LAN bridge for a remote VM: the bridge answers ARP for it
+    locally, so no ARP crosses the WAN. Marked with cloudgw's protocol number."""
+
+    ip: IPv4Address
+    mac: str
+    dev: str
+
+    def __str__(self) -> str:
+        return f"{self.ip} {self.mac} {self.dev}"
+
+
+@dataclass(frozen=True)
 class NftRuleset:
     """The whole `inet cloudgw` table. `commands` is the nft JSON batch that builds it from nothing;
     `fingerprint` identifies it and is stored in the table itself, so observing it is cheap."""
@@ -121,6 +163,9 @@ class KernelState:
     routes: dict[tuple[int, IPv4Network], Route] = field(default_factory=dict)  # by (table, dst)
     rules: frozenset[PolicyRule] = frozenset()
     nft: NftRuleset | None = None
+    vxlans: dict[str, VxlanLink] = field(default_factory=dict)  # the L2 backend's, by name
+    fdb: frozenset[FdbEntry] = frozenset()
+    arp: frozenset[BridgeArp] = frozenset()
 
     def counts(self) -> dict[str, int]:
         return {
@@ -129,4 +174,7 @@ class KernelState:
             "neighbours": len(self.neighbours),
             "routes": len(self.routes),
             "rules": len(self.rules),
+            "vxlans": len(self.vxlans),
+            "fdb": len(self.fdb),
+            "arp": len(self.arp),
         }

@@ -43,6 +43,7 @@ from typing import Any
 from cloudgw.dataplane.kernelstate import NFT_FAMILY, NFT_TABLE, NftRuleset
 from cloudgw.model.addr import AddressRange
 
+BRIDGE_FAMILY = "bridge"  # the L2 mode's rules on bridged frames (MSS clamp, LAN sources)
 FINGERPRINT_PREFIX = "cloudgw-fingerprint="
 MARKER_CHAIN = "fingerprint-marker"
 COUNTERS = ("lan_spoofed", "tunnel_spoofed", "wan_dropped", "egress_blocked")
@@ -67,14 +68,21 @@ class Filters:
     control: tuple[tuple[IPv4Address, int], ...] = ()  # the controller (address, TCP port) the agent talks to
     ha_port: int | None = None  # an HA pair's hellos (UDP), open on the WAN to the partners' addresses only
     ha_from: tuple[IPv4Address, ...] = ()
+    extra: tuple[dict[str, Any], ...] = ()  # rules a data-plane mode adds (dataplane/modes), any family
+    # L2 bridges: frames they forward between their own ports (which br_netfilter shows to these hooks
+    # as in and out of the bridge) are not routed traffic; the L2 mode filters them in the bridge family
+    bridged: tuple[str, ...] = ()
 
 
-def _obj(kind: str, **fields: Any) -> dict[str, Any]:
-    return {kind: {"family": NFT_FAMILY, "table": NFT_TABLE, **fields}}
+def _obj(kind: str, family: str = NFT_FAMILY, **fields: Any) -> dict[str, Any]:
+    return {kind: {"family": family, "table": NFT_TABLE, **fields}}
 
 
-def _rule(chain: str, comment: str, expr: list[Any]) -> dict[str, Any]:
-    return {"add": _obj("rule", chain=chain, comment=comment, expr=expr)}
+def _rule(chain: str, comment: str, expr: list[Any], family: str = NFT_FAMILY) -> dict[str, Any]:
+    return {"add": _obj("rule", family, chain=chain, comment=comment, expr=expr)}
+
+
+rule = _rule  # for the data-plane modes (dataplane/modes), which add rules of their own
 
 
 def _match(left: Any, right: Any, op: str = "==") -> dict[str, Any]:
@@ -142,6 +150,8 @@ def gateway_rules(f: Filters) -> list[dict[str, Any]]:
         inside = [_match(_saddr(), _prefix_set(f.internal)), _match(_daddr(), _prefix_set(f.internal))]
         rules.append(_rule("raw-prerouting", "notrack stretched", [*inside, {"notrack": None}]))
     # forward: anti-spoofing first, then MSS clamping (SYN-ACKs too), then state
+    for bridge in f.bridged:
+        rules.append(_rule("forward", f"l2-bridged {bridge}", [_iif(bridge), _oif(bridge), {"accept": None}]))
     for lan, pools in f.lan_sources:
         rules.append(_rule("forward", f"lan-spoof {lan}", [_iif(lan), _not_from(pools), *_drop("lan_spoofed")]))
     tunnel_spoof: list[Any] = [_iif(f.tunnel), _not_from(f.remote_sources)]
@@ -246,6 +256,7 @@ def gateway_rules(f: Filters) -> list[dict[str, Any]]:
             )
         )
     rules.append(_rule("input", "wan-input", [_iif(f.wan), IPV4, *_drop("wan_dropped")]))
+    rules.extend(f.extra)
     # NAT: port forwards in, masquerade out (never towards a stretched network)
     for protocol, public_port, target, target_port in f.forwards:
         rules.append(
@@ -269,15 +280,27 @@ def gateway_rules(f: Filters) -> list[dict[str, Any]]:
 
 
 def build_ruleset(body: Sequence[dict[str, Any]]) -> NftRuleset:
-    """Wrap rule commands into the full atomic batch, with chains, counters and the fingerprint."""
+    """Wrap rule commands into the full atomic batch, with chains, counters and the fingerprint.
+    Rules of the bridge family (the L2 mode's) go to a `bridge cloudgw` table in the same batch; the
+    batch always removes that table first, so it exists only while some rule needs it."""
     head: list[dict[str, Any]] = [
         {"add": {"table": {"family": NFT_FAMILY, "name": NFT_TABLE}}},
         {"delete": {"table": {"family": NFT_FAMILY, "name": NFT_TABLE}}},
         {"add": {"table": {"family": NFT_FAMILY, "name": NFT_TABLE}}},
+        *_bridge_table_removal(),
     ]
     objects: list[dict[str, Any]] = [{"add": _obj("counter", name=name)} for name in COUNTERS]
-    chains = sorted({cmd["add"]["rule"]["chain"] for cmd in body})
-    hooks = {
+    if any(cmd["add"]["rule"]["family"] == BRIDGE_FAMILY for cmd in body):
+        objects.append({"add": {"table": {"family": BRIDGE_FAMILY, "name": NFT_TABLE}}})
+        bridge_chains = sorted({c["add"]["rule"]["chain"] for c in body if c["add"]["rule"]["family"] == BRIDGE_FAMILY})
+        for chain in bridge_chains:
+            hook = {"type": "filter", "hook": chain, "prio": 0, "policy": "accept"}
+            objects.append({"add": _obj("chain", BRIDGE_FAMILY, name=chain, **hook)})
+        body = [c for c in body if c["add"]["rule"]["family"] != BRIDGE_FAMILY] + [
+            c for c in body if c["add"]["rule"]["family"] == BRIDGE_FAMILY
+        ]
+    chains = sorted({cmd["add"]["rule"]["chain"] for cmd in body if cmd["add"]["rule"]["family"] == NFT_FAMILY})
+    hooks: dict[str, dict[str, Any]] = {
         "forward": {"type": "filter", "hook": "forward", "prio": 0, "policy": "accept"},
         "prerouting": {"type": "nat", "hook": "prerouting", "prio": -100, "policy": "accept"},
         "postrouting": {"type": "nat", "hook": "postrouting", "prio": 100, "policy": "accept"},
@@ -291,7 +314,11 @@ def build_ruleset(body: Sequence[dict[str, Any]]) -> NftRuleset:
     digest = hashlib.sha256(json.dumps([objects, list(body)], sort_keys=True).encode()).hexdigest()[:20]
     marker = _rule(MARKER_CHAIN, FINGERPRINT_PREFIX + digest, [{"counter": None}])
     commands = (*head, *objects, *body, marker)
-    rule_ids = _by_chain((cmd["add"]["rule"]["chain"], cmd["add"]["rule"]["comment"]) for cmd in (*body, marker))
+    rule_ids = _by_chain(
+        (cmd["add"]["rule"]["chain"], cmd["add"]["rule"]["comment"])
+        for cmd in (*body, marker)
+        if cmd["add"]["rule"]["family"] == NFT_FAMILY  # what reading the inet table back gives
+    )
     return NftRuleset(fingerprint=digest, rule_ids=rule_ids, commands=commands)
 
 
@@ -300,11 +327,19 @@ def _by_chain(ids: Iterable[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
     return tuple(sorted(ids, key=lambda item: item[0]))
 
 
+def _bridge_table_removal() -> list[dict[str, Any]]:
+    return [
+        {"add": {"table": {"family": BRIDGE_FAMILY, "name": NFT_TABLE}}},
+        {"delete": {"table": {"family": BRIDGE_FAMILY, "name": NFT_TABLE}}},
+    ]
+
+
 def delete_table_batch() -> dict[str, Any]:
     return {
         "nftables": [
             {"add": {"table": {"family": NFT_FAMILY, "name": NFT_TABLE}}},
             {"delete": {"table": {"family": NFT_FAMILY, "name": NFT_TABLE}}},
+            *_bridge_table_removal(),
         ]
     }
 

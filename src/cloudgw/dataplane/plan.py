@@ -1,7 +1,8 @@
 """Diff observed against desired kernel state into an ordered plan (pure).
 
-The order is fixed and safe: links, WireGuard device, filters (nft), peers, sysctls, LAN addresses
-(an HA pair's virtual address), neighbours, routes, policy rules; deletes come first, in reverse.
+The order is fixed and safe: links, WireGuard device, VXLAN devices (the L2 backend), filters (nft),
+peers, sysctls, LAN addresses (an HA pair's virtual address), neighbours, forwarding entries and
+bridge ARP entries (L2), routes, policy rules; deletes come first, in reverse.
 Filters go in before the peers and routes that open a path, so there is no moment when a new path
 is open and unfiltered (DESIGN.md puts nft last;
 this is the one deviation, for that reason). Routes go in late: a route into the tunnel before its
@@ -17,8 +18,23 @@ from typing import Any, Literal
 from cloudgw.dataplane.kernelstate import MAIN_TABLE, KernelState
 
 Op = Literal["add", "change", "delete"]
-Kind = Literal["link", "device", "nft", "peer", "sysctl", "address", "neighbour", "route", "rule"]
-ORDER: tuple[Kind, ...] = ("link", "device", "nft", "peer", "sysctl", "address", "neighbour", "route", "rule")
+Kind = Literal[
+    "link", "device", "vxlan", "nft", "peer", "sysctl", "address", "neighbour", "fdb", "arp", "route", "rule"
+]
+ORDER: tuple[Kind, ...] = (
+    "link",
+    "device",
+    "vxlan",
+    "nft",
+    "peer",
+    "sysctl",
+    "address",
+    "neighbour",
+    "fdb",
+    "arp",
+    "route",
+    "rule",
+)
 
 
 @dataclass(frozen=True)
@@ -65,6 +81,8 @@ def _comparable_peers(observed: KernelState, desired: KernelState) -> dict[Any, 
 
 
 def plan(observed: KernelState, desired: KernelState) -> list[Action]:
+    # a VXLAN device that changes is rebuilt, and its forwarding entries go with the old one
+    rebuilt = {name for name in observed.vxlans if observed.vxlans[name] != desired.vxlans.get(name)}
     by_kind: dict[Kind, list[Action]] = {
         "link": _diff_map("link", observed.links, desired.links),
         "device": _diff_map("device", observed.devices, desired.devices),
@@ -74,6 +92,9 @@ def plan(observed: KernelState, desired: KernelState) -> list[Action]:
         "neighbour": _diff_map("neighbour", {n: n for n in observed.neighbours}, {n: n for n in desired.neighbours}),
         "rule": _diff_map("rule", {r: r for r in observed.rules}, {r: r for r in desired.rules}),
         "route": _diff_map("route", observed.routes, desired.routes),
+        "vxlan": _diff_map("vxlan", observed.vxlans, desired.vxlans),
+        "fdb": _diff_map("fdb", {e: e for e in observed.fdb if e.dev not in rebuilt}, {e: e for e in desired.fdb}),
+        "arp": _diff_map("arp", {a: a for a in observed.arp}, {a: a for a in desired.arp}),
         "nft": [],
     }
     if desired.nft is not None and observed.nft != desired.nft:

@@ -1,18 +1,10 @@
 """Render a gateway document into the kernel objects cloudgw wants (pure).
 
-Design notes (L3 stretch)
-Per remote site, per network:
-  - one WireGuard peer whose allowed-ips are that site's pools and its gateway's LAN addresses: the
-    kernel drops any decrypted packet whose source is not in them (the receiver rejects forged
-    sources);
-  - one prefix route per remote pool into the tunnel device.
-Per remote endpoint (what the mapping service says lives behind a peer):
-  - a /32 route into the tunnel device and a proxy-neighbour entry on the LAN device: a local VM ARPs
-    for the remote address, the gateway answers with its own MAC and routes the packet into the
-    tunnel. The kernel answers proxy ARP only when forwarding is on and the route to the target leaves
-    by another device, which the /32 route guarantees.
-Scale: two kernel objects per remote endpoint and one per remote pool; 10,000 endpoints are 20,000
-netlink messages, applied as a diff, so a change touches only what changed.
+What every mode shares: one WireGuard peer per remote gateway whose allowed-ips are that site's
+pools, the endpoints mapped behind it and its gateway's LAN addresses (the kernel drops any decrypted
+packet whose source is not in them: the receiver rejects forged sources), a host route to each peer
+gateway's LAN address, sysctls, egress and the filter. What a network needs beyond that comes from
+its mode (dataplane/modes: l3 = host routes and proxy ARP, l2 = VXLAN inside the tunnel).
 
 Internet egress (NAPT)
   - local: the site's pools are masqueraded out of the WAN (never traffic to a stretched network).
@@ -27,7 +19,7 @@ Internet egress (NAPT)
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 
 from cloudgw.dataplane.kernelstate import (
@@ -44,6 +36,7 @@ from cloudgw.dataplane.kernelstate import (
     WgDevice,
     WgPeer,
 )
+from cloudgw.dataplane.modes import Context, Desired, mode_of
 from cloudgw.dataplane.nftrender import Filters, build_ruleset, gateway_rules
 from cloudgw.model.addr import AddressRange, collapse, host_network
 from cloudgw.model.document import GatewayDocument
@@ -163,24 +156,12 @@ def render(
         address = resolved.get(peer.endpoint, _literal(peer.endpoint)) if peer.endpoint else None
         peers[(dev, peer.public_key)] = WgPeer(dev, peer.public_key, address, tuple(allowed[peer.name]), peer.keepalive)
 
-    routes: dict[tuple[int, IPv4Network], Route] = {}
-    neighbours: set[ProxyNeighbour] = set()
+    out = Desired()
     rules: set[PolicyRule] = set()
-    peer_sites = {peer.site for peer in doc.peers}
-
-    def add_route(route: Route) -> None:
-        routes[route.key] = route
-
+    add_route = out.route
+    context = Context(doc, dev, mtus, site_of_peer, answers_arp)
     for net in doc.networks:
-        src: IPv4Address | None = net.lan_address
-        for pool in net.pools:
-            if pool.site in peer_sites:
-                for prefix in pool.range.cidrs():
-                    add_route(Route(prefix, dev, src, mtu=mtus.get(site_of_peer[pool.site])))
-        for endpoint in net.remote_endpoints:
-            add_route(Route(host_network(endpoint.ip), dev, src, mtu=mtus.get(endpoint.gateway)))
-            if answers_arp:
-                neighbours.add(ProxyNeighbour(endpoint.ip, net.lan_interface))
+        mode_of(net)(context, net, out)  # the network's mode: routes and proxy ARP, or VXLAN (modes/)
         if net.egress == "via":
             for prefix in (c for pool in doc.local_pools(net) for c in pool.cidrs()):
                 rules.add(PolicyRule(RULE_PRIORITY + 1, EGRESS_TABLE, src=prefix))
@@ -203,7 +184,7 @@ def render(
             add_route(Route(host_network(lan_address), dev, own, mtu=mtus.get(peer.name)))
             if net_of is not None and answers_arp:
                 # local VMs reach the peer gateway's own LAN address too (ARP answered here)
-                neighbours.add(ProxyNeighbour(lan_address, net_of.lan_interface))
+                out.neighbours.add(ProxyNeighbour(lan_address, net_of.lan_interface))
 
     addresses: set[LanAddress] = set()
     if answers_arp:  # the active gateway of a pair holds the site's virtual LAN addresses
@@ -232,9 +213,20 @@ def render(
         devices={dev: WgDevice(dev, tunnel.listen_port, Secret(private_key))},
         peers=peers,
         sysctls=sysctls,
-        neighbours=frozenset(neighbours),
+        neighbours=frozenset(out.neighbours),
         addresses=frozenset(addresses),
-        routes=routes,
+        routes=out.routes,
         rules=frozenset(rules),
-        nft=build_ruleset(gateway_rules(filters(doc, local.control))),
+        nft=build_ruleset(
+            gateway_rules(
+                replace(
+                    filters(doc, local.control),
+                    extra=tuple(out.nft),
+                    bridged=tuple(sorted({vx.bridge for vx in out.vxlans.values()})),
+                )
+            )
+        ),
+        vxlans=out.vxlans,
+        fdb=frozenset(out.fdb),
+        arp=frozenset(out.arp),
     )

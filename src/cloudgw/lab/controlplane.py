@@ -36,7 +36,13 @@ def scenario_topology(scenario: Scenario) -> dict[str, Any]:
             }
             for s in scenario.sites
         ],
-        "networks": [{"name": network, "cidr": str(scenario.network.cidr)}],
+        "networks": [
+            {
+                "name": network,
+                "cidr": str(scenario.network.cidr),
+                **({"mode": "l2", "flood": scenario.network.flood} if scenario.network.mode == "l2" else {}),
+            }
+        ],
         "pools": [
             {"name": f"{s.name}-{network}", "network": network, "site": s.name, "range": str(s.pool)}
             for s in scenario.sites

@@ -94,6 +94,8 @@ def wan_link(index: int, member: int) -> tuple[IPv4Interface, IPv4Interface, str
 class LabNetwork(StrictModel):
     name: Name = "lab"
     cidr: IPv4Network
+    mode: Literal["l3", "l2"] = "l3"  # l2: VXLAN inside the tunnel (gateways need lan_bridge: true)
+    flood: bool = False  # l2: broadcast crosses sites
 
 
 class LabAgent(StrictModel):

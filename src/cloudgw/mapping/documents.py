@@ -18,8 +18,9 @@ from cloudgw.model.document import (
     PoolSpec,
     TunnelSpec,
     ha_port_of,
+    vni_of,
 )
-from cloudgw.model.topology import HaTiming, Topology, choose_active
+from cloudgw.model.topology import HaTiming, Network, Topology, choose_active
 
 
 def active_peer_sites(
@@ -28,6 +29,28 @@ def active_peer_sites(
     """Connected sites that have a joined gateway (one with a public key)."""
     idx = index or TopologyIndex.build(topo)
     return {s for s in idx.connected_sites(site, network) if any(g.public_key for g in idx.gateways_by_site.get(s, []))}
+
+
+def l2_blocker(topo: Topology, site: str, index: TopologyIndex | None = None) -> str | None:
+    """Why a site stays L3 inside an L2 network (None: it bridges). Shown by preflight and docs/l2.md."""
+    idx = index or TopologyIndex.build(topo)
+    record = topo.sites.get(site)
+    if record is None:
+        return "unknown site"
+    if record.external:
+        return "an external site is a plain WireGuard router: it is routed to (L3)"
+    if record.provider == "aws":
+        return "AWS drops broadcast and answers ARP itself: its VMs are reached by proxy ARP and routes (L3)"
+    if len(idx.gateways_by_site.get(site, [])) > 1:
+        return "a site with an HA pair stays L3 inside an L2 network (one bridge per site; docs/l2.md)"
+    return None
+
+
+def _l2_site(topo: Topology, site: str, network: Network, idx: TopologyIndex) -> bool:
+    if network.mode != "l2" or l2_blocker(topo, site, idx) is not None:
+        return False
+    gateways = idx.gateways_by_site.get(site, [])
+    return bool(gateways) and any(a in network.cidr for a in gateways[0].lan_addresses)
 
 
 def render_document(
@@ -78,10 +101,15 @@ def render_document(
             if listed is not None and listed.gateway == gateway_name
             else []
         )
+        l2 = _l2_site(topo, site, network, idx) and lan_address is not None
         networks.append(
             NetworkSpec(
                 name=name,
                 cidr=network.cidr,
+                mode="l2" if l2 else "l3",
+                flood=l2 and network.flood,
+                vni=vni_of(name) if l2 else 0,
+                l2_sites=sorted(s for s in peers_here if _l2_site(topo, s, network, idx)) if l2 else [],
                 lan_interface=gateway.lan_interface,
                 lan_address=lan_address,
                 pools=pools,

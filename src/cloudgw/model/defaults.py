@@ -6,3 +6,4 @@ LISTEN_PORT = 51820  # WireGuard's UDP port (behind 1:1 NAT: the same port outsi
 KEEPALIVE = 25  # seconds between keepalives: keeps NAT mappings open
 TUNNEL_INTERFACE = "cgw0"
 HA_PORT_OFFSET = 1  # a pair's hellos and role notices use UDP listen_port + 1 (51821)
+VXLAN_OVERHEAD = 50  # the L2 mode: outer IPv4 20 + UDP 8 + VXLAN 8 + inner Ethernet 14 (1420 -> 1370)

@@ -12,6 +12,7 @@ field, and `load_document` refuses the whole document if any is found.
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Iterator
 from ipaddress import IPv4Address, IPv4Network
 from typing import Any, Literal
@@ -101,7 +102,13 @@ class CloudEndpoint(StrictModel):
 class NetworkSpec(StrictModel):
     name: Name
     cidr: IPv4Network
-    mode: Literal["l3"] = "l3"  # L3 stretch: proxy-ARP + host routes (works in every cloud, AWS too)
+    # l3: proxy-ARP + host routes (works in every cloud, AWS too); l2: VXLAN inside the tunnel,
+    # bridged with the LAN (lan_interface is then a Linux bridge), towards the sites in l2_sites;
+    # the others are reached as in l3 (docs/l2.md)
+    mode: Literal["l3", "l2"] = "l3"
+    flood: bool = False  # l2: broadcast, multicast and unknown unicast go to every l2 site
+    vni: int = Field(0, ge=0, le=16_777_215)  # l2: the VXLAN network identifier (vni_of the name)
+    l2_sites: list[Name] = Field([], max_length=1000)  # l2: the peer sites bridged at layer 2
     lan_interface: IfName  # where this network's local VMs are
     lan_address: IPv4 | None = None  # the gateway's own address on that LAN (source of ARP probes)
     pools: list[PoolSpec] = []  # every site's pool in this network, this gateway's own included
@@ -180,6 +187,11 @@ class GatewayDocument(StrictModel):
             if peer.role == "active" or peer.site not in result:
                 result[peer.site] = peer.name
         return result
+
+
+def vni_of(network: str) -> int:
+    """A network's VXLAN identifier: the same on every gateway, from its name alone (1..16,777,214)."""
+    return 1 + zlib.crc32(network.encode()) % 0xFFFFFE
 
 
 def _pairs(items: list[Any]) -> Iterator[tuple[int, Any, int, Any]]:
@@ -337,8 +349,23 @@ def check_document(doc: GatewayDocument) -> list[Problem]:
                     "stretch each address space once",
                 )
             )
+        if left.mode == right.mode == "l2" and left.vni == right.vni:
+            problems.append(
+                Problem(f"networks[{j}].vni", f"{right.vni} is also the VNI of networks[{i}]", "rename one network")
+            )
     for n, net in enumerate(doc.networks):
         problems.extend(_check_network(doc, n, net))
+        if net.mode == "l2" and (net.lan_address is None or net.vni == 0):
+            problems.append(
+                Problem(
+                    f"networks[{n}]",
+                    "an l2 network needs the gateway's LAN address (the VXLAN endpoint) and a VNI",
+                    "give the gateway a LAN address in the network",
+                )
+            )
+        unknown = sorted(set(net.l2_sites) - {peer.site for peer in doc.peers})
+        if unknown:
+            problems.append(Problem(f"networks[{n}].l2_sites", f"{', '.join(unknown)} is no peer's site"))
 
     local_ranges = [pool.range for net in doc.networks for pool in net.pools if pool.site == gw.site]
     for i, left, j, right in _pairs(doc.peers):

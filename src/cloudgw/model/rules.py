@@ -167,8 +167,10 @@ def check_network(topo: Topology, network: Network, old_name: str | None = None)
         problems.append(
             Problem("name", f"network '{network.name}' already exists", "choose another name", conflict=True)
         )
-    if network.mode != "l3":
-        problems.append(Problem("mode", f"mode '{network.mode}' is not supported yet", "use l3 (works in every cloud)"))
+    if network.mode not in ("l3", "l2"):
+        problems.append(Problem("mode", f"'{network.mode}' is not a network mode", "use l3 or l2"))
+    if network.flood and network.mode != "l2":
+        problems.append(Problem("flood", "flooding is an L2 setting", "set mode l2, or leave flood off"))
     for site in topo.sites.values():
         routed = next((q for q in site.routed if q.overlaps(network.cidr)), None)
         if routed is not None:

@@ -75,6 +75,9 @@ class Network:
     cidr: IPv4Network
     mode: str = "l3"
     description: str = ""
+    # L2 only: broadcast, multicast and unknown unicast cross sites (head-end replication); off,
+    # nothing but frames to known MACs leaves a site, and ARP is answered locally
+    flood: bool = False
 
 
 @dataclass(frozen=True)

@@ -102,6 +102,7 @@ class NetworkSpec(Spec):
     cidr: Cidr
     mode: Literal["l3", "l2"] = "l3"
     description: Text = ""
+    flood: bool = False  # L2 only: broadcast crosses sites
 
 
 class PoolSpec(Spec):
@@ -216,7 +217,7 @@ def to_topology(spec: TopologyFile) -> Topology:
             site.routed_via,
         )
     for net in spec.networks:
-        topo.networks[net.name] = Network(net.name, net.cidr, net.mode, net.description)
+        topo.networks[net.name] = Network(net.name, net.cidr, net.mode, net.description, net.flood)
     for pool in spec.pools:
         topo.pools[pool.key] = Pool(pool.key, pool.network, pool.site, pool.range)
     for gw in spec.gateways:
@@ -282,7 +283,7 @@ def from_topology(topo: Topology) -> TopologyFile:
             for s in sorted(topo.sites.values(), key=lambda s: s.name)
         ],
         networks=[
-            NetworkSpec(name=n.name, cidr=n.cidr, mode=n.mode, description=n.description)
+            NetworkSpec(name=n.name, cidr=n.cidr, mode=n.mode, description=n.description, flood=n.flood)
             for n in sorted(topo.networks.values(), key=lambda n: n.name)
         ],
         pools=pools,
@@ -350,7 +351,9 @@ def check_file(spec: TopologyFile) -> list[Problem]:
                 item.routed_via,
             ),
         ),
-        "networks": lambda item: rules.check_network(built, Network(item.name, item.cidr, item.mode)),
+        "networks": lambda item: rules.check_network(
+            built, Network(item.name, item.cidr, item.mode, item.description, item.flood)
+        ),
         "pools": lambda item: rules.check_pool(built, Pool(item.key, item.network, item.site, item.range)),
         "gateways": lambda item: (
             rules.check_gateway_key(

@@ -51,6 +51,7 @@ class NetworkRow(Timestamps, Base):
     name: Mapped[str] = mapped_column(String(63), unique=True)
     cidr: Mapped[str] = mapped_column(String(18))
     mode: Mapped[str] = mapped_column(String(8), default="l3")
+    flood: Mapped[bool] = mapped_column(Boolean, default=False)  # L2: broadcast crosses sites
     description: Mapped[str] = mapped_column(Text, default="")
 
 

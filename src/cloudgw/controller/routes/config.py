@@ -35,7 +35,8 @@ def _sites(request: Request, state: State, rows: list[Any]) -> list[Any]:
 
 
 def _networks(request: Request, state: State, rows: list[Any]) -> list[Any]:
-    return [views.network_view(row) for row in rows]
+    snap = state.snapshot()
+    return [views.network_view(row, snap) for row in rows]
 
 
 def _pools(request: Request, state: State, rows: list[Any]) -> list[Any]:
