@@ -253,3 +253,53 @@ def test_vxlan_from_the_lan_is_dropped(l2_lab: Lab) -> None:
     assert wait_for(
         lambda: counter(l2_lab, "public-gw", "lan_spoofed") >= before + 3, 5, what="VXLAN from the LAN dropped"
     )
+
+
+def first_reply_after(output: str, since: float) -> float | None:
+    """`ping -D` output: seconds from `since` to the first reply stamped after it."""
+    for line in output.splitlines():
+        if line.startswith("[") and "bytes from" in line:
+            stamp = float(line[1 : line.index("]")])
+            if stamp >= since:
+                return stamp - since
+    return None
+
+
+def test_a_vm_that_moves_keeps_its_mac_and_address_and_is_reached_again(l2_lab: Lab) -> None:
+    """private-vm3 (192.168.1.3, private's pool) moves to the public site and back; a private VM
+    pings it all along. The gateway where it arrives learns it on its LAN port, the mapping moves it
+    (same MAC, newest announcement), the other site's bridge then sends to it through the tunnel."""
+    vm, address = "private-vm3", "192.168.1.3"
+    for to, pinged_from in (("public", "private-vm1"), ("private", "public-vm11")):
+        ping = subprocess.Popen(
+            ["ip", "netns", "exec", l2_lab.ns(pinged_from), "ping", "-D", "-n", "-i", "0.01", "-c", "800", address],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            wait_for(lambda source=pinged_from: vm_answers(l2_lab, source, address), 10, what="the VM answering first")
+            up_at = move_vm(l2_lab, vm, to)
+            out, _ = ping.communicate(timeout=30)
+        finally:
+            if ping.poll() is None:
+                ping.kill()
+                ping.wait()
+        converged = first_reply_after(out, up_at)
+        assert converged is not None, out[-500:]
+        assert converged < 3.0, converged
+        resolved = json.loads(cloudgw(l2_lab, "endpoint", "resolve", "lab", address, "-o", "json").stdout)
+        assert (resolved["state"], resolved["site"], resolved["mac"]) == ("effective", to, "02:c6:c0:a8:01:03")
+        # reached from the site it arrived at too (bridged locally now)
+        local = "public-vm11" if to == "public" else "private-vm1"
+        assert run(["ping", "-c", "2", "-W", "2", address], netns=l2_lab.ns(local), check=False).returncode == 0
+
+
+def vm_answers(lab: Lab, source: str, address: str) -> bool:
+    return run(["ping", "-c", "1", "-W", "1", address], netns=lab.ns(source), check=False).returncode == 0
+
+
+def move_vm(lab: Lab, vm: str, site: str) -> float:
+    from cloudgw.lab.lab import load_lab_scenario
+    from cloudgw.lab.lab import move_vm as lab_move_vm
+
+    return lab_move_vm(lab.paths, load_lab_scenario(lab.paths), vm, site)

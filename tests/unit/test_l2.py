@@ -7,6 +7,7 @@ from ipaddress import IPv4Address, IPv4Network
 
 import pytest
 
+from cloudgw.agent.learn import LearnTarget, probe_order
 from cloudgw.dataplane.delta import endpoint_delta
 from cloudgw.dataplane.kernelstate import BridgeArp, FdbEntry, KernelState, ProxyNeighbour
 from cloudgw.dataplane.modes import l2, l3, mode_of
@@ -14,9 +15,12 @@ from cloudgw.dataplane.plan import plan
 from cloudgw.dataplane.render import LocalFacts, render
 from cloudgw.errors import InvalidInput
 from cloudgw.mapping.documents import l2_blocker, render_document
+from cloudgw.mapping.index import TopologyIndex
+from cloudgw.mapping.resolve import resolve
+from cloudgw.mapping.scope import candidates
 from cloudgw.model.addr import AddressRange
 from cloudgw.model.document import GatewayDocument, load_document, vni_of
-from cloudgw.model.topology import Connection, Gateway, Network, Pool, Site, Topology
+from cloudgw.model.topology import Announcement, Connection, Gateway, Network, Pool, Site, Topology
 from tests.helpers import KEY_A, KEY_B, KEY_C, sample_document
 
 PRIVATE = "0" * 43 + "="
@@ -156,3 +160,61 @@ def test_a_site_that_cannot_bridge_stays_l3(provider: str, pair: bool, why: str)
     net_a = render_document(topo, "gw-a", 1).networks[0]
     assert net_a.mode == "l2" and net_a.l2_sites == []  # a bridges its LAN; b is routed to
     assert render_document(topo, "gw-b", 1).networks[0].mode == "l3"
+
+
+def announce(topo: Topology, gateway: str, ip: str, mac: str, first_seen: float) -> None:
+    address = IPv4Address(ip)
+    topo.announcements[("net1", address, gateway)] = Announcement("net1", address, gateway, mac, first_seen, first_seen)
+
+
+def test_a_vm_that_moved_is_effective_where_it_was_seen_last_with_the_same_mac() -> None:
+    topo = topology()
+    announce(topo, "gw-a", "192.168.1.3", "02:00:00:00:00:03", 100.0)
+    announce(topo, "gw-b", "192.168.1.3", "02:00:00:00:00:03", 200.0)  # moved to b: newer, same MAC
+    index = TopologyIndex.build(topo)
+    assert [e.gateway for e in index.remote_endpoints("net1", "b")] == ["gw-b"]
+    assert index.remote_endpoints("net1", "a") == []
+    assert resolve(topo, "net1", IPv4Address("192.168.1.3")).site == "b"
+    # gw-a's document lists it behind gw-b, and the document is valid although a's pool holds it
+    doc = render_document(topo, "gw-a", 1, index)
+    assert [(str(e.ip), e.gateway) for e in doc.networks[0].remote_endpoints] == [("192.168.1.3", "gw-b")]
+    assert render(doc, PRIVATE).fdb  # bridged towards b
+
+
+def test_a_different_mac_is_a_conflict_not_a_move_and_l3_networks_never_move() -> None:
+    topo = topology()
+    announce(topo, "gw-a", "192.168.1.3", "02:00:00:00:00:03", 100.0)
+    announce(topo, "gw-b", "192.168.1.3", "02:66:66:66:66:66", 200.0)
+    index = TopologyIndex.build(topo)
+    assert [e.gateway for e in index.remote_endpoints("net1", "a")] == ["gw-a"]
+    assert index.remote_endpoints("net1", "b") == []
+    topo.networks["net1"] = Network("net1", IPv4Network("192.168.1.0/24"), "l3")
+    announce(topo, "gw-b", "192.168.1.3", "02:00:00:00:00:03", 200.0)
+    assert [e.gateway for e in TopologyIndex.build(topo).remote_endpoints("net1", "a")] == ["gw-a"]
+
+
+def test_the_incremental_index_follows_a_move_like_a_full_build() -> None:
+    topo = topology()
+    announce(topo, "gw-a", "192.168.1.3", "02:00:00:00:00:03", 100.0)
+    index = TopologyIndex.build(topo)
+    moved = Announcement("net1", IPv4Address("192.168.1.3"), "gw-b", "02:00:00:00:00:03", 200.0, 200.0)
+    after = index.with_announcements("net1", "gw-b", {moved.ip: moved})
+    assert after.would_be_effective(moved)
+    assert [e.gateway for e in after.remote_endpoints("net1", "b")] == ["gw-b"]
+    assert after.remote_endpoints("net1", "a") == []
+    assert [e.gateway for e in index.remote_endpoints("net1", "a")] == ["gw-a"]  # the old index is untouched
+    # the announcing site's own gateways are told too (the address was remote in their documents)
+    before = Topology(**{**vars(topo)})
+    assert "gw-b" in candidates(before, topo, [("net1", "gw-b")])
+
+
+def test_a_bridged_target_learns_on_its_lan_ports_only_and_skips_remote_addresses() -> None:
+    pools = (AddressRange.parse("192.168.1.1-192.168.1.10"),)
+    movable = (AddressRange.parse("192.168.1.11-192.168.1.20"),)
+    target = LearnTarget("net1", "br-lan", IPv4Address("192.168.1.254"), pools, True, movable, frozenset({0xC0A80103}))
+    assert not target.wants(IPv4Address("192.168.1.2"))  # seen on the bridge itself: may come from the tunnel
+    assert target.wants(IPv4Address("192.168.1.2"), on_port=True)
+    assert target.wants(IPv4Address("192.168.1.12"), on_port=True)  # moved here from the other site
+    assert not target.wants(IPv4Address("192.168.1.12"))
+    probed = [str(ip) for _t, ip in probe_order([target])]
+    assert "192.168.1.3" not in probed and "192.168.1.2" in probed

@@ -42,7 +42,14 @@ def learn_targets(doc: GatewayDocument, observation: Observation | None) -> list
                 if interface.ip in net.cidr:
                     address = IPv4Address(interface.ip)
                     break
-        targets.append(LearnTarget(net.name, net.lan_interface, address, tuple(doc.local_pools(net))))
+        if net.mode == "l2":  # a VM may move here from another bridging site, keeping its address
+            movable = tuple(p.range for p in net.pools if p.site in net.l2_sites)
+            remote = frozenset(int(e.ip) for e in net.remote_endpoints)
+            targets.append(
+                LearnTarget(net.name, net.lan_interface, address, tuple(doc.local_pools(net)), True, movable, remote)
+            )
+        else:
+            targets.append(LearnTarget(net.name, net.lan_interface, address, tuple(doc.local_pools(net))))
     return targets
 
 
@@ -75,6 +82,7 @@ class Agent:
         self.document_path = Path(document_path) if document_path else None
         self.endpoints_path = Path(endpoints_path) if endpoints_path else None
         self.learner = learner
+        self._remote_before: dict[str, frozenset[int]] = {}  # per L2 network: addresses mapped elsewhere
         self.table = table or (learner.table if learner else EndpointTable())
         self.clock = clock
         self.applied: GatewayDocument | None = None
@@ -217,7 +225,15 @@ class Agent:
         if self.prober is not None:
             self.prober.set_targets(self._peer_addresses(doc))
         if self.learner is not None:
-            self.learner.update(learn_targets(doc, result.observation))
+            targets = learn_targets(doc, result.observation)
+            self.learner.update(targets)
+            for target in targets:
+                # an address the mapping newly places at another site (a VM that moved away) is
+                # forgotten here, so it is announced afresh if that VM comes back
+                before = self._remote_before.get(target.network)
+                if before is not None:
+                    self.table.forget(target.network, target.remote - before)
+                self._remote_before[target.network] = target.remote
             added: dict[str, list[IPv4Address]] = {}
             for action in result.actions:
                 if action.kind == "neighbour" and action.op == "add":

@@ -12,6 +12,7 @@ are learned: anything else on the LAN is not ours to announce.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import logging
 import select
 import socket
@@ -30,8 +31,19 @@ from cloudgw.model.addr import AddressRange
 log = logging.getLogger("cloudgw.learn")
 
 ETH_P_ARP = 0x0806
+ETH_P_ALL = 0x0003
+SO_ATTACH_FILTER = 26
+PORT_REFRESH_S = 0.5  # how often a bridged LAN's ports are looked at again
 PACKET_OUTGOING = 4
 BROADCAST = b"\xff" * 6
+
+
+def attach_arp_filter(sock: socket.socket) -> None:
+    """A classic BPF program keeping ARP frames only: `ldh [12]; jeq #0x806, ok, drop`."""
+    program = [(0x28, 0, 0, 12), (0x15, 0, 1, ETH_P_ARP), (0x06, 0, 0, 0xFFFF), (0x06, 0, 0, 0)]
+    code = ctypes.create_string_buffer(b"".join(struct.pack("HBBI", *step) for step in program))
+    # the kernel copies the program during the call, while `code` is alive
+    sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, struct.pack("HL", len(program), ctypes.addressof(code)))
 
 
 @dataclass(frozen=True)
@@ -40,9 +52,21 @@ class LearnTarget:
     interface: str
     address: IPv4Address | None  # the gateway's own LAN address: source of probes (None = no probing)
     pools: tuple[AddressRange, ...]
+    # an L2 network (docs/l2.md): the interface is a bridge with a VXLAN port, so what reaches the
+    # bridge itself may come from another site. Only ARP received on its other ports is learned (and
+    # then also addresses of other bridging sites' pools: a VM that moved here); the bridge device's
+    # own socket only sends probes, and addresses mapped to other sites are not probed (the bridge
+    # would answer for them itself)
+    bridged: bool = False
+    movable: tuple[AddressRange, ...] = ()
+    remote: frozenset[int] = frozenset()
 
-    def wants(self, ip: IPv4Address) -> bool:
-        return ip != self.address and any(ip in pool for pool in self.pools)
+    def wants(self, ip: IPv4Address, on_port: bool = False) -> bool:
+        if ip == self.address:
+            return False
+        if any(ip in pool for pool in self.pools):
+            return not self.bridged or on_port
+        return on_port and any(ip in pool for pool in self.movable)
 
 
 @dataclass
@@ -88,6 +112,22 @@ class EndpointTable:
             log_event(log, f"endpoint.{event}", network=network, ip=ip, mac=mac, via=via)
             if self.on_change:
                 self.on_change(current, event)
+
+    def forget(self, network: str, addresses: frozenset[int]) -> list[LearnedEndpoint]:
+        """Drop these addresses of a network (the mapping places them at another site now)."""
+        if not addresses:
+            return []
+        with self._lock:
+            gone = [e for e in self._items.values() if e.network == network and int(IPv4Address(e.ip)) in addresses]
+            for item in gone:
+                del self._items[(item.network, item.ip)]
+            if gone:
+                self.version += 1
+        for item in gone:
+            log_event(log, "endpoint.moved_away", network=item.network, ip=item.ip)
+            if self.on_change:
+                self.on_change(item, "expired")
+        return gone
 
     def expire(self, now: float, max_age: float) -> list[LearnedEndpoint]:
         with self._lock:
@@ -174,7 +214,7 @@ def probe_order(targets: list[LearnTarget]) -> Iterator[tuple[LearnTarget, IPv4A
             continue
         for pool in target.pools:
             for ip in pool.addresses():
-                if target.wants(ip):
+                if (target.wants(ip) or target.bridged) and int(ip) not in target.remote and ip != target.address:
                     yield target, ip
 
 
@@ -195,6 +235,8 @@ class Learner:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._sockets: dict[str, socket.socket] = {}
+        self._port_of: dict[str, str] = {}  # a bridged target's LAN port -> the bridge
+        self._refreshed = 0.0
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._watch_task: asyncio.Task[None] | None = None
@@ -205,20 +247,41 @@ class Learner:
             if targets == self._targets:
                 return
             self._targets = list(targets)
-            wanted = {t.interface for t in targets}
-            for name in list(self._sockets):
-                if name not in wanted:
-                    self._sockets.pop(name).close()
-            with Netlink() as netlink:
-                for name in wanted - self._sockets.keys():
-                    info = netlink.link(name)
-                    if info is None:
-                        continue
+            self._refresh_sockets()
+
+    def _refresh_sockets(self) -> None:
+        """Sockets for the targets' interfaces and, of bridged ones, their LAN ports (caller locks)."""
+        ports: dict[str, str] = {}
+        with Netlink() as netlink:
+            links = netlink.links()
+            for target in self._targets:
+                if target.bridged:  # its LAN side: every port but cloudgw's own (the VXLAN port)
+                    for port in netlink.ports(target.interface):
+                        if not port.startswith("cgw"):
+                            ports[port] = target.interface
+        wanted = {t.interface for t in self._targets} | set(ports)
+        for name in list(self._sockets):
+            if name not in wanted:
+                self._sockets.pop(name).close()
+        self._port_of = ports
+        macs = {link.name: link.mac for link in links}
+        for name in wanted - self._sockets.keys():
+            if name not in macs:
+                continue
+            try:
+                if name in ports:  # a bridge port: its frames reach only ETH_P_ALL taps
+                    sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
+                    attach_arp_filter(sock)
+                    sock.bind((name, ETH_P_ALL))
+                else:
                     sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ARP))
                     sock.bind((name, ETH_P_ARP))
-                    sock.setblocking(False)
-                    self._sockets[name] = sock
-                    self._macs[name] = info.mac
+            except OSError as exc:  # the port went away meanwhile: the next refresh tries again
+                log_event(log, "learn.socket_failed", logging.DEBUG, interface=name, error=exc)
+                continue
+            sock.setblocking(False)
+            self._sockets[name] = sock
+            self._macs[name] = macs[name]
 
     def garp(self, interface: str, addresses: list[IPv4Address]) -> int:
         """Announce remote addresses the gateway now answers for, so local VMs that already tried
@@ -237,8 +300,11 @@ class Learner:
         return sent
 
     def _target_for(self, interface: str, ip: IPv4Address) -> LearnTarget | None:
+        bridge = self._port_of.get(interface)
         for target in self._targets:
-            if target.interface == interface and target.wants(ip):
+            if bridge is not None and target.interface == bridge and target.wants(ip, on_port=True):
+                return target
+            if bridge is None and target.interface == interface and target.wants(ip):
                 return target
         return None
 
@@ -263,6 +329,12 @@ class Learner:
     def _listen_arp(self) -> None:
         while not self._stop.is_set():
             with self._lock:
+                if any(t.bridged for t in self._targets) and time.monotonic() - self._refreshed > PORT_REFRESH_S:
+                    self._refreshed = time.monotonic()
+                    try:
+                        self._refresh_sockets()  # VMs' ports come and go (a VM that moved here)
+                    except Exception as exc:  # never let a failed refresh stop learning
+                        log_event(log, "learn.refresh_failed", logging.WARNING, error=exc)
                 sockets = dict(self._sockets)
             if not sockets:
                 self._stop.wait(0.5)

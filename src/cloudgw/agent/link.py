@@ -219,10 +219,13 @@ class ControllerSource:
 
     def _run(self) -> None:
         delay = 0.5
+        refused = -1  # the revision of the last document refused
         client = self.link.client(timeout=10)
         while not self._stop.is_set():
             try:
-                data = client.watch(self.revision, wait=self.wait, questions=self.on_question is not None)
+                # after a refused document, wait for the next revision rather than fetch it again
+                since = max(self.revision, refused)
+                data = client.watch(since, wait=self.wait, questions=self.on_question is not None)
                 if not self.connected:
                     log_event(log, "controller.connected", url=self.link.url)
                 self.connected, delay = True, 0.5
@@ -238,6 +241,10 @@ class ControllerSource:
                 except InvalidInput as exc:
                     self._error = str(exc)
                     log_event(log, "document.refused", logging.ERROR, problems="; ".join(str(p) for p in exc.problems))
+                    revision = data.get("revision")
+                    refused = revision if isinstance(revision, int) and not isinstance(revision, bool) else refused
+                    self._stop.wait(delay)  # and never spin, whatever the controller sends
+                    delay = min(delay * 2, 10.0)
                     continue
                 self.on_change()
             except CloudgwError as exc:

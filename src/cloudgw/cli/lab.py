@@ -370,6 +370,24 @@ def vm_add(
     console.print(f"{vm} is up at {ip}", highlight=False)
 
 
+@vm_app.command("move")
+@handle_errors
+def vm_move(
+    vm: Annotated[str, typer.Argument(help="The VM, e.g. private-vm3")],
+    to: Annotated[str, typer.Option("--to", help="The site it moves to")],
+    name: NameOpt = DEFAULT_LAB,
+) -> None:
+    """Move a VM to another site with its MAC and address (a live migration). In an L2 network the
+    gateways follow it through the mapping; in an L3 network its address belongs to the old site's pool.
+
+    Example: cloudgw lab vm move private-vm3 --to public
+    """
+    need_root("cloudgw lab vm move")
+    paths = _paths(name)
+    lablib.move_vm(paths, lablib.load_lab_scenario(paths), vm, to)
+    console.print(f"{vm} moved to {to}", highlight=False)
+
+
 @vm_app.command("delete")
 @handle_errors
 def vm_delete(

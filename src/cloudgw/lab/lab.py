@@ -336,6 +336,29 @@ def add_vm(paths: LabPaths, scenario: Scenario, site: str, address: str | None =
     return name, address, up_at
 
 
+def move_vm(paths: LabPaths, scenario: Scenario, name: str, site: str) -> float:
+    """Move a VM to another site, as a live migration between clouds does: same MAC, same address;
+    its port leaves one site's LAN and appears on the other's, and it announces itself with a
+    gratuitous ARP there. Only L2 networks follow it (docs/l2.md). Returns when its port came up."""
+    record = paths.read_record() or {}
+    moved: dict[str, str] = dict(record.get("moved", {}))
+    found = next((vm for vm in all_vms(paths, scenario) if vm.name == name), None)
+    if found is None:
+        raise LabError(f"no VM '{name}' in lab '{paths.name}'")
+    sites = {s.name: s for s in scenario.sites if s.kind == "cloudgw"}
+    if site not in sites:
+        raise LabError(f"no site '{site}' in this lab; sites are: {', '.join(sites)}")
+    if moved.get(name, found.site) == site:
+        raise LabError(f"'{name}' is at site '{site}' already")
+    with Netlink(paths.namespace(name)) as host:
+        host.delete_link("eth0")  # the veth pair goes, and with it the port on the old site's switch
+    up_at = topology.add_vm(paths, scenario, name, site, found.address, found.mac, create=False)
+    moved[name] = site
+    record["moved"] = moved
+    write_json_atomic(paths.record, record)
+    return up_at
+
+
 def delete_vm(paths: LabPaths, name: str) -> None:
     record = paths.read_record() or {}
     extras = [v for v in record.get("extra_vms", []) if v["name"] != name]

@@ -4,6 +4,7 @@ change touches."""
 from __future__ import annotations
 
 from cloudgw.mapping.index import TopologyIndex
+from cloudgw.mapping.index import l2_blocker as index_l2_blocker
 from cloudgw.model.addr import usable_endpoint
 from cloudgw.model.defaults import TUNNEL_INTERFACE, TUNNEL_MTU
 from cloudgw.model.document import (
@@ -32,18 +33,9 @@ def active_peer_sites(
 
 
 def l2_blocker(topo: Topology, site: str, index: TopologyIndex | None = None) -> str | None:
-    """Why a site stays L3 inside an L2 network (None: it bridges). Shown by preflight and docs/l2.md."""
+    """Why a site stays L3 inside an L2 network (None: it bridges). Shown by the API and docs/l2.md."""
     idx = index or TopologyIndex.build(topo)
-    record = topo.sites.get(site)
-    if record is None:
-        return "unknown site"
-    if record.external:
-        return "an external site is a plain WireGuard router: it is routed to (L3)"
-    if record.provider == "aws":
-        return "AWS drops broadcast and answers ARP itself: its VMs are reached by proxy ARP and routes (L3)"
-    if len(idx.gateways_by_site.get(site, [])) > 1:
-        return "a site with an HA pair stays L3 inside an L2 network (one bridge per site; docs/l2.md)"
-    return None
+    return index_l2_blocker(topo, site, idx.gateways_by_site)
 
 
 def _l2_site(topo: Topology, site: str, network: Network, idx: TopologyIndex) -> bool:

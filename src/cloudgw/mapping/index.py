@@ -32,6 +32,8 @@ class TopologyIndex:
     # per network: pools sorted by first address, and those first addresses, for bisection (pools are
     # disjoint, so the owner of an address is the last pool starting at or before it)
     owners: dict[str, tuple[list[int], list[Pool]]] = field(default_factory=dict)
+    # L2 networks: the sites in each that bridge (an address may move between them, docs/l2.md)
+    l2_sites: dict[str, set[str]] = field(default_factory=dict)
     # (network, site) -> that site's effective endpoints as documents list them, made on first use:
     # every gateway connected to the site gets the same list (1,000 spokes of one hub: one list)
     _remote: dict[tuple[str, str], list[RemoteEndpoint]] = field(default_factory=dict, repr=False, compare=False)
@@ -84,9 +86,11 @@ class TopologyIndex:
 
     def would_be_effective(self, announcement: Announcement) -> bool:
         """Whether this announcement takes effect: its gateway exists and a pool of that gateway's
-        site holds the address."""
+        site holds the address (in an L2 network, a pool of any site it may move between)."""
         site = self.site_of.get(announcement.gateway)
         owner = self.owner(announcement.network, announcement.ip) if site is not None else None
+        if owner is not None and site in self.l2_sites.get(announcement.network, ()):
+            return owner.site in self.l2_sites[announcement.network]
         return owner is not None and owner.site == site
 
     @classmethod
@@ -109,10 +113,18 @@ class TopologyIndex:
             pools.sort(key=lambda p: p.range)
             ordered = sorted(pools, key=lambda p: int(p.range.first))
             index.owners[network] = ([int(p.range.first) for p in ordered], ordered)
+        for net in topo.networks.values():
+            if net.mode == "l2":
+                index.l2_sites[net.name] = {
+                    site for site in topo.sites if l2_blocker(topo, site, index.gateways_by_site) is None
+                }
         for (network, ip, gateway_name), announcement in topo.announcements.items():
             index.announced.setdefault((network, gateway_name), {})[ip] = announcement
         for (network, gateway_name), group in index.announced.items():
-            index._add_effective(network, gateway_name, group)
+            if network not in index.l2_sites:
+                index._add_effective(network, gateway_name, group)
+        for network in index.l2_sites:
+            index._l2_effective(network)
         for items in index.effective.values():
             items.sort(key=lambda item: (int(item[0]), item[1].gateway))
         return index
@@ -128,6 +140,52 @@ class TopologyIndex:
                 items.append((ip, announcement))
                 self.effective_keys.add((network, int(ip), gateway))
 
+    def _l2_effective(self, network: str) -> None:
+        """An L2 network's effective endpoints, every site at once: an address announced at a
+        bridging site other than its pool's is a VM that moved there (same MAC, same address). It
+        takes effect when its announcement is the newest and carries the MAC the pool's site had
+        for it (or that site announces it no more); a different MAC is a conflict, not a move."""
+        sites = self.l2_sites[network]
+        by_ip: dict[IPv4Address, list[Announcement]] = {}
+        for (net, _gateway), group in self.announced.items():
+            if net == network:
+                for ip, announcement in group.items():
+                    by_ip.setdefault(ip, []).append(announcement)
+        for key in [key for key in self.effective if key[0] == network]:
+            self.effective[key] = []
+        self.effective_keys = {key for key in self.effective_keys if key[0] != network}
+        for key in [key for key in self._remote if key[0] == network]:
+            del self._remote[key]
+        for ip, announcements in by_ip.items():
+            owner = self.owner(network, ip)
+            if owner is None:
+                continue
+            home = [a for a in announcements if self.site_of.get(a.gateway) == owner.site]
+            chosen = home
+            if owner.site in sites:
+                movers = [
+                    a
+                    for a in announcements
+                    if self.site_of.get(a.gateway) in sites and self.site_of.get(a.gateway) != owner.site
+                ]
+                newest = max(movers, key=lambda a: a.first_seen, default=None)
+                if newest is not None and (
+                    not home
+                    or (
+                        newest.first_seen > max(a.first_seen for a in home)
+                        and newest.mac is not None
+                        and all(a.mac == newest.mac for a in home)
+                    )
+                ):
+                    chosen = [newest]
+            for announcement in chosen:
+                site = self.site_of[announcement.gateway]
+                self.effective.setdefault((network, site), []).append((ip, announcement))
+                self.effective_keys.add((network, int(ip), announcement.gateway))
+        for key, items in self.effective.items():
+            if key[0] == network:
+                items.sort(key=lambda item: (int(item[0]), item[1].gateway))
+
     def with_announcements(self, network: str, gateway: str, group: Group) -> TopologyIndex:
         """The index of the same topology in which this gateway now announces exactly `group` in this
         network. Shares everything that did not change with this index (which stays valid)."""
@@ -142,6 +200,10 @@ class TopologyIndex:
             index.announced[(network, gateway)] = group
         else:
             index.announced.pop((network, gateway), None)
+        if network in self.l2_sites:  # a move changes two sites' lists: the network is redone
+            index.effective_keys = set(index.effective_keys)
+            index._l2_effective(network)
+            return index
         # The site's effective list is rebuilt from its gateways' groups: the others keep theirs.
         index.effective[(network, site)] = []
         for member in self.gateways_by_site.get(site, []):
@@ -154,3 +216,17 @@ class TopologyIndex:
 
     def connected_sites(self, site: str, network: str | None = None) -> set[str]:
         return {c.other(site) for c in self.connections_of(site, network)}
+
+
+def l2_blocker(topo: Topology, site: str, gateways_by_site: dict[str, list[Gateway]]) -> str | None:
+    """Why a site stays L3 inside an L2 network (None: it bridges). Shown by the API and docs/l2.md."""
+    record = topo.sites.get(site)
+    if record is None:
+        return "unknown site"
+    if record.external:
+        return "an external site is a plain WireGuard router: it is routed to (L3)"
+    if record.provider == "aws":
+        return "AWS drops broadcast and answers ARP itself: its VMs are reached by proxy ARP and routes (L3)"
+    if len(gateways_by_site.get(site, [])) > 1:
+        return "a site with an HA pair stays L3 inside an L2 network (one bridge per site; docs/l2.md)"
+    return None

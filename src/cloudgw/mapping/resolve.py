@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address
 
+from cloudgw.mapping.index import TopologyIndex
 from cloudgw.model.topology import Announcement, Topology
 
 
@@ -42,20 +43,29 @@ def effective(topo: Topology, network: str) -> dict[IPv4Address, Announcement]:
     return result
 
 
-def resolve(topo: Topology, network: str, ip: IPv4Address) -> Resolution:
+def resolve(topo: Topology, network: str, ip: IPv4Address, index: TopologyIndex | None = None) -> Resolution:
     pool = topo.owner_pool(network, ip)
     announcements = topo.announcements_of(network, ip)
-    listed: list[dict[str, object]] = [
-        {
-            "gateway": a.gateway,
-            "site": topo.gateways[a.gateway].site if a.gateway in topo.gateways else None,
-            "mac": a.mac,
-            "first_seen": a.first_seen,
-            "last_seen": a.last_seen,
-            "effective": is_effective(topo, a),
-        }
-        for a in announcements
-    ]
+    net = topo.networks.get(network)
+    if net is not None and net.mode == "l2" and announcements:
+        # in an L2 network a VM may have moved to another bridging site (TopologyIndex._l2_effective)
+        idx = index or TopologyIndex.build(topo)
+        moved = [a for a in announcements if idx.is_effective(a) and not is_effective(topo, a)]
+        if moved:
+            site = topo.gateways[moved[0].gateway].site
+            return Resolution(
+                network,
+                str(ip),
+                "effective",
+                site,
+                moved[0].gateway,
+                moved[0].mac,
+                moved[0].first_seen,
+                f"moved to site '{site}' (gateway '{moved[0].gateway}', same MAC): L2 network '{network}'"
+                + (f", pool '{pool.name}' of site '{pool.site}'" if pool else ""),
+                [{**item, "effective": item["gateway"] == moved[0].gateway} for item in _listed(topo, announcements)],
+            )
+    listed = _listed(topo, announcements)
     chosen = next((a for a in announcements if is_effective(topo, a)), None)
     if chosen is not None:
         site = topo.gateways[chosen.gateway].site
@@ -95,6 +105,20 @@ def resolve(topo: Topology, network: str, ip: IPv4Address) -> Resolution:
             listed,
         )
     return Resolution(network, str(ip), "unknown", reason=f"{ip} is in no pool of network '{network}'")
+
+
+def _listed(topo: Topology, announcements: list[Announcement]) -> list[dict[str, object]]:
+    return [
+        {
+            "gateway": a.gateway,
+            "site": topo.gateways[a.gateway].site if a.gateway in topo.gateways else None,
+            "mac": a.mac,
+            "first_seen": a.first_seen,
+            "last_seen": a.last_seen,
+            "effective": is_effective(topo, a),
+        }
+        for a in announcements
+    ]
 
 
 def validate_source(

@@ -87,4 +87,8 @@ def candidates(before: Topology, after: Topology, announced: Iterable[tuple[str,
             if gateway in topo.gateways:
                 site = topo.gateways[gateway].site
                 result |= topo.gateways_for_sites(topo.connected_sites(site, network))
+                net = topo.networks.get(network)
+                if net is not None and net.mode == "l2":
+                    # a VM that moved here was listed as remote in this site's own documents
+                    result |= topo.gateways_for_sites({site})
     return {name for name in result if name in after.gateways}

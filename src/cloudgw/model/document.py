@@ -306,7 +306,10 @@ def _check_network(doc: GatewayDocument, n: int, net: NetworkSpec) -> list[Probl
             problems.append(Problem(f"{field}.ip", f"{endpoint.ip} is outside {net.cidr}"))
             continue
         owners = [pool for pool in net.pools if endpoint.ip in pool.range]
-        if not any(pool.site == peer.site for pool in owners):
+        # in an L2 network a VM may have moved between bridging sites (this one included), keeping
+        # its address: it may then sit behind a peer whose pool does not hold it
+        bridging = {*net.l2_sites, doc.gateway.site} if net.mode == "l2" and peer.site in net.l2_sites else set()
+        if not any(pool.site == peer.site or pool.site in bridging for pool in owners):
             problems.append(
                 Problem(
                     f"{field}.ip",

@@ -106,6 +106,17 @@ class Netlink:
             )
         return result
 
+    def ports(self, bridge: str) -> list[str]:
+        """The names of a bridge's ports."""
+        found = self._ipr.link_lookup(ifname=bridge)
+        if not found:
+            return []
+        return sorted(
+            str(msg.get_attr("IFLA_IFNAME"))
+            for msg in self._call("dump links", self._ipr.get_links)
+            if msg.get_attr("IFLA_MASTER") == found[0]
+        )
+
     def link(self, name: str) -> LinkInfo | None:
         for info in self.links():
             if info.name == name:
