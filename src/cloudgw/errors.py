@@ -55,7 +55,9 @@ class PartialApply(DataplaneError):
 
     def __init__(self, skipped: dict[str, str]) -> None:
         self.skipped = dict(skipped)
-        super().__init__("; ".join(f"peer {key[:8]}…: {why}" for key, why in self.skipped.items()))
+        super().__init__(
+            "; ".join(f"{key if ' ' in key else f'peer {key[:8]}…'}: {why}" for key, why in self.skipped.items())
+        )
 
 
 class MissingDependency(CloudgwError):

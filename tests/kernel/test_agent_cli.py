@@ -164,3 +164,46 @@ def test_egress_via_peer_programs_policy_rules_idempotently(gateway):
     assert "proto 207" not in run(["ip", "-n", ns, "rule"]).stdout
     assert run(["ip", "-n", ns, "route", "show", "table", "207"]).stdout.strip() == ""
     assert "masquerade" in run(["nft", "list", "table", "inet", "cloudgw"], netns=ns).stdout
+
+
+def l2_data(lan_interface):
+    data = valid_doc()
+    net = data["networks"][0]
+    net.update(mode="l2", vni=4242, l2_sites=["b"], lan_interface=lan_interface)
+    net["remote_endpoints"][0]["mac"] = "02:00:00:00:00:11"
+    return data
+
+
+def test_l2_document_builds_the_vxlan_port_idempotently_and_teardown_removes_it(gateway):
+    ns, dirs, _ = gateway
+    run(["ip", "-n", ns, "link", "add", "br-lan", "type", "bridge"])
+    run(["ip", "-n", ns, "link", "set", "lan0", "master", "br-lan"])
+    run(["ip", "-n", ns, "link", "set", "br-lan", "up"])
+    doc = write_doc(gateway, l2_data("br-lan"))
+    agent(gateway, "run", "--state", str(doc), "--state-dir", str(dirs["state"]), "--once", check=True)
+    assert "vxlan id 4242 local 192.168.1.254" in run(["ip", "-d", "-n", ns, "link", "show", "cgwvx4242"]).stdout
+    fdb = run(["bridge", "-n", ns, "fdb", "show", "dev", "cgwvx4242"]).stdout
+    assert "02:00:00:00:00:11 dst 192.168.1.253 self permanent" in fdb
+    assert "02:00:00:00:00:12 sticky master br-lan static" in fdb
+    assert (
+        "lladdr 02:00:00:00:00:12 PERMANENT proto 207" in run(["ip", "-n", ns, "neigh", "show", "192.168.1.12"]).stdout
+    )
+    assert "mtu 1500" in run(["ip", "-n", ns, "link", "show", "br-lan"]).stdout  # the LAN keeps its MTU
+    assert "l2-mss-out cgwvx4242" in run(["nft", "list", "table", "bridge", "cloudgw"], netns=ns).stdout
+    again = agent(gateway, "run", "--state", str(doc), "--state-dir", str(dirs["state"]), "--once", check=True)
+    assert "applied 0 change(s)" in again.stdout
+    agent(gateway, "teardown", check=True)
+    assert "cgwvx4242" not in run(["ip", "-n", ns, "link"]).stdout
+    assert "proto 207" not in run(["ip", "-n", ns, "neigh"]).stdout
+    assert run(["nft", "list", "table", "bridge", "cloudgw"], netns=ns, check=False).returncode != 0
+
+
+def test_l2_on_a_lan_that_is_no_bridge_says_how_and_applies_the_rest(gateway):
+    ns, dirs, _ = gateway
+    doc = write_doc(gateway, l2_data("lan0"))
+    result = agent(gateway, "run", "--state", str(doc), "--state-dir", str(dirs["state"]), "--once")
+    said = result.stdout + result.stderr
+    assert "needs 'lan0' to be a Linux bridge" in said and "ip link add lan0 type bridge" in said, said
+    assert "cgwvx4242" not in run(["ip", "-n", ns, "link"]).stdout
+    assert "table inet cloudgw" in run(["nft", "list", "ruleset"], netns=ns).stdout  # the rest is in place
+    assert "192.168.1.253 dev cgw0" in run(["ip", "-n", ns, "route"]).stdout

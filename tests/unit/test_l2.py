@@ -21,6 +21,7 @@ from cloudgw.mapping.scope import candidates
 from cloudgw.model.addr import AddressRange
 from cloudgw.model.document import GatewayDocument, load_document, vni_of
 from cloudgw.model.topology import Announcement, Connection, Gateway, Network, Pool, Site, Topology
+from cloudgw.providers.checks import l2_networks
 from tests.helpers import KEY_A, KEY_B, KEY_C, sample_document
 
 PRIVATE = "0" * 43 + "="
@@ -218,3 +219,12 @@ def test_a_bridged_target_learns_on_its_lan_ports_only_and_skips_remote_addresse
     assert not target.wants(IPv4Address("192.168.1.12"))
     probed = [str(ip) for _t, ip in probe_order([target])]
     assert "192.168.1.3" not in probed and "192.168.1.2" in probed
+
+
+def test_preflight_says_which_sites_bridge_and_what_their_cloud_needs() -> None:
+    found = {
+        (f.site, f.check, f.severity): f for f in l2_networks(topology("aws"), "a") + l2_networks(topology("aws"), "b")
+    }
+    assert "VNI" in found[("a", "l2", "ok")].message and "1370" in found[("a", "l2", "ok")].message
+    assert "disable-port-security" in found[("a", "l2-port-security", "warning")].fix  # a is OpenStack
+    assert "AWS" in found[("b", "l2", "warning")].message

@@ -22,6 +22,7 @@ from cloudgw.agent.settings import AgentSettings
 from cloudgw.agent.sources import DocumentSource, FileSource
 from cloudgw.agent.status import read_json
 from cloudgw.dataplane.kernel import KernelDataplane
+from cloudgw.errors import DataplaneError
 
 
 def run_agent(
@@ -58,6 +59,10 @@ def run_agent(
             report(f"  {action}")
         verb = "would apply" if dry_run else "applied"
         report(f"{verb} {len(result.actions)} change(s) for revision {document.revision}")
+        for name, why in reconciler.peer_problems.items():
+            report(f"not applied: {name}: {why}")
+        if reconciler.peer_problems and not dry_run:
+            raise DataplaneError(f"{len(reconciler.peer_problems)} object(s) not applied (above); the rest is in place")
         return
     agent = _build_agent(settings, source, reconciler, private)
 

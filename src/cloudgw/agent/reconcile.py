@@ -149,7 +149,10 @@ class Reconciler:
             names = {peer.public_key: peer.name for peer in doc.peers}
             self.peer_problems = {
                 **self._unresolved,
-                **{names.get(key, key[:8]): f"refused by WireGuard: {why}" for key, why in self._refused.items()},
+                **{
+                    names.get(key, key): (f"refused by WireGuard: {why}" if key in names else why)
+                    for key, why in self._refused.items()
+                },
             }
         duration = time.monotonic() - started
         counts = summary(actions)

@@ -181,6 +181,13 @@ class KernelDataplane:
                     skipped.update(self._apply_peers(actions[index:end]))
                 elif kind in ("route", "neighbour"):
                     self._apply_bulk(netlink, actions[index:end])
+                elif kind in ("vxlan", "fdb", "arp"):
+                    # an L2 network that cannot be set up (its LAN is no bridge) must not keep the
+                    # rest of the document from the kernel: reported at the end, like a refused peer
+                    try:
+                        self._apply_one(netlink, actions[index])
+                    except DataplaneError as exc:
+                        skipped[f"{kind} {actions[index].key}"] = str(exc)
                 else:
                     self._apply_one(netlink, actions[index])
                 index = end

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 from ipaddress import IPv4Address, IPv4Network
 
+from cloudgw.mapping.index import TopologyIndex, l2_blocker
 from cloudgw.model.addr import AddressRange
+from cloudgw.model.defaults import TUNNEL_MTU, VXLAN_OVERHEAD
+from cloudgw.model.document import vni_of
 from cloudgw.model.rules import reserved_addresses
 from cloudgw.model.topology import Topology
 from cloudgw.providers.base import Finding, Need, Observed
@@ -153,3 +156,46 @@ def tunnel_rules(need: Need) -> set[tuple[str, int, str]]:
 def rule_text(rule: tuple[str, int, str]) -> str:
     protocol, port, cidr = rule
     return f"{'icmp echo' if protocol == 'icmp' else f'{protocol}/{port}'} from {cidr}"
+
+
+def l2_networks(topo: Topology, site: str) -> list[Finding]:
+    """Each L2 network the site takes part in: does it bridge, and what that asks of its cloud."""
+    findings = []
+    index = TopologyIndex.build(topo)
+    networks = sorted({p.network for p in topo.pools.values() if p.site == site})
+    for name in networks:
+        network = topo.networks.get(name)
+        if network is None or network.mode != "l2":
+            continue
+        why = l2_blocker(topo, site, index.gateways_by_site)
+        if why is not None:
+            findings.append(
+                Finding(site, "l2", "warning", f"site '{site}' stays L3 inside L2 network '{name}': {why}", "")
+            )
+            continue
+        mtus = [c.mtu for c in topo.connections.values() if c.network == name and c.enabled]
+        budget = min(mtus, default=TUNNEL_MTU) - VXLAN_OVERHEAD
+        findings.append(
+            Finding(
+                site,
+                "l2",
+                "ok",
+                f"site '{site}' bridges L2 network '{name}' (VNI {vni_of(name)}): frames up to {budget} bytes "
+                "cross; TCP's MSS is clamped to fit, larger non-TCP datagrams are dropped by the bridge",
+                "give the VMs an MTU of at most the budget for large UDP, or raise the connections' MTU on a "
+                "jumbo WAN (docs/l2.md)",
+            )
+        )
+        if topo.sites[site].provider == "openstack":
+            findings.append(
+                Finding(
+                    site,
+                    "l2-port-security",
+                    "warning",
+                    f"Neutron's port security drops frames whose source MAC is not the port's own: the gateway "
+                    f"forwards the other sites' VMs' frames with their MACs in '{name}'",
+                    "openstack port set --no-security-group --disable-port-security GATEWAY_LAN_PORT "
+                    "(or allowed address pairs with each remote MAC)",
+                )
+            )
+    return findings

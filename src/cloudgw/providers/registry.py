@@ -88,7 +88,7 @@ def preflight_site(topo: Topology, site: str, provider: Provider, owned: dict[st
     """Every trap of one site, before any change: the shared checks and, when cloudgw drives the
     site's cloud, what the cloud itself says. A cloud that cannot be read is an error finding."""
     need = need_for(topo, site)
-    found = checks.reserved_collisions(topo, need, None)
+    found = checks.reserved_collisions(topo, need, None) + checks.l2_networks(topo, site)
     if not driven(topo.sites[site]):
         if topo.sites[site].provider in ("aws", "openstack"):
             found.append(
