@@ -117,27 +117,21 @@ class EndpointTable:
         """Drop these addresses of a network (the mapping places them at another site now)."""
         if not addresses:
             return []
-        with self._lock:
-            gone = [e for e in self._items.values() if e.network == network and int(IPv4Address(e.ip)) in addresses]
-            for item in gone:
-                del self._items[(item.network, item.ip)]
-            if gone:
-                self.version += 1
-        for item in gone:
-            log_event(log, "endpoint.moved_away", network=item.network, ip=item.ip)
-            if self.on_change:
-                self.on_change(item, "expired")
-        return gone
+        return self._drop(lambda e: e.network == network and int(IPv4Address(e.ip)) in addresses, "moved_away")
 
     def expire(self, now: float, max_age: float) -> list[LearnedEndpoint]:
+        return self._drop(lambda item: now - item.last_seen > max_age, "expired")
+
+    def _drop(self, which: Callable[[LearnedEndpoint], bool], event: str) -> list[LearnedEndpoint]:
+        """Remove the endpoints `which` selects; each is withdrawn (on_change "expired")."""
         with self._lock:
-            gone = [item for item in self._items.values() if now - item.last_seen > max_age]
+            gone = [item for item in self._items.values() if which(item)]
             for item in gone:
                 del self._items[(item.network, item.ip)]
             if gone:
                 self.version += 1
         for item in gone:
-            log_event(log, "endpoint.expired", network=item.network, ip=item.ip)
+            log_event(log, f"endpoint.{event}", network=item.network, ip=item.ip)
             if self.on_change:
                 self.on_change(item, "expired")
         return gone
