@@ -18,10 +18,8 @@ import json
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from importlib import resources
-from pathlib import Path
 from typing import Any
 
 from common import machine, save
@@ -114,25 +112,24 @@ def main() -> None:
     parser.add_argument("--out", default="l2")
     args = parser.parse_args()
     l2 = find_scenario("l2")
-    with tempfile.TemporaryDirectory() as tmp:
-        text = (resources.files("cloudgw.lab") / "scenarios" / "l2.yaml").read_text()
-        l3_file = Path(tmp) / "l2-as-l3.yaml"
-        l3_file.write_text(text.replace("  mode: l2\n", "  mode: l3\n").replace("name: l2\n", "name: l2-as-l3\n"))
-        labs = {"l2": (l2, LabPaths("cgwbl2")), "l3": (load_scenario(l3_file), LabPaths("cgwbl3"))}
-        try:
-            for scenario, paths in labs.values():
-                lablib.down(paths)
-                lablib.up(scenario, paths, progress=lambda m: print(f"  lab: {m}", file=sys.stderr))
-            runs: dict[str, list[dict[str, float]]] = {"l2": [], "l3": []}
-            for repetition in range(args.repetitions):
-                for mode in ("l2", "l3") if repetition % 2 == 0 else ("l3", "l2"):
-                    result = measure(labs[mode][1])
-                    print(f"  {mode} #{repetition + 1}: {result}", file=sys.stderr)
-                    runs[mode].append(result)
-            moves = move_convergence(labs["l2"][1], args.moves)
-        finally:
-            for _scenario, paths in labs.values():
-                lablib.down(paths)
+    text = (resources.files("cloudgw.lab") / "scenarios" / "l2.yaml").read_text()
+    as_l3 = load_scenario(text.replace("  mode: l2\n", "  mode: l3\n").replace("name: l2\n", "name: l2-as-l3\n"))
+    assert as_l3.network.mode == "l3" and l2.network.mode == "l2"
+    labs = {"l2": (l2, LabPaths("cgwbl2")), "l3": (as_l3, LabPaths("cgwbl3"))}
+    try:
+        for scenario, paths in labs.values():
+            lablib.down(paths)
+            lablib.up(scenario, paths, progress=lambda m: print(f"  lab: {m}", file=sys.stderr))
+        runs: dict[str, list[dict[str, float]]] = {"l2": [], "l3": []}
+        for repetition in range(args.repetitions):
+            for mode in ("l2", "l3") if repetition % 2 == 0 else ("l3", "l2"):
+                result = measure(labs[mode][1])
+                print(f"  {mode} #{repetition + 1}: {result}", file=sys.stderr)
+                runs[mode].append(result)
+        moves = move_convergence(labs["l2"][1], args.moves)
+    finally:
+        for _scenario, paths in labs.values():
+            lablib.down(paths)
     medians = {
         mode: {key: statistics.median(r[key] for r in results) for key in results[0]} for mode, results in runs.items()
     }
