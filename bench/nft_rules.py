@@ -28,7 +28,8 @@ from cloudgw.lab.runstate import LabPaths
 GATEWAYS = ("private-gw", "public-gw")
 CLIENT = ("ip", "netns", "exec")
 SECONDS = 4
-# (chain, comment) of the rules a VM-to-VM packet meets, and the whole table
+# (chain, comment) of the rules a VM-to-VM packet meets, and the whole table. Not here: the input
+# chain's wan-tunnel accept (without it the tunnel's packets fall to wan-input's drop)
 VARIANTS: list[tuple[str, str | None, str | None]] = [
     ("baseline", None, None),
     ("no notrack of the tunnel", "raw-prerouting", "notrack tunnel"),
@@ -39,7 +40,6 @@ VARIANTS: list[tuple[str, str | None, str | None]] = [
     ("no established", "forward", "established"),
     ("no wan-inbound", "forward", "wan-inbound"),
     ("no transit", "forward", "transit"),
-    ("no wan-tunnel (input)", "input", "wan-tunnel"),
     ("no table", "*", None),
 ]
 
