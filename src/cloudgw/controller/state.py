@@ -291,6 +291,15 @@ class Change:
         return any(kind in CONFIG_KINDS and action not in IN_PLACE for action, kind, *_ in self.audit)
 
     @property
+    def creates_only(self) -> bool:
+        """Only new sites, networks and pools: the working copy holds them with their ids (Change.add)
+        and nothing is derived from them at load time, so the next snapshot needs no reload (a
+        reload's cost grows with the topology: 300 ms per pool create at 10,000 pools)."""
+        return bool(self.audit) and all(
+            action == "create" and kind in CREATED_IN_PLACE for action, kind, *_ in self.audit
+        )
+
+    @property
     def gateways_changed(self) -> bool:
         """Only joins and role changes: the working copy holds the new gateways, no reload."""
         return not self.config_changed and any(action in IN_PLACE for action, *_ in self.audit)
@@ -366,6 +375,7 @@ class Change:
 
 CONFIG_KINDS = frozenset(Change.COLLECTIONS)
 IN_PLACE = ("join", "role")  # writes that replace gateways in the working copy (Change.replace_object)
+CREATED_IN_PLACE = frozenset({"site", "network", "pool"})  # creates the working copy holds as loading would
 EXACT_LIMIT = 64  # up to this many candidate gateways, documents are compared to notify exactly
 
 
@@ -550,7 +560,7 @@ class State:
                 if not change.audit:
                     raise UndeclaredWrite("a write must declare what it changed (Change.record)")
                 session.flush()
-                if change.config_changed:
+                if change.config_changed and not change.creates_only:
                     topo, doc_revisions, ids = load_config(session)
                     announcements = (
                         change.announcements if change.announcements is not None else snapshot.topo.announcements
@@ -561,8 +571,9 @@ class State:
                         if a.network in topo.networks and a.gateway in topo.gateways
                     }
                 else:
-                    # a join changes one gateway's key and address in the working copy: no reload
-                    base = change.working if change.gateways_changed else snapshot.topo
+                    # a join changes one gateway's key and address in the working copy, a create
+                    # adds an object to it: no reload
+                    base = change.working if change.gateways_changed or change.creates_only else snapshot.topo
                     topo = Topology(
                         **{
                             **vars(base),
@@ -571,7 +582,8 @@ class State:
                             else snapshot.topo.announcements,
                         }
                     )
-                    doc_revisions, ids = dict(snapshot.doc_revisions), snapshot.ids
+                    doc_revisions = dict(snapshot.doc_revisions)
+                    ids = change.ids if change.creates_only else snapshot.ids
                 topo.revision = revision
                 new_snapshot = Snapshot(topo, doc_revisions, ids, dict(snapshot.doc_reasons))
                 if not change.config_changed and not change.gateways_changed and change.groups:

@@ -69,7 +69,7 @@ def changed_objects(before: Topology, after: Topology) -> list[tuple[str, Any, A
             continue
         for name in old.keys() | new.keys():
             a, b = old.get(name), new.get(name)
-            if a != b:
+            if a is not b and a != b:  # a working copy shares the objects it did not change
                 changes.append((collection, a, b))
     return changes
 

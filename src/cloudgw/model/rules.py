@@ -247,10 +247,11 @@ def check_pool(topo: Topology, pool: Pool, old_name: str | None = None) -> list[
         )
         return problems
     problems.extend(_reserved_problems(site.provider, network.cidr, pool, "range"))
+    first, last = int(pool.range.first), int(pool.range.last)  # ints once: this loop sees every pool
     for other in topo.pools_in(pool.network):
         if other.name == (old_name or pool.name):
             continue  # itself (before the update), or a name clash already reported
-        if other.range.overlaps(pool.range):
+        if first <= int(other.range.last) and int(other.range.first) <= last:
             owner = "the same site" if other.site == pool.site else f"site '{other.site}'"
             problems.append(
                 Problem(
