@@ -526,7 +526,12 @@ class State:
         few, only those whose rendered document really differs (their new documents are cached, the
         watch feed sends them next). Many candidates (a hub's network) are all notified: comparing
         would hold the write lock for a render each."""
-        found = candidates(before.topo, after.topo, change.effective_groups)
+        touched = (
+            [(Change.COLLECTIONS[kind], name) for _action, kind, name, *_ in change.audit]
+            if change.creates_only
+            else None
+        )
+        found = candidates(before.topo, after.topo, change.effective_groups, touched)
         if len(found) > EXACT_LIMIT:
             return found
         exact = set()

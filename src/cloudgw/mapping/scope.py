@@ -74,11 +74,25 @@ def changed_objects(before: Topology, after: Topology) -> list[tuple[str, Any, A
     return changes
 
 
-def candidates(before: Topology, after: Topology, announced: Iterable[tuple[str, str]] = ()) -> set[str]:
+def candidates(
+    before: Topology,
+    after: Topology,
+    announced: Iterable[tuple[str, str]] = (),
+    touched: Iterable[tuple[str, str]] | None = None,
+) -> set[str]:
     """Every gateway whose document may differ after the write (a superset; never misses one).
-    `announced`: the (network, gateway) groups whose announcements the write replaced."""
+    `announced`: the (network, gateway) groups whose announcements the write replaced. `touched`:
+    the (collection, name) of every object the write changed, when the caller knows them all (a
+    write that only creates): only those are compared, not the whole topology."""
     result: set[str] = set()
-    for collection, old, new in changed_objects(before, after):
+    if touched is None:
+        changed = changed_objects(before, after)
+    else:
+        changed = [
+            (collection, getattr(before, collection).get(name), getattr(after, collection).get(name))
+            for collection, name in touched
+        ]
+    for collection, old, new in changed:
         for topo, obj in ((before, old), (after, new)):
             if obj is not None:
                 result |= _rule(topo, collection, obj)
