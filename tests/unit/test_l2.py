@@ -16,7 +16,7 @@ from cloudgw.dataplane.render import LocalFacts, render
 from cloudgw.errors import InvalidInput
 from cloudgw.mapping.documents import l2_blocker, render_document
 from cloudgw.mapping.index import TopologyIndex
-from cloudgw.mapping.resolve import resolve
+from cloudgw.mapping.resolve import resolve, validate_source
 from cloudgw.mapping.scope import candidates
 from cloudgw.model.addr import AddressRange
 from cloudgw.model.document import GatewayDocument, load_document, vni_of
@@ -228,3 +228,17 @@ def test_preflight_says_which_sites_bridge_and_what_their_cloud_needs() -> None:
     assert "VNI" in found[("a", "l2", "ok")].message and "1370" in found[("a", "l2", "ok")].message
     assert "disable-port-security" in found[("a", "l2-port-security", "warning")].fix  # a is OpenStack
     assert "AWS" in found[("b", "l2", "warning")].message
+
+
+def test_validate_says_a_moved_vm_is_accepted_from_its_new_site_only() -> None:
+    topo = topology()
+    announce(topo, "gw-a", "192.168.1.3", "02:00:00:00:00:03", 100.0)
+    address = IPv4Address("192.168.1.3")
+    assert validate_source(topo, "gw-b", address, "net1")[0] is False
+    announce(topo, "gw-b", "192.168.1.3", "02:00:00:00:00:03", 200.0)
+    accepted, why = validate_source(topo, "gw-b", address, "net1")
+    assert accepted and "moved to site 'b'" in why
+    assert validate_source(topo, "gw-a", address, "net1") == (
+        False,
+        "192.168.1.3 moved to site 'b' (gateway 'gw-b'), so it is dropped from here",
+    )

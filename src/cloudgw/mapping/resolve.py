@@ -46,25 +46,21 @@ def effective(topo: Topology, network: str) -> dict[IPv4Address, Announcement]:
 def resolve(topo: Topology, network: str, ip: IPv4Address, index: TopologyIndex | None = None) -> Resolution:
     pool = topo.owner_pool(network, ip)
     announcements = topo.announcements_of(network, ip)
-    net = topo.networks.get(network)
-    if net is not None and net.mode == "l2" and announcements:
-        # in an L2 network a VM may have moved to another bridging site (TopologyIndex._l2_effective)
-        idx = index or TopologyIndex.build(topo)
-        moved = [a for a in announcements if idx.is_effective(a) and not is_effective(topo, a)]
-        if moved:
-            site = topo.gateways[moved[0].gateway].site
-            return Resolution(
-                network,
-                str(ip),
-                "effective",
-                site,
-                moved[0].gateway,
-                moved[0].mac,
-                moved[0].first_seen,
-                f"moved to site '{site}' (gateway '{moved[0].gateway}', same MAC): L2 network '{network}'"
-                + (f", pool '{pool.name}' of site '{pool.site}'" if pool else ""),
-                [{**item, "effective": item["gateway"] == moved[0].gateway} for item in _listed(topo, announcements)],
-            )
+    moved = _moved(topo, network, ip, index)  # an L2 network: a VM that moved to another bridging site
+    if moved is not None:
+        site = topo.gateways[moved.gateway].site
+        return Resolution(
+            network,
+            str(ip),
+            "effective",
+            site,
+            moved.gateway,
+            moved.mac,
+            moved.first_seen,
+            f"moved to site '{site}' (gateway '{moved.gateway}', same MAC): L2 network '{network}'"
+            + (f", pool '{pool.name}' of site '{pool.site}'" if pool else ""),
+            [{**item, "effective": item["gateway"] == moved.gateway} for item in _listed(topo, announcements)],
+        )
     listed = _listed(topo, announcements)
     chosen = next((a for a in announcements if is_effective(topo, a)), None)
     if chosen is not None:
@@ -138,6 +134,13 @@ def validate_source(
             {p.network for p in topo.pools.values() if p.site == gateway.site}
             | {c.network for c in topo.connections_of(gateway.site, enabled_only=False)}
         )
+    for name in networks:  # an L2 network: a VM may have moved between sites (docs/l2.md)
+        moved = _moved(topo, name, source)
+        if moved is not None:
+            site = topo.gateways[moved.gateway].site
+            if site == gateway.site:
+                return True, f"{source} moved to site '{site}' (gateway '{moved.gateway}'): L2 network '{name}'"
+            return False, f"{source} moved to site '{site}' (gateway '{moved.gateway}'), so it is dropped from here"
     owners = [pool for name in networks if (pool := topo.owner_pool(name, source)) is not None]
     for pool in owners:
         if pool.site == gateway.site:
@@ -154,3 +157,14 @@ def validate_source(
             f"'{gateway_name}' serves site '{gateway.site}', so it is dropped"
         )
     return False, f"{source} is in no pool of gateway '{gateway_name}''s networks; no gateway may send it"
+
+
+def _moved(topo: Topology, network: str, ip: IPv4Address, index: TopologyIndex | None = None) -> Announcement | None:
+    """The effective announcement of an address that moved away from its pool's site, if any
+    (TopologyIndex._l2_effective decides; only L2 networks have moves)."""
+    net = topo.networks.get(network)
+    announcements = topo.announcements_of(network, ip)
+    if net is None or net.mode != "l2" or not announcements:
+        return None
+    idx = index or TopologyIndex.build(topo)
+    return next((a for a in announcements if idx.is_effective(a) and not is_effective(topo, a)), None)
