@@ -81,3 +81,25 @@ def wait_healthy(admin: Any, timeout: float = 30.0) -> None:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.1)
+
+
+def lab_iperf(paths: LabPaths, server: str, client: str, address: str, seconds: int, *args: str) -> dict[str, Any]:
+    """One iperf3 run between two lab nodes (server started here, once); iperf3's `end` section."""
+    server_ns = ["ip", "netns", "exec", paths.namespace(server)]
+    process = subprocess.Popen([*server_ns, "iperf3", "-s", "-1"], stdout=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if ":5201" in subprocess.run([*server_ns, "ss", "-ltn"], capture_output=True, text=True).stdout:
+                break
+            time.sleep(0.05)
+        out = subprocess.run(
+            ["ip", "netns", "exec", paths.namespace(client), "iperf3", "-c", address, "-t", str(seconds), "-J", *args],
+            capture_output=True,
+            text=True,
+            timeout=seconds + 30,
+        )
+        return dict(json.loads(out.stdout)["end"])
+    finally:
+        process.kill()
+        process.wait()

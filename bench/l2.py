@@ -22,7 +22,7 @@ import time
 from importlib import resources
 from typing import Any
 
-from common import machine, save
+from common import lab_iperf, machine, save
 
 from cloudgw.lab import lab as lablib
 from cloudgw.lab.runstate import LabPaths
@@ -36,24 +36,7 @@ def ns(paths: LabPaths, node: str) -> list[str]:
 
 
 def iperf(paths: LabPaths, *args: str) -> dict[str, Any]:
-    server = subprocess.Popen([*ns(paths, "public-vm11"), "iperf3", "-s", "-1"], stdout=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            listening = subprocess.run([*ns(paths, "public-vm11"), "ss", "-ltn"], capture_output=True, text=True)
-            if ":5201" in listening.stdout:
-                break
-            time.sleep(0.05)
-        out = subprocess.run(
-            [*ns(paths, "private-vm1"), "iperf3", "-c", "192.168.1.11", "-t", str(SECONDS), "-J", *args],
-            capture_output=True,
-            text=True,
-            timeout=SECONDS + 30,
-        )
-        return dict(json.loads(out.stdout)["end"])
-    finally:
-        server.kill()
-        server.wait()
+    return lab_iperf(paths, "public-vm11", "private-vm1", "192.168.1.11", SECONDS, *args)
 
 
 def measure(paths: LabPaths) -> dict[str, float]:

@@ -17,16 +17,14 @@ import json
 import statistics
 import subprocess
 import sys
-import time
 from typing import Any
 
-from common import lab, machine, save
+from common import lab, lab_iperf, machine, save
 
 from cloudgw.lab import lab as lablib
 from cloudgw.lab.runstate import LabPaths
 
 GATEWAYS = ("private-gw", "public-gw")
-CLIENT = ("ip", "netns", "exec")
 SECONDS = 4
 # (chain, comment) of the rules a VM-to-VM packet meets, and the whole table. Not here: the input
 # chain's wan-tunnel accept (without it the tunnel's packets fall to wan-input's drop)
@@ -75,28 +73,7 @@ def restore(paths: LabPaths, saved: dict[str, str]) -> None:
 
 
 def iperf(paths: LabPaths, *args: str) -> dict[str, Any]:
-    server = subprocess.Popen(
-        ["ip", "netns", "exec", paths.namespace("public-vm11"), "iperf3", "-s", "-1"], stdout=subprocess.DEVNULL
-    )
-    try:
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            ss = subprocess.run(
-                ["ip", "netns", "exec", paths.namespace("public-vm11"), "ss", "-ltn"], capture_output=True, text=True
-            )
-            if ":5201" in ss.stdout:
-                break
-            time.sleep(0.05)
-        out = subprocess.run(
-            [*CLIENT, paths.namespace("private-vm1"), "iperf3", "-c", "192.168.1.11", "-t", str(SECONDS), "-J", *args],
-            capture_output=True,
-            text=True,
-            timeout=SECONDS + 30,
-        )
-        return dict(json.loads(out.stdout)["end"])
-    finally:
-        server.kill()
-        server.wait()
+    return lab_iperf(paths, "public-vm11", "private-vm1", "192.168.1.11", SECONDS, *args)
 
 
 def measure(paths: LabPaths) -> dict[str, float]:

@@ -61,8 +61,8 @@ def run_agent(
         report(f"{verb} {len(result.actions)} change(s) for revision {document.revision}")
         for name, why in reconciler.peer_problems.items():
             report(f"not applied: {name}: {why}")
-        if reconciler.peer_problems and not dry_run:
-            raise DataplaneError(f"{len(reconciler.peer_problems)} object(s) not applied (above); the rest is in place")
+        if reconciler.refused and not dry_run:  # an unresolved peer name is reported, not a failure
+            raise DataplaneError(f"{len(reconciler.refused)} object(s) not applied (above); the rest is in place")
         return
     agent = _build_agent(settings, source, reconciler, private)
 

@@ -98,6 +98,11 @@ class Reconciler:
         self._applied_doc: GatewayDocument | None = None  # the document that produced it
         self._observation: Observation | None = None  # the last full observation
 
+    @property
+    def refused(self) -> dict[str, str]:
+        """What the last apply could not put in place (peers WireGuard refused, an L2 port), and why."""
+        return dict(self._refused)
+
     def desired(self, doc: GatewayDocument, local: LocalFacts | None = None) -> KernelState:
         resolved = {}
         unresolved: dict[str, str] = {}

@@ -111,9 +111,11 @@ class KernelDataplane:
                     stats.extend(wg_stats)
             rules = frozenset(netlink.rules())
             owned_addresses = frozenset(netlink.owned_addresses())
-            vxlans = bridging.vxlans(netlink)
+            vxlans = bridging.vxlans(netlink, all_links)
             fdb = frozenset(bridging.fdb(netlink, sorted(vxlans)))
-            arp = frozenset(bridging.bridge_arp(netlink))
+            # only where a VXLAN port is: a plan deletes ARP entries before their port, and a big L3
+            # gateway's neighbour table (every local VM) is not dumped on every observe
+            arp = frozenset(bridging.bridge_arp(netlink, sorted({vx.bridge for vx in vxlans.values()})))
         with BulkNetlink({link.name: link.index for link in all_links}) as bulk:
             routes = {route.key: route for table in (MAIN_TABLE, EGRESS_TABLE) for route in bulk.routes(table)}
             neighbours = frozenset(bulk.proxy_neighbours())

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from ipaddress import IPv4Address, IPv4Network
 
-from cloudgw.mapping.index import TopologyIndex, l2_blocker
+from cloudgw.mapping.index import l2_blocker
 from cloudgw.model.addr import AddressRange
 from cloudgw.model.defaults import TUNNEL_MTU, VXLAN_OVERHEAD
 from cloudgw.model.document import vni_of
@@ -161,13 +161,12 @@ def rule_text(rule: tuple[str, int, str]) -> str:
 def l2_networks(topo: Topology, site: str) -> list[Finding]:
     """Each L2 network the site takes part in: does it bridge, and what that asks of its cloud."""
     findings = []
-    index = TopologyIndex.build(topo)
     networks = sorted({p.network for p in topo.pools.values() if p.site == site})
     for name in networks:
         network = topo.networks.get(name)
         if network is None or network.mode != "l2":
             continue
-        why = l2_blocker(topo, site, index.gateways_by_site)
+        why = l2_blocker(topo, site, {site: topo.gateways_of(site)})
         if why is not None:
             findings.append(
                 Finding(site, "l2", "warning", f"site '{site}' stays L3 inside L2 network '{name}': {why}", "")

@@ -69,6 +69,7 @@ def render_network(ctx: Context, net: NetworkSpec, out: Desired) -> None:
     out.vxlans[name] = VxlanLink(name, net.vni, net.lan_address, net.lan_interface, mtu, net.flood)
     macs: dict[str, set[int]] = {site: set() for site in vteps}
     sources: dict[str, list[AddressRange]] = {site: [] for site in vteps}
+    remote_ips: list[IPv4Address] = []  # bridged towards a peer: never a source from this LAN
     for pool in net.pools:
         if pool.site in vteps:
             sources[pool.site].append(pool.range)
@@ -80,13 +81,13 @@ def render_network(ctx: Context, net: NetworkSpec, out: Desired) -> None:
         out.fdb.add(FdbEntry(name, mac, vteps[site]))
         out.fdb.add(FdbEntry(name, mac, None))
         out.arp.add(BridgeArp(endpoint.ip, mac, net.lan_interface))
+        remote_ips.append(endpoint.ip)
         macs[site].add(int(mac.replace(":", ""), 16))
         sources[site].append(AddressRange(endpoint.ip, endpoint.ip))  # a VM that moved keeps its address
     if net.flood:
         for vtep in vteps.values():
             out.fdb.add(FdbEntry(name, FLOOD_MAC, vtep))
     out.nft.extend(_receiver_rules(ctx.tunnel, name, net.flood, vteps, macs, sources))
-    remote_ips = [a.ip for a in out.arp if a.dev == net.lan_interface]
     remote_macs = sorted({m for site in macs for m in macs[site]})
     out.nft.extend(_bridge_rules(name, mtu - 40, net, remote_ips, remote_macs))
 

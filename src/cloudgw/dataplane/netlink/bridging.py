@@ -12,7 +12,7 @@ from ipaddress import IPv4Address
 from typing import Any
 
 from cloudgw.dataplane.kernelstate import RT_PROTO, BridgeArp, FdbEntry, VxlanLink
-from cloudgw.dataplane.netlink.pyroute import Netlink
+from cloudgw.dataplane.netlink.pyroute import LinkInfo, Netlink
 from cloudgw.errors import DataplaneError
 from cloudgw.model.document import OWNED_PREFIX
 
@@ -24,12 +24,12 @@ NUD_PERMANENT = 0x80
 FLOOD_FLAGS = ("IFLA_BRPORT_UNICAST_FLOOD", "IFLA_BRPORT_MCAST_FLOOD", "IFLA_BRPORT_BCAST_FLOOD")
 
 
-def vxlans(nl: Netlink) -> dict[str, VxlanLink]:
+def vxlans(nl: Netlink, links: list[LinkInfo]) -> dict[str, VxlanLink]:
+    """cloudgw's VXLAN ports, from the caller's dump of the links."""
     ipr: Any = nl._ipr
-    names = {link.name: link for link in nl.links()}
-    by_index = {link.index: link.name for link in names.values()}
+    by_index = {link.index: link.name for link in links}
     result: dict[str, VxlanLink] = {}
-    for link in names.values():
+    for link in links:
         if link.kind != "vxlan" or not link.name.startswith(OWNED_PREFIX):
             continue
         msg = nl._call(f"get link {link.name}", ipr.get_links, link.index)[0]
@@ -150,15 +150,20 @@ def apply_fdb(nl: Netlink, op: str, entry: FdbEntry) -> None:
     nl._call(f"{op} fdb {entry}", ipr.fdb, command, missing_ok=op == "delete", **args)
 
 
-def bridge_arp(nl: Netlink, proto: int = RT_PROTO) -> set[BridgeArp]:
+def bridge_arp(nl: Netlink, bridges: list[str], proto: int = RT_PROTO) -> set[BridgeArp]:
+    """cloudgw's permanent ARP entries on these bridges."""
     ipr: Any = nl._ipr
     result: set[BridgeArp] = set()
-    for msg in nl._call("dump neighbours", ipr.get_neighbours, family=socket.AF_INET):
-        if msg.get_attr("NDA_PROTOCOL") != proto or msg["flags"] & 0x08:  # NTF_PROXY: the L3 mode's
+    for bridge in bridges:
+        found = ipr.link_lookup(ifname=bridge)
+        if not found:
             continue
-        mac = msg.get_attr("NDA_LLADDR")
-        if mac:
-            result.add(BridgeArp(IPv4Address(msg.get_attr("NDA_DST")), str(mac).lower(), nl.name_of(msg["ifindex"])))
+        for msg in nl._call(f"dump neighbours {bridge}", ipr.get_neighbours, family=socket.AF_INET, ifindex=found[0]):
+            if msg.get_attr("NDA_PROTOCOL") != proto or msg["flags"] & 0x08:  # NTF_PROXY: the L3 mode's
+                continue
+            mac = msg.get_attr("NDA_LLADDR")
+            if mac:
+                result.add(BridgeArp(IPv4Address(msg.get_attr("NDA_DST")), str(mac).lower(), bridge))
     return result
 
 
