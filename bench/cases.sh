@@ -44,7 +44,7 @@ case_cloudgw() {
       --run-dir "$WORK/cgw$n/run" --wg-socket-dir "$WORK/cgw$n/wg" --no-learn --metrics '' --interval 30 \
       --teardown-on-exit
   done
-  # wireguard-go runs in its own session (it outlives an agent restart); count its CPU too
+  # wireguard-go runs in its own process group (it outlives an agent restart); count its CPU too
   for n in A B; do
     for s in $(seq 100); do [ -s "$WORK/cgw$n/run/wireguard-go-cgw0.pid" ] && break; sleep 0.1; done
     pid=$(cat "$WORK/cgw$n/run/wireguard-go-cgw0.pid" 2>/dev/null) || return 1

@@ -1,6 +1,7 @@
 """`cloudgw agent run --once` in a fresh namespace, against the real kernel and wireguard-go."""
 
 import json
+import os
 import sys
 
 import pytest
@@ -78,6 +79,10 @@ def test_apply_is_real_and_idempotent_then_teardown_removes_only_ours(gateway):
     routes = run(["ip", "-n", ns, "route", "show", "proto", "207"]).stdout
     assert "192.168.1.11 dev cgw0" in routes and "192.168.1.16/30 dev cgw0" in routes
     assert "192.168.1.11 dev lan0 proxy" in run(["ip", "-n", ns, "neigh", "show", "proxy"]).stdout
+    # wireguard-go outlives the agent in a process group of its own, but in the agent's session: a
+    # session of its own would be a scheduler autogroup of its own (a third of UDP on 2 cores)
+    wg_pid = int((dirs["run"] / "wireguard-go-cgw0.pid").read_text())
+    assert os.getpgid(wg_pid) == wg_pid and os.getsid(wg_pid) == os.getsid(0)
     assert run(["sysctl", "-n", "net.ipv4.ip_forward"], netns=ns).stdout.strip() == "1"
     table = json.loads(run(["nft", "-j", "list", "table", "inet", "cloudgw"], netns=ns).stdout)
     comments = {r["rule"].get("comment") for r in table["nftables"] if "rule" in r}
