@@ -19,6 +19,7 @@ import argparse
 import contextlib
 import json
 import multiprocessing
+import os
 import subprocess
 import sys
 import tempfile
@@ -146,6 +147,12 @@ def main() -> None:
             "warning",
         ],
         stderr=subprocess.DEVNULL,
+        # every simulated gateway connects from 127.0.0.1: lift the per-address limit above their count
+        env={
+            **os.environ,
+            "CLOUDGW_MAX_CONNECTIONS_PER_SOURCE": str(args.gateways + 64),
+            "CLOUDGW_MAX_CONNECTIONS": str(max(4096, 2 * args.gateways + 64)),
+        },
     )
     url, ca = f"https://127.0.0.1:{port}", str(workdir / "controller" / "ca.pem")
     processes: list[tuple[multiprocessing.Process, Connection]] = []

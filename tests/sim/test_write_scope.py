@@ -198,3 +198,44 @@ def test_every_write_path_declares_its_scope(fresh):
         audited = set(session.scalars(select(AuditRow.revision)))
         newest = session.scalar(select(func.max(AuditRow.revision)))
     assert newest == state.snapshot().revision and audited == set(range(1, newest + 1))
+
+
+def test_a_hub_is_notified_without_being_rendered_inside_a_spokes_write(fresh):
+    """A hub's document lists a peer per spoke: comparing it inside each spoke's join rendered it twice
+    per join (1,000 joins took a minute). A hub among the candidates is notified without a render; its
+    watch renders the new document once, and it is right."""
+    from cloudgw.controller.state import EXACT_LIMIT
+    from cloudgw.model.topologyfile import TopologyFile
+
+    state = fresh()
+    spokes = EXACT_LIMIT + 6
+    sites = ["hub", *(f"s{i}" for i in range(spokes))]
+    config_writes.apply_topology(
+        state,
+        "t",
+        TopologyFile.model_validate(
+            {
+                "sites": [{"name": s} for s in sites],
+                "networks": [{"name": "big", "cidr": "10.0.0.0/16"}],
+                "pools": [
+                    {"network": "big", "site": s, "range": f"10.0.{i}.1-10.0.{i}.9"} for i, s in enumerate(sites)
+                ],
+                "gateways": [
+                    {"name": f"gw-{s}", "site": s, "endpoint": f"192.0.2.{i + 1}:51820"} for i, s in enumerate(sites)
+                ],
+                "connections": [{"network": "big", "site_a": "hub", "site_b": s} for s in sites[1:]],
+            }
+        ),
+    )
+    join(state, "gw-hub", 1)
+    join(state, "gw-s0", 2)
+    revs = revisions(state)
+    join(state, "gw-s1", 3)
+    now = revisions(state)
+    # the hub hears of it; the spokes do not (their documents do not change; s1's own lists the hub only)
+    assert {g for g in now if now[g] != revs[g]} == {"gw-hub"}
+    cached = state._documents.get("gw-hub")
+    assert cached is None or cached[0] < now["gw-hub"]  # not rendered by the write
+    document = state.document("gw-hub")
+    assert document.revision == now["gw-hub"] and {p.name for p in document.peers} == {"gw-s0", "gw-s1"}
+    state.engine.dispose()

@@ -525,7 +525,7 @@ class State:
         """The gateways whose document this write changed: the scope's candidates, and when they are
         few, only those whose rendered document really differs (their new documents are cached, the
         watch feed sends them next). Many candidates (a hub's network) are all notified: comparing
-        would hold the write lock for a render each."""
+        would hold the write lock for a render each; so is a hub among few candidates."""
         touched = (
             [(Change.COLLECTIONS[kind], name) for _action, kind, name, *_ in change.audit]
             if change.creates_only
@@ -536,6 +536,13 @@ class State:
             return found
         exact = set()
         for name in found:
+            site = after.topo.gateways[name].site
+            if len(after.index.connections_by_site.get(site, ())) > EXACT_LIMIT:
+                # a hub: its document lists a peer per connection and every remote endpoint; rendering
+                # it twice inside every spoke's join or announcement made 1,000 joins take a minute
+                # (O(n^2)). It is notified; its next watch renders it once, for whatever is newest.
+                exact.add(name)
+                continue
             new = render_document(after.topo, name, revision, after.index)
             old = self.document(name, before) if name in before.topo.gateways else None
             if old is None or _content(old) != _content(new):

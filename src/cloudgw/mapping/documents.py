@@ -21,7 +21,7 @@ from cloudgw.model.document import (
     ha_port_of,
     vni_of,
 )
-from cloudgw.model.topology import HaTiming, Network, Topology, choose_active
+from cloudgw.model.topology import Connection, HaTiming, Network, Topology, choose_active
 
 
 def active_peer_sites(
@@ -114,15 +114,18 @@ def render_document(
         )
 
     peers = []
+    by_peer_site: dict[str, list[Connection]] = {}
+    for c in connections:  # grouped once: a hub's document has a peer per connection (O(n), not O(n^2))
+        by_peer_site.setdefault(c.other(site), []).append(c)
     for peer_site in sorted(active_peer_sites(topo, site, None, idx)):
-        shared = [c for c in connections if c.other(site) == peer_site]
+        shared = by_peer_site.get(peer_site, [])
         cidrs = [topo.networks[c.network].cidr for c in shared if c.network in topo.networks]
         members = [g for g in idx.gateways_by_site.get(peer_site, []) if g.public_key]
         active = choose_active(idx.gateways_by_site.get(peer_site, []))
         for peer in members:
             assert peer.public_key is not None
             peers.append(
-                PeerSpec(
+                PeerSpec.model_construct(  # valid: from the topology (checked when written); a hub has 1,000s
                     name=peer.name,
                     site=peer_site,
                     public_key=peer.public_key,

@@ -7,6 +7,7 @@ turned into the smallest list of CIDRs that covers exactly it.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from collections.abc import Iterable, Iterator
@@ -152,10 +153,12 @@ def parse_host_port(text: str, default_port: int | None = None) -> tuple[str, in
     return check_host(host), port
 
 
+@functools.lru_cache(maxsize=65536)
 def usable_endpoint(endpoint: str | None) -> str | None:
     """A stored endpoint as peers may use it, or None. Rows written before endpoints were checked
     (or by hand) must not break every peer's document: such a peer is listed without an endpoint
-    (it can still call us), and the gateway's view says why."""
+    (it can still call us), and the gateway's view says why. Cached: a hub's document checks the
+    endpoint of each of its peers, every render."""
     if endpoint is None:
         return None
     try:
