@@ -5,6 +5,10 @@
 #   cloudgw-gogc100    the same with wireguard-go at Go's default GOGC=100 (cloudgw starts it with 50):
 #                      the side-by-side check that the memory setting costs no throughput
 #   wireguard-go-deb12 bare wireguard-go, Debian 12's own build (no TUN offloads)
+#   wireguard-go-setsid bare wireguard-go started in a session of its own (setsid), as cloudgw's agent
+#                      started it until issue 17: a new session is a new scheduler autogroup
+#   cloudgw-1400, wireguard-go-1400: the same two on a WAN whose MTU is 1400 (both ends); cloudgw finds
+#                      the tunnel MTU itself, bare wireguard-go gets 1320 (1400 - 80) set by hand
 # Needs CLOUDGW (the cloudgw command) and WG_DEB12_DIR (bench/install-peers.sh makes both ready).
 
 cloudgw_doc() { # SIDE -> a gateway document on stdout
@@ -64,4 +68,41 @@ case_wireguard_go_deb12() {
   PATH="$WG_DEB12_DIR/usr/bin:$PATH" case_wireguard_go
 }
 
-CASES+=(cloudgw cloudgw-gogc100 wireguard-go-deb12)
+case_wireguard_go_setsid() {
+  local s
+  if [ ! -f "$WORK/wgA.key" ]; then
+    wg genkey >"$WORK/wgA.key"; wg genkey >"$WORK/wgB.key"
+    chmod 600 "$WORK"/wg?.key
+  fi
+  local pubA pubB; pubA=$(wg pubkey <"$WORK/wgA.key"); pubB=$(wg pubkey <"$WORK/wgB.key")
+  daemon pb-gwA wgA env WG_PROCESS_FOREGROUND=1 LOG_LEVEL=verbose setsid wireguard-go -f pb-wgA
+  daemon pb-gwB wgB env WG_PROCESS_FOREGROUND=1 LOG_LEVEL=verbose setsid wireguard-go -f pb-wgB
+  for s in $(seq 50); do
+    [ -S /var/run/wireguard/pb-wgA.sock ] && [ -S /var/run/wireguard/pb-wgB.sock ] && break; sleep 0.1
+  done
+  nsx pb-gwA wg set pb-wgA private-key "$WORK/wgA.key" listen-port 51820 \
+      peer "$pubB" allowed-ips $OVL_B/32,$NETB endpoint $WAN_B:51820 || return 1
+  nsx pb-gwB wg set pb-wgB private-key "$WORK/wgB.key" listen-port 51820 \
+      peer "$pubA" allowed-ips $OVL_A/32,$NETA endpoint $WAN_A:51820 || return 1
+  nsx pb-gwA ip addr add $OVL_A/24 dev pb-wgA; nsx pb-gwA ip link set pb-wgA up
+  nsx pb-gwB ip addr add $OVL_B/24 dev pb-wgB; nsx pb-gwB ip link set pb-wgB up
+  nsx pb-gwA ip route add $NETB dev pb-wgA
+  nsx pb-gwB ip route add $NETA dev pb-wgB
+  CASE_IFACE=pb-wgA CASE_DESC="bare wireguard-go in a session of its own (setsid): its own scheduler autogroup"
+  CASE_VERSION="wireguard-go $(wireguard-go --version 2>/dev/null | awk '/wireguard-go/{print $2}')"
+}
+
+wan_mtu_1400() { local ns; for ns in pb-gwA pb-gwB; do nsx $ns ip link set pb-wan mtu 1400 || return 1; done; }
+
+case_cloudgw_1400() {
+  wan_mtu_1400 && case_cloudgw || return 1
+  CASE_DESC="$CASE_DESC; WAN MTU 1400, tunnel MTU found by the agent"
+}
+
+case_wireguard_go_1400() {
+  wan_mtu_1400 && case_wireguard_go || return 1
+  nsx pb-gwA ip link set pb-wgA mtu 1320 && nsx pb-gwB ip link set pb-wgB mtu 1320 || return 1
+  CASE_DESC="$CASE_DESC; WAN MTU 1400, tunnel MTU 1320 set by hand"
+}
+
+CASES+=(cloudgw cloudgw-gogc100 wireguard-go-deb12 wireguard-go-setsid cloudgw-1400 wireguard-go-1400)

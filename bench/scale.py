@@ -36,6 +36,7 @@ from tests.sim.harness import SimulatedGateway, endpoints_of, topology
 
 from cloudgw.client import AgentClient, Client
 from cloudgw.lab.measure import summary
+from cloudgw.memory import tune_gc
 
 CLOUDGW = str(Path(sys.executable).parent / "cloudgw")
 
@@ -74,6 +75,7 @@ def histogram_summary(before: dict[str, float], after: dict[str, float]) -> dict
 def worker(connection: Connection, url: str, workdir: Path, tokens: dict[str, str], ca: str) -> None:
     """A simulator process: its share of the gateways, driven by commands from the main process.
     Several processes, so 1,000 gateways do not queue behind one interpreter lock."""
+    tune_gc()  # as `cloudgw agent run` does
     gateways: dict[str, SimulatedGateway] = {}
     # joins are writes, serialised by the controller: a few at a time per process, so none waits
     # past the agent's request timeout behind the others

@@ -170,3 +170,16 @@ def test_agent_gives_wireguard_go_its_gogc_setting(monkeypatch):
     settings = AgentSettings()
     assert AgentSettings.model_fields["wg_gogc"].default == 50 and settings.wg_gogc == 75
     assert KernelDataplane(wg_gogc=settings.wg_gogc).wireguard("cgw0").gogc == 75
+
+
+def test_tune_gc_raises_the_young_generation_threshold():
+    import gc
+
+    from cloudgw.memory import GC_THRESHOLDS, tune_gc
+
+    before = gc.get_threshold()
+    try:
+        tune_gc()
+        assert gc.get_threshold() == GC_THRESHOLDS and GC_THRESHOLDS[0] > before[0]
+    finally:
+        gc.set_threshold(*before)

@@ -111,7 +111,9 @@ def run(
         fail("give exactly one of --state FILE or --controller URL", exitcodes.USAGE)
     need_root("cloudgw agent run")
     from cloudgw.agent.daemon import run_agent  # the daemon's imports only when it runs
+    from cloudgw.memory import tune_gc
 
+    tune_gc()
     run_agent(
         settings,
         state=state,

@@ -20,6 +20,7 @@ from cloudgw.controller.settings import ControllerSettings
 from cloudgw.controller.tls import SERVER_CERT, SERVER_KEY
 from cloudgw.errors import InvalidInput, Problem
 from cloudgw.logs import log_event
+from cloudgw.memory import tune_gc
 from cloudgw.model.addr import parse_host_port
 
 log = logging.getLogger("cloudgw.controller")
@@ -80,6 +81,7 @@ def serve(settings: ControllerSettings, fds: list[int] | None = None) -> None:
                 ],
                 what="controller settings",
             )
+    tune_gc()
     server = build_server(settings, tls)
     addresses = ", ".join(f"{'https' if tls else 'http'}://{s.getsockname()[0]}:{s.getsockname()[1]}" for s in sockets)
     log_event(log, "controller.serving", addresses=addresses, db=settings.db.split("@")[-1])
