@@ -20,6 +20,7 @@ import contextlib
 import json
 import multiprocessing
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -32,9 +33,11 @@ from typing import Any
 from common import free_port, machine, save, wait_healthy
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository: tests.sim.harness
+from tests.pg import Postgres
 from tests.sim.harness import SimulatedGateway, endpoints_of, topology
 
 from cloudgw.client import AgentClient, Client
+from cloudgw.controller.db.engine import make_engine
 from cloudgw.lab.measure import summary
 from cloudgw.memory import tune_gc
 
@@ -123,40 +126,65 @@ def main() -> None:
     parser.add_argument("--changes", type=int, default=10)
     parser.add_argument("--workers", type=int, default=0, help="simulator processes (default: one per 125 gateways)")
     parser.add_argument("--out", default="scale", help="result name under bench/results/, or a .json path")
+    parser.add_argument("--postgres", action="store_true", help="a throwaway PostgreSQL server instead of SQLite")
+    parser.add_argument(
+        "--replicas", type=int, default=1, help="controller processes on the one database (more than one: --postgres)"
+    )
     args = parser.parse_args()
+    if args.replicas > 1 and not args.postgres:
+        parser.error("--replicas above 1 needs --postgres (replicas share one PostgreSQL database)")
     per_site = args.endpoints // args.gateways
     workers = args.workers or max(1, min(8, -(-args.gateways // 125)))
     workdir = Path(tempfile.mkdtemp(prefix="cgwbs-"))
-    port = free_port()
+    postgres = Postgres().start() if args.postgres else None
+    db: list[str] = []
+    if postgres is not None:
+        admin_db = make_engine(f"{postgres.base_url}/postgres").execution_options(isolation_level="AUTOCOMMIT")
+        with admin_db.connect() as conn:
+            conn.exec_driver_sql("CREATE DATABASE scale")
+        admin_db.dispose()
+        db = ["--db", f"{postgres.base_url}/scale"]
     init = json.loads(
         subprocess.run(
-            [CLOUDGW, "controller", "init", "--data-dir", str(workdir / "controller"), "-o", "json"],
+            [CLOUDGW, "controller", "init", "--data-dir", str(workdir / "controller"), *db, "-o", "json"],
             check=True,
             capture_output=True,
             text=True,
         ).stdout
     )
-    server = subprocess.Popen(
-        [
-            CLOUDGW,
-            "controller",
-            "serve",
-            "--data-dir",
-            str(workdir / "controller"),
-            "--listen",
-            f"127.0.0.1:{port}",
-            "--log-level",
-            "warning",
-        ],
-        stderr=subprocess.DEVNULL,
-        # every simulated gateway connects from 127.0.0.1: lift the per-address limit above their count
-        env={
-            **os.environ,
-            "CLOUDGW_MAX_CONNECTIONS_PER_SOURCE": str(args.gateways + 64),
-            "CLOUDGW_MAX_CONNECTIONS": str(max(4096, 2 * args.gateways + 64)),
-        },
-    )
-    url, ca = f"https://127.0.0.1:{port}", str(workdir / "controller" / "ca.pem")
+    servers: list[subprocess.Popen[bytes]] = []
+    urls: list[str] = []
+    for replica in range(args.replicas):
+        data_dir = workdir / ("controller" if replica == 0 else f"controller-{replica}")
+        if replica:
+            shutil.copytree(workdir / "controller", data_dir)  # replicas share the CA
+        port = free_port()
+        servers.append(
+            subprocess.Popen(
+                [
+                    CLOUDGW,
+                    "controller",
+                    "serve",
+                    "--data-dir",
+                    str(data_dir),
+                    *db,
+                    "--listen",
+                    f"127.0.0.1:{port}",
+                    "--log-level",
+                    "warning",
+                ],
+                stderr=subprocess.DEVNULL,
+                # every simulated gateway connects from 127.0.0.1: lift the per-address limit above their count
+                env={
+                    **os.environ,
+                    "CLOUDGW_MAX_CONNECTIONS_PER_SOURCE": str(args.gateways + 64),
+                    "CLOUDGW_MAX_CONNECTIONS": str(max(4096, 2 * args.gateways + 64)),
+                },
+            )
+        )
+        urls.append(f"https://127.0.0.1:{port}")
+    server = servers[0]
+    url, ca = urls[0], str(workdir / "controller" / "ca.pem")
     processes: list[tuple[multiprocessing.Process, Connection]] = []
     names = [f"gw-s{i:04d}" for i in range(args.gateways)]
 
@@ -166,8 +194,10 @@ def main() -> None:
         return [connection.recv() for _, connection in processes]
 
     try:
-        admin = Client(url, token=init["admin_token"], ca=ca, timeout=600)
-        wait_healthy(admin)
+        admins = [Client(u, token=init["admin_token"], ca=ca, timeout=600) for u in urls]
+        for each in admins:
+            wait_healthy(each)
+        admin = admins[0]
         started = time.monotonic()
         admin.json("PUT", "/api/v1/topology", json=topology(args.gateways))
         say(f"topology of {args.gateways} sites applied in {time.monotonic() - started:.1f}s")
@@ -180,7 +210,9 @@ def main() -> None:
         for w in range(workers):
             mine = {n: tokens[n] for n in names[w::workers]}
             here, there = context.Pipe()
-            process = context.Process(target=worker, args=(there, url, workdir, mine, ca), daemon=True)
+            # with replicas, each simulator process watches one of them (the hub's, worker 0, the first)
+            here_url = urls[w % len(urls)]
+            process = context.Process(target=worker, args=(there, here_url, workdir, mine, ca), daemon=True)
             process.start()
             processes.append((process, here))
         credentials: dict[str, str] = {}
@@ -209,7 +241,7 @@ def main() -> None:
         late: list[dict[str, Any]] = []
         hub = AgentClient(url, token=credentials[names[0]], ca=ca, timeout=600)  # kept open, as an agent does
         hub.announce("big", endpoints_of(0, per_site))
-        histogram_before = delivery_histogram(admin)
+        histograms_before = [delivery_histogram(each) for each in admins]
         for change in range(args.changes):
             body = endpoints_of(0, per_site, extra=change + 1)
             t0 = time.time()
@@ -231,7 +263,10 @@ def main() -> None:
                 f"  change {change + 1}: p50 {summary(batch)['p50'] * 1000:.0f} ms, "
                 f"max {max(batch) * 1000:.0f} ms over {len(batch)} gateways"
             )
-        controller_delivery = histogram_summary(histogram_before, delivery_histogram(admin))
+        deliveries = [
+            histogram_summary(b, delivery_histogram(each)) for b, each in zip(histograms_before, admins, strict=True)
+        ]
+        controller_delivery = deliveries[0]
 
         snapshots = {}
         for label, name in (("hub", names[0]), ("spoke", names[-1])):
@@ -249,6 +284,7 @@ def main() -> None:
                 "peers": len(document["peers"]),
             }
         memory = rss_mib(server.pid)
+        memories = [rss_mib(each.pid) for each in servers]
     finally:
         if processes:
             with contextlib.suppress(OSError, EOFError):
@@ -257,8 +293,12 @@ def main() -> None:
                 process.join(timeout=30)
                 if process.is_alive():
                     process.kill()
-        server.terminate()
-        server.wait(timeout=30)
+        for each in servers:
+            each.terminate()
+        for each in servers:
+            each.wait(timeout=30)
+        if postgres is not None:
+            postgres.stop()
         subprocess.run(["rm", "-rf", str(workdir)], check=False)
 
     stats = summary(latencies)
@@ -274,6 +314,11 @@ def main() -> None:
         "not_applied": late,
         "snapshot": snapshots,
         "controller": {k: round(v, 1) for k, v in memory.items()},
+        "database": "postgresql" if args.postgres else "sqlite",
+        "replicas": [
+            {"controller_delivery_s": d, **{k: round(v, 1) for k, v in m.items()}}
+            for d, m in zip(deliveries, memories, strict=True)
+        ],
     }
     print(json.dumps(result, indent=1))
     save(args.out, result)

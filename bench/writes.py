@@ -30,6 +30,7 @@ from cloudgw.api import schemas
 from cloudgw.controller import config_writes as writes
 from cloudgw.controller.db.engine import make_engine, migrate
 from cloudgw.controller.state import State
+from cloudgw.memory import tune_gc
 
 
 def seed(db: str, pools: int) -> None:
@@ -89,6 +90,7 @@ def main() -> None:
     parser.add_argument("--writes", type=int, default=200)
     parser.add_argument("--out", default="writes")
     args = parser.parse_args()
+    tune_gc()  # the controller runs in this process: tuned as `cloudgw controller serve` tunes itself
     results: dict[str, list[dict[str, float]]] = {"sqlite": [], "postgresql": []}
     postgres = Postgres().start()
     try:
