@@ -56,3 +56,42 @@ def test_derived_index_equals_rebuilt(before, gateway, after):
     for name in GATEWAYS:  # and the documents rendered from it agree
         assert render_document(new_topo, name, 1, derived) == render_document(new_topo, name, 1)
     assert comparable(old) == comparable(TopologyIndex.build(topology(before)))  # the old one is untouched
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    before=announcements,
+    changed=st.sets(st.sampled_from(GATEWAYS), min_size=1),
+    key=st.sampled_from([None, KEY_A, KEY_C]),
+    role=st.sampled_from([None, "active", "standby"]),
+    epoch=st.integers(0, 3),
+)
+def test_index_after_gateways_change_in_place_equals_rebuilt(before, changed, key, role, epoch):
+    """A join (key, endpoint) or a role change replaces gateways in place: the derived index renders
+    the same documents as one built from scratch, and the old index is untouched."""
+    from dataclasses import replace
+
+    old_topo = topology(before)
+    old = TopologyIndex.build(old_topo)
+    old.remote_endpoints("n", "a"), old.remote_endpoints("n", "b")  # cached lists that must not survive
+    new_topo = topology(before)
+    for name in changed:
+        new_topo.gateways[name] = replace(
+            new_topo.gateways[name], public_key=key, endpoint="198.51.100.9:51820", role=role, role_epoch=epoch
+        )
+    derived = old.with_gateways(new_topo.gateways[name] for name in changed)
+    rebuilt = TopologyIndex.build(new_topo)
+    assert derived is not None
+    assert derived.joined == rebuilt.joined and derived.gateways_by_site == rebuilt.gateways_by_site
+    assert comparable(derived) == comparable(rebuilt)
+    for name in GATEWAYS:
+        assert render_document(new_topo, name, 1, derived) == render_document(new_topo, name, 1)
+        assert render_document(old_topo, name, 1, old) == render_document(old_topo, name, 1)
+
+
+def test_index_after_a_gateway_moves_site_is_rebuilt():
+    from dataclasses import replace
+
+    topo = topology({})
+    moved = replace(topo.gateways["gw-b"], site="a")
+    assert TopologyIndex.build(topo).with_gateways([moved]) is None

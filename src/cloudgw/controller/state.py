@@ -603,6 +603,11 @@ class State:
                     for (network, gateway), group in change.groups.items():
                         index = index.with_announcements(network, gateway, group)
                     new_snapshot._index = index
+                elif change.gateways_changed and not change.groups and snapshot._index is not None:
+                    replaced = {name for action, kind, name, *_ in change.audit if action in IN_PLACE}
+                    derived = snapshot._index.with_gateways(topo.gateways[n] for n in replaced if n in topo.gateways)
+                    if derived is not None:
+                        new_snapshot._index = derived
                 affected = self._notified(snapshot, new_snapshot, change, revision)
                 change.affected = affected
                 if affected:

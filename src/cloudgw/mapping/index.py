@@ -8,6 +8,7 @@ index from the last one in time proportional to that site's endpoints."""
 from __future__ import annotations
 
 import bisect
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from ipaddress import IPv4Address
 
@@ -209,6 +210,31 @@ class TopologyIndex:
         for member in self.gateways_by_site.get(site, []):
             index._add_effective(network, member.name, index.announced.get((network, member.name), {}))
         index.effective[(network, site)].sort(key=lambda item: (int(item[0]), item[1].gateway))
+        return index
+
+    def with_gateways(self, gateways: Iterable[Gateway]) -> TopologyIndex | None:
+        """The index of the same topology in which these gateways changed in place (a join's key and
+        endpoint, a role change): same names, same sites. Shares what did not change; a join at
+        1,000 sites no longer rebuilds the whole index. None where a gateway can change more than
+        these lists (an L2 network: which sites bridge depends on the gateways): build it anew."""
+        if self.l2_sites:
+            return None
+        index = replace(
+            self, gateways_by_site=dict(self.gateways_by_site), joined=set(self.joined), _remote=dict(self._remote)
+        )
+        for gateway in gateways:
+            site = self.site_of.get(gateway.name)
+            if site is None or site != gateway.site:
+                return None
+            index.gateways_by_site[site] = [
+                gateway if g.name == gateway.name else g for g in index.gateways_by_site.get(site, [])
+            ]
+            if gateway.public_key:
+                index.joined.add(gateway.name)
+            else:
+                index.joined.discard(gateway.name)
+            for key in [key for key in index._remote if key[1] == site]:  # listed behind a joined, active gateway
+                del index._remote[key]
         return index
 
     def connections_of(self, site: str, network: str | None = None) -> list[Connection]:
