@@ -239,3 +239,46 @@ def test_a_hub_is_notified_without_being_rendered_inside_a_spokes_write(fresh):
     document = state.document("gw-hub")
     assert document.revision == now["gw-hub"] and {p.name for p in document.peers} == {"gw-s0", "gw-s1"}
     state.engine.dispose()
+
+
+def test_a_replica_catches_up_with_joins_and_announcements_without_a_reload(fresh):
+    """Two controllers on one database: the writes gateways make all day (joins, announcements) by
+    one are applied to the other's snapshot from the audit log and those rows alone; the result is
+    what a full load gives, documents included. Anything else (a config write) still reloads."""
+    a = fresh()
+    b = State(a.engine)
+    for choice, n in WORLD:
+        op(a, choice, n)
+    for choice, n in [(4, 0), (4, 1), (4, 2)]:  # gateways g0, g1, g2
+        op(a, choice, n)
+    b.snapshot()  # b has a snapshot of its own now
+
+    def must_not_reload(_session, _revision):
+        raise AssertionError("reloaded the whole configuration")
+
+    loaded = b._load
+    b._load = must_not_reload
+    join(a, "g0", 1)
+    join(a, "g1", 2)
+    announce(a, "g1", "n1", 3)
+    announce(b, "g0", "n0", 2)  # b writes: it catches up with a's three writes first
+    join(a, "g2", 3)
+    announce(a, "g1", "n1", 1)
+
+    def same_as_a_full_load(state: State) -> None:
+        mine, truth = state.snapshot(), State(a.engine).snapshot()
+        assert mine.revision == truth.revision
+        assert mine.topo.gateways == truth.topo.gateways and mine.topo.announcements == truth.topo.announcements
+        assert mine.doc_revisions == truth.doc_revisions
+        for name in truth.topo.gateways:
+            assert render_document(mine.topo, name, 0, mine.index) == render_document(truth.topo, name, 0)
+
+    same_as_a_full_load(b)  # the follower's path (snapshot) caught up too
+    b._load = loaded
+    op(a, 12, 4)  # a site update: not something to catch up with
+    b._load = must_not_reload
+    with pytest.raises(AssertionError, match="reloaded"):
+        b.snapshot()
+    b._load = loaded
+    same_as_a_full_load(b)
+    a.engine.dispose()

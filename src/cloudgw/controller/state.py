@@ -149,19 +149,7 @@ def load_config(session: Session) -> tuple[Topology, dict[str, int], dict[str, d
         network_names[nrow.id] = nrow.name
     doc_revisions = {}
     for grow in session.scalars(select(GatewayRow)):
-        topo.gateways[grow.name] = Gateway(
-            grow.name,
-            site_names[grow.site_id],
-            grow.endpoint,
-            grow.public_key,
-            grow.wan_interface,
-            grow.lan_interface,
-            tuple(IPv4Address(a) for a in grow.lan_addresses or []),
-            grow.listen_port,
-            grow.priority,
-            grow.role,
-            grow.role_epoch,
-        )
+        topo.gateways[grow.name] = gateway_from_row(grow, site_names[grow.site_id])
         ids["gateway"][grow.name] = grow.id
         doc_revisions[grow.name] = grow.doc_revision
     for prow in session.scalars(select(PoolRow)):
@@ -223,6 +211,22 @@ def load_config(session: Session) -> tuple[Topology, dict[str, int], dict[str, d
         gateway = cloud_gateway(topo, site)
         topo.inventory[name] = CloudInventory(name, site, network, gateway, tuple(sorted(endpoints)))
     return topo, doc_revisions, ids
+
+
+def gateway_from_row(grow: GatewayRow, site: str) -> Gateway:
+    return Gateway(
+        grow.name,
+        site,
+        grow.endpoint,
+        grow.public_key,
+        grow.wan_interface,
+        grow.lan_interface,
+        tuple(IPv4Address(a) for a in grow.lan_addresses or []),
+        grow.listen_port,
+        grow.priority,
+        grow.role,
+        grow.role_epoch,
+    )
 
 
 def load_announcements(session: Session, ids: dict[str, dict[str, int]]) -> dict[Any, Announcement]:
@@ -377,6 +381,8 @@ CONFIG_KINDS = frozenset(Change.COLLECTIONS)
 IN_PLACE = ("join", "role")  # writes that replace gateways in the working copy (Change.replace_object)
 CREATED_IN_PLACE = frozenset({"site", "network", "pool"})  # creates the working copy holds as loading would
 EXACT_LIMIT = 64  # up to this many candidate gateways, documents are compared to notify exactly
+CATCH_UP_ACTIONS = frozenset({*IN_PLACE, "announce"})  # another replica's writes applied without a reload
+CATCH_UP_LIMIT = 256  # revisions; further behind, a reload is cheaper than reading that many groups
 
 
 class UndeclaredWrite(RuntimeError):
@@ -470,7 +476,7 @@ class State:
                 # reader rebuild everything from the database (seen at 1,000 gateways).
                 if self._snapshot is not None and self._snapshot.revision >= revision:
                     return self._snapshot
-                self._snapshot = self._load(session, revision)
+                self._snapshot = self._newer(session, self._snapshot, revision)
                 self.auth_generation += 1  # another process wrote: it may have changed tokens
                 return self._snapshot
 
@@ -479,6 +485,68 @@ class State:
         topo.announcements = load_announcements(session, ids)
         topo.revision = revision
         return Snapshot(topo, doc_revisions, ids)
+
+    def _catch_up(self, session: Session, snap: Snapshot, revision: int) -> Snapshot | None:
+        """Another replica's writes since `snap`, applied to it, when they were all joins, role
+        changes, announcements and tokens (what gateways do all day): the audit log says which gateways and
+        endpoint groups they touched, and only those rows are read. With two replicas every write
+        found the other's before it and reloaded the whole configuration (10,000 sites: most of a
+        join's time). None when anything else happened, or too much, or the audit was pruned."""
+        if not 0 < revision - snap.revision <= CATCH_UP_LIMIT:
+            return None
+        rows = session.execute(
+            select(AuditRow.revision, AuditRow.action, AuditRow.kind, AuditRow.name).where(
+                AuditRow.revision > snap.revision, AuditRow.revision <= revision
+            )
+        ).all()
+        if {r for r, _, _, _ in rows} != set(range(snap.revision + 1, revision + 1)):
+            return None
+        # tokens are no part of the topology (the caller forgets remembered credentials)
+        if any(action not in CATCH_UP_ACTIONS and kind != "token" for _, action, kind, _ in rows):
+            return None
+        names = {name for _, action, _, name in rows if action in IN_PLACE}
+        groups = {tuple(name.split("/", 1)) for _, action, _, name in rows if action == "announce"}
+        topo = Topology(**vars(snap.topo))
+        topo.gateways = dict(snap.topo.gateways)
+        for grow in session.scalars(select(GatewayRow).where(GatewayRow.name.in_(names))) if names else ():
+            old = topo.gateways.get(grow.name)
+            if old is None:
+                return None
+            topo.gateways[grow.name] = gateway_from_row(grow, old.site)
+        index: TopologyIndex | None = snap.index.with_gateways(topo.gateways[n] for n in names) if names else snap.index
+        if groups:
+            topo.announcements = dict(snap.topo.announcements)
+            for gateway, network in groups:
+                gateway_id, network_id = snap.ids["gateway"].get(gateway), snap.ids["network"].get(network)
+                if gateway_id is None or network_id is None:
+                    return None
+                for ip in snap.index.announced.get((network, gateway), {}):
+                    topo.announcements.pop((network, ip, gateway), None)
+                group: dict[IPv4Address, Announcement] = {}
+                for ip, mac, first_seen, last_seen in session.execute(
+                    select(EndpointRow.ip, EndpointRow.mac, EndpointRow.first_seen, EndpointRow.last_seen).where(
+                        EndpointRow.network_id == network_id, EndpointRow.gateway_id == gateway_id
+                    )
+                ):
+                    address = IPv4Address(ip)
+                    group[address] = Announcement(network, address, gateway, mac, first_seen, last_seen)
+                    topo.announcements[(network, address, gateway)] = group[address]
+                if index is not None:
+                    index = index.with_announcements(network, gateway, group)
+        topo.revision = revision
+        doc_revisions = dict(snap.doc_revisions)
+        for name, doc_revision in session.execute(
+            select(GatewayRow.name, GatewayRow.doc_revision).where(GatewayRow.doc_revision > snap.revision)
+        ):
+            doc_revisions[name] = doc_revision
+        caught_up = Snapshot(topo, doc_revisions, snap.ids, dict(snap.doc_reasons))
+        caught_up._index = index
+        return caught_up
+
+    def _newer(self, session: Session, snap: Snapshot | None, revision: int) -> Snapshot:
+        """The state at `revision`: `snap` caught up when it can be, else loaded."""
+        caught_up = self._catch_up(session, snap, revision) if snap is not None else None
+        return caught_up if caught_up is not None else self._load(session, revision)
 
     @property
     def known_revision(self) -> int:
@@ -566,7 +634,8 @@ class State:
                 )
                 snapshot = self._snapshot
                 if snapshot is None or snapshot.revision != revision - 1:
-                    snapshot = self._load(session, revision - 1)
+                    snapshot = self._newer(session, snapshot, revision - 1)
+                    self.auth_generation += 1  # another process wrote: it may have changed tokens
                 change = Change(session, snapshot, revision)
                 yield change
                 if not change.audit:
