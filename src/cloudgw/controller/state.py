@@ -594,9 +594,9 @@ class State:
         few, only those whose rendered document really differs (their new documents are cached, the
         watch feed sends them next). Many candidates (a hub's network) are all notified: comparing
         would hold the write lock for a render each; so is a hub among few candidates."""
-        touched = (
-            [(Change.COLLECTIONS[kind], name) for _action, kind, name, *_ in change.audit]
-            if change.creates_only
+        touched = (  # a write that only creates, joins or changes roles knows every object it changed
+            [(Change.COLLECTIONS[kind], name) for _action, kind, name, *_ in change.audit if kind in Change.COLLECTIONS]
+            if change.creates_only or change.gateways_changed
             else None
         )
         found = candidates(before.topo, after.topo, change.effective_groups, touched)
