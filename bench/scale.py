@@ -30,7 +30,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from common import free_port, machine, save, wait_healthy
+from common import ROOT, free_port, machine, save, wait_healthy
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository: tests.sim.harness
 from tests.pg import Postgres
@@ -152,6 +152,8 @@ def main() -> None:
             text=True,
         ).stdout
     )
+    log_base = Path(args.out[:-5]) if args.out.endswith(".json") else ROOT / "bench" / "results" / args.out
+    log_base.parent.mkdir(parents=True, exist_ok=True)
     servers: list[subprocess.Popen[bytes]] = []
     urls: list[str] = []
     for replica in range(args.replicas):
@@ -173,7 +175,8 @@ def main() -> None:
                     "--log-level",
                     "warning",
                 ],
-                stderr=subprocess.DEVNULL,
+                # kept beside the result: a failure at 10,000 gateways must say what it was
+                stderr=open(log_base.with_name(f"{log_base.name}-controller{replica}.log"), "wb"),  # noqa: SIM115
                 # every simulated gateway connects from 127.0.0.1: lift the per-address limit above their count
                 env={
                     **os.environ,
