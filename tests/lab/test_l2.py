@@ -261,7 +261,16 @@ def test_vxlan_from_the_lan_is_dropped(l2_lab: Lab) -> None:
         run([sys.executable, "-c", inject], netns=l2_lab.ns("public-vm11"))
         return False
 
-    assert wait_for(dropped, 15, interval=0.2, what="VXLAN from the LAN dropped")
+    try:
+        wait_for(dropped, 15, interval=0.2, what="VXLAN from the LAN dropped")
+    except AssertionError as exc:  # flaky in the full suite only: say what the gateway had
+        gw, vm = l2_lab.ns("public-gw"), l2_lab.ns("public-vm11")
+        state = [
+            run(["nft", "list", "ruleset"], netns=gw, check=False).stdout,
+            run(["ip", "neigh"], netns=vm, check=False).stdout,
+            run(["ip", "-br", "addr"], netns=vm, check=False).stdout,
+        ]
+        raise AssertionError(f"{exc}; readings {baseline}\n" + "\n".join(state)) from None
 
 
 def first_reply_after(output: str, since: float) -> float | None:
