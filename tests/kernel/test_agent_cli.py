@@ -171,6 +171,10 @@ def test_egress_via_peer_programs_policy_rules_idempotently(gateway):
     assert "masquerade" in run(["nft", "list", "table", "inet", "cloudgw"], netns=ns).stdout
 
 
+def mac_of(ns, link):
+    return json.loads(run(["ip", "-j", "-n", ns, "link", "show", link]).stdout)[0]["address"]
+
+
 def l2_data(lan_interface):
     data = valid_doc()
     net = data["networks"][0]
@@ -184,8 +188,14 @@ def test_l2_document_builds_the_vxlan_port_idempotently_and_teardown_removes_it(
     run(["ip", "-n", ns, "link", "add", "br-lan", "type", "bridge"])
     run(["ip", "-n", ns, "link", "set", "lan0", "master", "br-lan"])
     run(["ip", "-n", ns, "link", "set", "br-lan", "up"])
+    # the LAN port's address is higher than any the VXLAN port could get: unpinned, the bridge would
+    # take the VXLAN port's address and the VMs' ARP entries for the gateway would go stale
+    run(["ip", "-n", ns, "link", "set", "lan0", "address", "fe:ff:ff:ff:ff:fe"])
+    bridge_mac = mac_of(ns, "br-lan")
+    assert bridge_mac == "fe:ff:ff:ff:ff:fe"
     doc = write_doc(gateway, l2_data("br-lan"))
     agent(gateway, "run", "--state", str(doc), "--state-dir", str(dirs["state"]), "--once", check=True)
+    assert mac_of(ns, "br-lan") == bridge_mac
     assert "vxlan id 4242 local 192.168.1.254" in run(["ip", "-d", "-n", ns, "link", "show", "cgwvx4242"]).stdout
     fdb = run(["bridge", "-n", ns, "fdb", "show", "dev", "cgwvx4242"]).stdout
     assert "02:00:00:00:00:11 dst 192.168.1.253 self permanent" in fdb
@@ -199,6 +209,7 @@ def test_l2_document_builds_the_vxlan_port_idempotently_and_teardown_removes_it(
     assert "applied 0 change(s)" in again.stdout
     agent(gateway, "teardown", check=True)
     assert "cgwvx4242" not in run(["ip", "-n", ns, "link"]).stdout
+    assert mac_of(ns, "br-lan") == bridge_mac
     assert "proto 207" not in run(["ip", "-n", ns, "neigh"]).stdout
     assert run(["nft", "list", "table", "bridge", "cloudgw"], netns=ns, check=False).returncode != 0
 

@@ -70,6 +70,12 @@ def add_vxlan(nl: Netlink, vx: VxlanLink) -> None:
             f"ip link add {vx.bridge} type bridge; ip link set NIC master {vx.bridge} (docs/l2.md)"
         )
     lan_mtu = _bridge_mtu(nl, vx.bridge)
+    # A bridge whose address nobody set takes its smallest port's: the VXLAN port (a random address,
+    # new on every rebuild) could change the gateway's LAN MAC, and every VM's ARP entry for the
+    # gateway would point nowhere until it expires. Setting the address it has pins it (the kernel
+    # keeps an address that was set); harmless when it was set already
+    if bridge.mac:
+        nl.set_link(vx.bridge, mac=bridge.mac)
     nl._call(
         f"add vxlan {vx.name}",
         ipr.link,
