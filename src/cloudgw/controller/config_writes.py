@@ -172,7 +172,7 @@ def network_delete(change: Change, name: str, cascade: bool = False) -> None:
 def pool_create(change: Change, data: schemas.PoolCreate) -> Pool:
     default = f"{data.site}-{data.network}"
     pool = Pool(data.name or default, data.network, data.site, data.range)
-    problems = rules.check_pool(change.topo, pool)
+    problems = rules.check_pool(change.topo, pool, spans=change.pool_spans)
     if data.name is None and default in change.topo.pools:
         # every other problem is still reported; only the name's message says what to do instead
         problems = [p for p in problems if p.field != "name"]
@@ -206,7 +206,7 @@ def pool_update(change: Change, name: str, data: schemas.PoolUpdate) -> Pool:
     old = _get(change.topo.pools, "pool", name)
     new = replace(old, **_patch(data))
     refuse(
-        rules.check_pool(change.topo, new, old_name=name)
+        rules.check_pool(change.topo, new, old_name=name, spans=change.pool_spans)
         + rules.check_pool_keeps_forwards(change.topo, old, new)
         + rules.check_pool_keeps_bursts(change.topo, old, new),
         "pool",

@@ -48,6 +48,7 @@ from cloudgw.model.addr import AddressRange
 from cloudgw.model.burst import BurstSpec
 from cloudgw.model.cloud import cloud_gateway, items_from_json
 from cloudgw.model.document import GatewayDocument
+from cloudgw.model.spans import PoolSpans
 from cloudgw.model.topology import (
     Announcement,
     CloudInventory,
@@ -76,6 +77,16 @@ class Snapshot:
     _index: TopologyIndex | None = field(default=None, repr=False, compare=False)
     _index_lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
     _sorted: dict[str, list[Any]] = field(default_factory=dict, repr=False, compare=False)
+    _pool_spans: PoolSpans | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def pool_spans(self) -> PoolSpans:
+        """The pools indexed for overlap checks: built once, then carried from snapshot to snapshot by
+        the writes that do not reload (a pool create adds its pool). Only writers read it, under the
+        write lock; never changed once published (a write adds to its own copy)."""
+        if self._pool_spans is None:
+            self._pool_spans = PoolSpans(self.topo.pools.values())
+        return self._pool_spans
 
     def in_order(self, collection: str) -> list[Any]:
         """A collection's objects sorted by name, once per snapshot: list pages filter this in
@@ -280,6 +291,9 @@ class Change:
             **{**vars(snapshot.topo), **{c: dict(getattr(snapshot.topo, c)) for c in self.COLLECTIONS.values()}}
         )
         self.ids = {kind: dict(names) for kind, names in snapshot.ids.items()}
+        self._spans: PoolSpans | None = None  # the working copy's pools indexed, once asked for
+        self._spans_owned = False  # _spans is this change's own copy (else the snapshot's, read-only)
+        self._reloaded = False  # refresh() replaced the working copy with the database's
 
     def record(self, action: str, kind: str, name: str, before: Any = None, after: Any = None) -> None:
         """Declare what this write changed: the audit row, the reason that travels to the gateways,
@@ -337,7 +351,31 @@ class Change:
         """A create: its row gets an id, and the working topology holds it, with no reload."""
         self.session.flush()
         self.ids.setdefault(kind, {})[name] = row.id
+        if kind == "pool":
+            spans = self.pool_spans
+            if not self._spans_owned:
+                self._spans, self._spans_owned = spans.copy(), True
+                spans = self._spans
+            spans.add(obj)
         getattr(self.working, self.COLLECTIONS[kind])[name] = obj
+
+    @property
+    def pool_spans(self) -> PoolSpans:
+        """The working topology's pools indexed (rules.check_pool's `spans`): the snapshot's, until this
+        change creates a pool (then its own copy) or reloads (then built from what it loaded)."""
+        if self._spans is None:
+            if self._reloaded:
+                self._spans, self._spans_owned = PoolSpans(self.working.pools.values()), True
+            else:
+                self._spans = self.before.pool_spans
+        return self._spans
+
+    @property
+    def carried_spans(self) -> PoolSpans | None:
+        """The next snapshot's pool index, when that snapshot is this working copy (no reload)."""
+        if self._reloaded:
+            return None
+        return self._spans if self._spans is not None else self.before._pool_spans
 
     def replace_announcements(
         self, network: str, gateway: str, group: dict[IPv4Address, Announcement], effective: bool = True
@@ -369,6 +407,7 @@ class Change:
         }
         topo.revision = self.before.revision
         self.working, self.ids, self.stale = topo, ids, False
+        self._reloaded, self._spans, self._spans_owned = True, None, False
 
     def id_of(self, kind: str, name: str) -> int:
         row_id = self.ids.get(kind, {}).get(name)
@@ -667,6 +706,8 @@ class State:
                     ids = change.ids if change.creates_only else snapshot.ids
                 topo.revision = revision
                 new_snapshot = Snapshot(topo, doc_revisions, ids, dict(snapshot.doc_reasons))
+                if not change.config_changed or change.creates_only:
+                    new_snapshot._pool_spans = change.carried_spans
                 if not change.config_changed and not change.gateways_changed and change.groups:
                     index = snapshot.index
                     for (network, gateway), group in change.groups.items():

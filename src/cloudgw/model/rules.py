@@ -13,6 +13,7 @@ from cloudgw.model.addr import parse_host_port
 from cloudgw.model.burst import SIGNAL_NEEDS, BurstSpec
 from cloudgw.model.cloud import CLOUD_KINDS, parse_items
 from cloudgw.model.keys import check_key
+from cloudgw.model.spans import PoolSpans
 from cloudgw.model.topology import PROVIDERS, Connection, Egress, Forward, Gateway, Network, Pool, Site, Topology
 
 MTU_RANGE = (1280, 9000)
@@ -206,7 +207,11 @@ def _reserved_problems(provider: str, cidr: IPv4Network, pool: Pool, field: str)
     return problems
 
 
-def check_pool(topo: Topology, pool: Pool, old_name: str | None = None) -> list[Problem]:
+def check_pool(
+    topo: Topology, pool: Pool, old_name: str | None = None, spans: PoolSpans | None = None
+) -> list[Problem]:
+    """`spans`: the topology's pools indexed (model.spans), when the caller keeps them: the overlap
+    check then looks at the neighbours of the range, not at every pool of the network."""
     problems = []
     if pool.name != old_name and pool.name in topo.pools:
         problems.append(Problem("name", f"pool '{pool.name}' already exists", "choose another name", conflict=True))
@@ -247,8 +252,12 @@ def check_pool(topo: Topology, pool: Pool, old_name: str | None = None) -> list[
         )
         return problems
     problems.extend(_reserved_problems(site.provider, network.cidr, pool, "range"))
-    first, last = int(pool.range.first), int(pool.range.last)  # ints once: this loop sees every pool
-    for other in topo.pools_in(pool.network):
+    first, last = int(pool.range.first), int(pool.range.last)
+    if spans is not None and spans.count == len(topo.pools):
+        others = spans.overlapping(pool.network, first, last)
+    else:  # no index, or one that is not this topology's (its count differs): every pool of the network
+        others = topo.pools_in(pool.network)
+    for other in others:
         if other.name == (old_name or pool.name):
             continue  # itself (before the update), or a name clash already reported
         if first <= int(other.range.last) and int(other.range.first) <= last:

@@ -27,6 +27,7 @@ from cloudgw.model.burst import BurstSpec
 from cloudgw.model.cloud import AwsCloud, OpenStackCloud, cloud_block, cloud_problems, to_items
 from cloudgw.model.defaults import KEEPALIVE, LISTEN_PORT, TUNNEL_MTU
 from cloudgw.model.fields import Cidr, HostPort, IfName, IPv4, KeyField, Name, Port, RangeField, Text
+from cloudgw.model.spans import PoolSpans
 from cloudgw.model.textio import line_of, parse_yaml, pydantic_problems
 from cloudgw.model.topology import (
     HA_DEAD_MS,
@@ -337,6 +338,7 @@ def check_file(spec: TopologyFile) -> list[Problem]:
     item in dependency order and each item is checked by the same rules the API applies."""
     problems: list[Problem] = []
     built = Topology()
+    spans = PoolSpans()  # built's pools, indexed: checking 10,000 pools compares each with its neighbours
     checks = {
         "sites": lambda item: rules.check_site(
             built,
@@ -354,7 +356,7 @@ def check_file(spec: TopologyFile) -> list[Problem]:
         "networks": lambda item: rules.check_network(
             built, Network(item.name, item.cidr, item.mode, item.description, item.flood)
         ),
-        "pools": lambda item: rules.check_pool(built, Pool(item.key, item.network, item.site, item.range)),
+        "pools": lambda item: rules.check_pool(built, Pool(item.key, item.network, item.site, item.range), spans=spans),
         "gateways": lambda item: (
             rules.check_gateway_key(
                 built,
@@ -403,6 +405,8 @@ def check_file(spec: TopologyFile) -> list[Problem]:
                 )
             key = item_key(item)
             getattr(built, kind)[key] = getattr(full, kind)[key]
+            if kind == "pools":
+                spans.add(built.pools[key])  # a key named twice: the counts differ, check_pool scans
     return problems
 
 
