@@ -107,12 +107,26 @@ def worker(connection: Connection, url: str, workdir: Path, tokens: dict[str, st
                         for name, revision in targets.items()
                     }
                 )
+            elif command == "diagnose":  # what a gateway that missed a change had at that moment
+                connection.send({name: diagnosis(gateways[name]) for name in argument if name in gateways})
             elif command == "stop":
                 break
     finally:
         for gateway in gateways.values():
             gateway.source.stop()
         connection.send(True)
+
+
+def diagnosis(gateway: SimulatedGateway) -> dict[str, Any]:
+    source = gateway.source
+    return {
+        "document": source.revision,
+        "applied": gateway.applied(),
+        "connected": source.connected,
+        "error": source.error,
+        "watching": bool(source._thread and source._thread.is_alive()),
+        "received": sorted(gateway.received_at)[-3:],
+    }
 
 
 def say(message: str) -> None:
@@ -255,7 +269,11 @@ def main() -> None:
                 times.update(part)
             missing = [n for n, (_, applied) in times.items() if applied is None]
             if missing:  # reported, not fatal: the rest of the measurement still stands
-                late.append({"change": change + 1, "revision": revision, "gateways": missing})
+                states: dict[str, Any] = {}
+                for part in ask("diagnose", missing):
+                    states.update(part)
+                late.append({"change": change + 1, "revision": revision, "gateways": missing, "states": states})
+                say(f"  states: {states}")
                 say(f"  change {change + 1}: {len(missing)} gateways did not apply it within 120 s: {missing[:5]}")
             batch = [applied - t0 for _, applied in times.values() if applied is not None]
             latencies.extend(batch)
