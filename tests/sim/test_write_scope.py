@@ -282,3 +282,38 @@ def test_a_replica_catches_up_with_joins_and_announcements_without_a_reload(fres
     b._load = loaded
     same_as_a_full_load(b)
     a.engine.dispose()
+
+
+def test_a_replica_catches_up_with_pool_creates_without_a_reload(fresh):
+    """Pool creates through one replica (one per write, and several in one) are read by the other
+    from those rows alone: its snapshot is what a full load gives (pools, ids, documents), and its
+    overlap check sees them (a range on one of them is refused there)."""
+    a = fresh()
+    b = State(a.engine)
+    for choice, n in [*WORLD, (4, 0), (4, 1), (4, 2)]:
+        op(a, choice, n)
+    b.snapshot()
+    loaded = b._load
+
+    def must_not_reload(_session, _revision):
+        raise AssertionError("reloaded the whole configuration")
+
+    b._load = must_not_reload
+    create = config_writes.operation("pools", "create")
+    create(a, "t", schemas.PoolCreate(name="extra0", network="n0", site="s1", range="10.0.0.200-10.0.0.209"))
+    with a.write("t") as change:
+        for i, site in ((1, "s0"), (2, "s2")):
+            body = schemas.PoolCreate(name=f"extra{i}", network="n1", site=site, range=f"10.1.0.{192 + 16 * i}/29")
+            config_writes.pool_create(change, body)
+    mine, truth = b.snapshot(), State(a.engine).snapshot()
+    assert mine.revision == truth.revision
+    assert mine.topo.pools == truth.topo.pools and {"extra0", "extra1", "extra2"} <= set(mine.topo.pools)
+    assert mine.ids["pool"] == truth.ids["pool"]
+    for name in truth.topo.gateways:
+        assert render_document(mine.topo, name, 0, mine.index) == render_document(truth.topo, name, 0)
+    with pytest.raises(CloudgwError, match="overlaps pool 'extra2'"):
+        create(b, "t", schemas.PoolCreate(name="clash", network="n1", site="s0", range="10.1.0.226"))
+    create(b, "t", schemas.PoolCreate(name="fits", network="n1", site="s0", range="10.1.0.240/29"))
+    assert "fits" in State(a.engine).snapshot().topo.pools
+    b._load = loaded
+    a.engine.dispose()

@@ -527,10 +527,11 @@ class State:
 
     def _catch_up(self, session: Session, snap: Snapshot, revision: int) -> Snapshot | None:
         """Another replica's writes since `snap`, applied to it, when they were all joins, role
-        changes, announcements and tokens (what gateways do all day): the audit log says which gateways and
-        endpoint groups they touched, and only those rows are read. With two replicas every write
-        found the other's before it and reloaded the whole configuration (10,000 sites: most of a
-        join's time). None when anything else happened, or too much, or the audit was pruned."""
+        changes, announcements, tokens (what gateways do all day) and pool creates: the audit log says
+        which gateways, endpoint groups and pools they touched, and only those rows are read. With
+        two replicas every write found the other's before it and reloaded the whole configuration
+        (10,000 sites: most of a join's time). None when anything else happened, or too much, or
+        the audit was pruned."""
         if not 0 < revision - snap.revision <= CATCH_UP_LIMIT:
             return None
         rows = session.execute(
@@ -541,9 +542,13 @@ class State:
         if {r for r, _, _, _ in rows} != set(range(snap.revision + 1, revision + 1)):
             return None
         # tokens are no part of the topology (the caller forgets remembered credentials)
-        if any(action not in CATCH_UP_ACTIONS and kind != "token" for _, action, kind, _ in rows):
+        if any(
+            action not in CATCH_UP_ACTIONS and kind != "token" and (action, kind) != ("create", "pool")
+            for _, action, kind, _ in rows
+        ):
             return None
         names = {name for _, action, _, name in rows if action in IN_PLACE}
+        pools = {name for _, action, kind, name in rows if (action, kind) == ("create", "pool")}
         groups = {tuple(name.split("/", 1)) for _, action, _, name in rows if action == "announce"}
         topo = Topology(**vars(snap.topo))
         topo.gateways = dict(snap.topo.gateways)
@@ -552,7 +557,29 @@ class State:
             if old is None:
                 return None
             topo.gateways[grow.name] = gateway_from_row(grow, old.site)
-        index: TopologyIndex | None = snap.index.with_gateways(topo.gateways[n] for n in names) if names else snap.index
+        ids, spans = snap.ids, snap._pool_spans
+        if pools:  # pool creates (an admin's, or a file's, through the other replica): those rows only
+            topo.pools, ids = dict(snap.topo.pools), {**snap.ids, "pool": dict(snap.ids.get("pool", {}))}
+            spans = spans.copy() if spans is not None else None
+            query = (
+                select(PoolRow.id, PoolRow.name, NetworkRow.name, SiteRow.name, PoolRow.first, PoolRow.last)
+                .join(NetworkRow, PoolRow.network_id == NetworkRow.id)
+                .join(SiteRow, PoolRow.site_id == SiteRow.id)
+                .where(PoolRow.name.in_(pools))
+            )
+            for row_id, name, network, site, first, last in session.execute(query):
+                if network not in topo.networks or site not in topo.sites:
+                    return None
+                pool = Pool(name, network, site, AddressRange(IPv4Address(first), IPv4Address(last)))
+                topo.pools[name] = pool
+                ids["pool"][name] = row_id
+                if spans is not None:
+                    spans.add(pool)
+            if not pools <= topo.pools.keys():
+                return None  # created and deleted since: a reload says what is there
+        index: TopologyIndex | None = None  # new pools: built from them on first use
+        if not pools:
+            index = snap.index.with_gateways(topo.gateways[n] for n in names) if names else snap.index
         if groups:
             topo.announcements = dict(snap.topo.announcements)
             for gateway, network in groups:
@@ -578,8 +605,9 @@ class State:
             select(GatewayRow.name, GatewayRow.doc_revision).where(GatewayRow.doc_revision > snap.revision)
         ):
             doc_revisions[name] = doc_revision
-        caught_up = Snapshot(topo, doc_revisions, snap.ids, dict(snap.doc_reasons))
+        caught_up = Snapshot(topo, doc_revisions, ids, dict(snap.doc_reasons))
         caught_up._index = index
+        caught_up._pool_spans = spans
         return caught_up
 
     def _newer(self, session: Session, snap: Snapshot | None, revision: int) -> Snapshot:
