@@ -317,3 +317,36 @@ def test_a_replica_catches_up_with_pool_creates_without_a_reload(fresh):
     assert "fits" in State(a.engine).snapshot().topo.pools
     b._load = loaded
     a.engine.dispose()
+
+
+def test_small_documents_are_made_on_the_event_loop_and_large_ones_are_not(fresh, monkeypatch):
+    """The watch makes a spoke's document in place and leaves a large one to a worker thread: what it
+    makes in place is the document a worker would make, and a document past the limit, a hub's, or
+    one whose snapshot has no index yet is never made in place."""
+    from cloudgw.controller import state as state_module
+
+    a = fresh()
+    for choice, n in [*WORLD, (4, 0), (4, 1), (4, 2), (10, 0), (10, 1), (10, 2)]:
+        op(a, choice, n)
+    announce(a, "g0", "n1", 3)  # s0 - s1 in n1: g1's document lists these 3
+    snap = a.snapshot()
+    unindexed = state_module.Snapshot(snap.topo, snap.doc_revisions, snap.ids)
+    assert a.document_json_now("g1", unindexed) is None  # would build the index on the event loop
+    snap.index  # noqa: B018 (built, as the watch's first worker-thread render builds it)
+    remote = sum(len(n.remote_endpoints) for n in a.document("g1", snap).networks)
+    assert remote >= 3
+    for gateway in ("g0", "g1", "g2"):
+        made = a.document_json_now(gateway, snap)
+        assert made is not None and made == a.document_json(gateway, snap)
+    b = State(a.engine)  # nothing cached yet
+    snap = b.snapshot()
+    snap.index  # noqa: B018
+    monkeypatch.setattr(state_module, "INLINE_RENDER_LIMIT", remote - 1)
+    assert b.document_json_now("g1", snap) is None
+    monkeypatch.setattr(state_module, "INLINE_RENDER_LIMIT", remote)
+    monkeypatch.setattr(state_module, "EXACT_LIMIT", 0)  # every connected site a hub
+    assert b.document_json_now("g1", snap) is None
+    monkeypatch.setattr(state_module, "EXACT_LIMIT", 64)
+    made = b.document_json_now("g1", snap)
+    assert made is not None and made == b.document_json("g1", snap)
+    a.engine.dispose()

@@ -61,7 +61,9 @@ async def document(
         if revision is None:
             raise Unauthorized("this gateway no longer exists", status=403)
         if revision > after:
-            body = await run_in_threadpool(state.document_json, who.gateway, snapshot)
+            body = state.document_json_now(who.gateway, snapshot)  # cached or small: no thread hop
+            if body is None:
+                body = await run_in_threadpool(state.document_json, who.gateway, snapshot)
             published = bus.published_at(revision) if waited else None
             if published is not None:
                 request.app.state.watch_metrics.delivery.observe(time.monotonic() - published)
