@@ -96,17 +96,11 @@ def worker(connection: Connection, url: str, workdir: Path, tokens: dict[str, st
             elif command == "wait":  # until each gateway applied its target revision (or the deadline)
                 targets, deadline = argument
                 targets = {name: revision for name, revision in targets.items() if name in gateways}
-                while time.time() < deadline and any(gateways[n].applied() < r for n, r in targets.items()):
+                # recorded(), not applied(): the agent holds a document a moment before its time is
+                # recorded, and a reply read in that moment reported an applied change as missing
+                while time.time() < deadline and not all(gateways[n].recorded(r) for n, r in targets.items()):
                     time.sleep(0.005)
-                connection.send(
-                    {
-                        name: (
-                            min((t for rev, t in gateways[name].received_at.items() if rev >= revision), default=None),
-                            min((t for rev, t in gateways[name].applied_at.items() if rev >= revision), default=None),
-                        )
-                        for name, revision in targets.items()
-                    }
-                )
+                connection.send({name: gateways[name].times(revision) for name, revision in targets.items()})
             elif command == "diagnose":  # what a gateway that missed a change had at that moment
                 connection.send({name: diagnosis(gateways[name]) for name in argument if name in gateways})
             elif command == "stop":

@@ -67,6 +67,20 @@ class SimulatedGateway:
     def applied(self) -> int:
         return self.agent.applied.revision if self.agent.applied else -1
 
+    def recorded(self, revision: int) -> bool:
+        """Whether the time this gateway applied `revision` (or a newer one) is recorded. The agent
+        holds the document before on_change records when: a reader that sees applied() and then
+        reads applied_at can find nothing there yet."""
+        with self.lock:
+            return any(rev >= revision for rev in self.applied_at)
+
+    def times(self, revision: int) -> tuple[float | None, float | None]:
+        """When this gateway first received, and first applied, `revision` or a newer one."""
+        with self.lock:  # the watch thread adds to both
+            received = min((t for rev, t in self.received_at.items() if rev >= revision), default=None)
+            applied = min((t for rev, t in self.applied_at.items() if rev >= revision), default=None)
+        return received, applied
+
 
 def endpoints_of(index: int, per_site: int, extra: int = 0) -> list[dict[str, str]]:
     first = int(IPv4Address(site_pool(index)[0]))
