@@ -350,3 +350,28 @@ def test_small_documents_are_made_on_the_event_loop_and_large_ones_are_not(fresh
     made = b.document_json_now("g1", snap)
     assert made is not None and made == b.document_json("g1", snap)
     a.engine.dispose()
+
+
+def test_a_large_document_is_paced_and_a_small_one_is_not(fresh, monkeypatch):
+    """The watch waits before making a large document again (State.render_pause): at most once per
+    RENDER_PACE times what it last took; a document made quickly is never paced."""
+    import time
+
+    from cloudgw.controller import state as state_module
+
+    a = fresh()
+    for choice, n in [*WORLD, (4, 0), (4, 1), (10, 0), (10, 1)]:
+        op(a, choice, n)
+    snap = a.snapshot()
+    assert a.render_pause("g0") == 0.0  # never made
+    a.document_json("g0", snap)
+    assert a.render_pause("g0") == 0.0  # made in well under PACED_RENDER_S
+    monkeypatch.setattr(state_module, "PACED_RENDER_S", 0.0)  # as if every document were large
+    took = a._render_times["g0"][1]
+    pause = a.render_pause("g0")
+    assert 0.0 < pause <= state_module.RENDER_PACE * took
+    deadline = time.monotonic() + 5
+    while a.render_pause("g0") > 0 and time.monotonic() < deadline:
+        time.sleep(0.001)  # the pause runs out on its own (a few milliseconds here)
+    assert a.render_pause("g0") == 0.0
+    a.engine.dispose()

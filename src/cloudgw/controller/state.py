@@ -421,6 +421,8 @@ IN_PLACE = ("join", "role")  # writes that replace gateways in the working copy 
 CREATED_IN_PLACE = frozenset({"site", "network", "pool"})  # creates the working copy holds as loading would
 EXACT_LIMIT = 64  # up to this many candidate gateways, documents are compared to notify exactly
 CATCH_UP_ACTIONS = frozenset({*IN_PLACE, "announce"})  # another replica's writes applied without a reload
+PACED_RENDER_S = 0.02  # a document that took longer to make is paced (State.render_pause)
+RENDER_PACE = 4.0  # ... made at most once per this many times what it took: a fifth of the time at most
 INLINE_RENDER_LIMIT = 2000  # remote endpoints: a document with fewer is made on the event loop
 CATCH_UP_LIMIT = 256  # revisions; further behind, a reload is cheaper than reading that many groups
 
@@ -476,6 +478,7 @@ class State:
         self.auth_generation = 0
         self._documents: dict[str, tuple[int, GatewayDocument]] = {}
         self._document_json: dict[str, tuple[int, bytes]] = {}
+        self._render_times: dict[str, tuple[float, float]] = {}  # gateway -> (made at, took), monotonic
         self.endpoint_listing = EndpointListing()  # sorted runs of the mapping, for pages of it
 
     # reads ------------------------------------------------------------------------------------
@@ -649,12 +652,28 @@ class State:
         revision = snap.doc_revisions.get(gateway, 0)
 
         def make() -> bytes:
+            started = time.monotonic()
             cached = self._documents.get(gateway)
             document = cached[1] if cached and cached[0] == revision else None
             document = document or self.document(gateway, snap)
-            return document.model_dump_json(exclude_none=True).encode()
+            made = document.model_dump_json(exclude_none=True).encode()
+            finished = time.monotonic()
+            self._render_times[gateway] = (finished, finished - started)
+            return made
 
         return _latest(self._document_json, snap, gateway, revision, make)
+
+    def render_pause(self, gateway: str) -> float:
+        """How long the watch should wait before making this gateway's document again: a large
+        document (a hub's: a peer per spoke) is made at most once per RENDER_PACE times what it last
+        took. While 1,000 spokes joined, each join changed the hub's document and its re-poll had it
+        made again, up to ten times a second at ~100 ms each; paced, the hub gets the newest document
+        a little later and the joins the time. Zero for documents that take under 20 ms."""
+        last = self._render_times.get(gateway)
+        if last is None or last[1] < PACED_RENDER_S:
+            return 0.0
+        finished, took = last
+        return max(0.0, finished + RENDER_PACE * took - time.monotonic())
 
     def document_json_now(self, gateway: str, snap: Snapshot) -> bytes | None:
         """The document's JSON when it costs next to nothing here, on the event loop: already

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
 from typing import Any
@@ -63,6 +64,11 @@ async def document(
         if revision > after:
             body = state.document_json_now(who.gateway, snapshot)  # cached or small: no thread hop
             if body is None:
+                pause = min(state.render_pause(who.gateway), deadline - time.monotonic())
+                if pause > 0:  # a large document made a moment ago: wait, then make the newest
+                    waited = True
+                    await asyncio.sleep(pause)
+                    continue
                 body = await run_in_threadpool(state.document_json, who.gateway, snapshot)
             published = bus.published_at(revision) if waited else None
             if published is not None:
