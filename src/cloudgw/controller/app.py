@@ -197,11 +197,14 @@ def create_app(settings: ControllerSettings, state: State | None = None) -> Fast
 
     app.state.telemetry = Telemetry()
     app.state.metrics, app.state.watch_metrics = registry(state, settings.offline_after, lambda: bus.loop)
+    # The agent's routes first: a request is matched against each route in turn, and a change to
+    # 1,000 gateways is 1,000 watch requests (matching them behind the CRUD routes was a tenth of the
+    # controller's time); none of the others begins with /api/v1/agent/, so the order changes nothing
     for router in [
+        agent.router,
         *routers,
         mapping.router,
         admin.router,
-        agent.router,
         overview.router,
         topology.router,
         providers.router,
