@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from ipaddress import IPv4Address
 
 import pytest
@@ -67,6 +68,11 @@ def test_one_provider_leader(backend, request):
     try:
         assert first.held() and not second.held()
         assert first.held()  # still held, on the same connection
+        # the provider and burst loops ask from threads of their own, at once: the one connection
+        # must survive it (unguarded, it broke under load and the lock went with it)
+        with ThreadPoolExecutor(4) as pool:
+            answers = list(pool.map(lambda _: first.held(), range(400)))
+        assert all(answers) and not second.held()
         first.release()
         assert second.held()
         assert not first.held()

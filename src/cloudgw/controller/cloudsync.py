@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -44,10 +45,19 @@ class Leadership:
     def __init__(self, state: State) -> None:
         self.engine = state.engine
         self.connection: Connection | None = None
+        # the provider loop and the burst loop ask from worker threads of their own, and one
+        # connection is not for two threads at once: unguarded, they broke it under load at 10,000
+        # gateways ("transaction already deassociated", then "the connection is closed", and the
+        # lock with it)
+        self._lock = threading.Lock()
 
     def held(self) -> bool:
         if self.engine.dialect.name != "postgresql":
             return True
+        with self._lock:
+            return self._held()
+
+    def _held(self) -> bool:
         try:
             if self.connection is None:
                 self.connection = self.engine.connect()
@@ -62,10 +72,14 @@ class Leadership:
             return True
         except Exception as exc:  # the connection died: the lock is gone with it
             log_event(log, "providers.leader_lost", logging.WARNING, error=exc)
-            self.release()
+            self._release()
             return False
 
     def release(self) -> None:
+        with self._lock:
+            self._release()
+
+    def _release(self) -> None:
         if self.connection is not None:
             # invalidate, not close: a pooled connection would keep its session, and the lock with it
             with contextlib.suppress(Exception):  # a dead connection
