@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from cloudgw.controller.limits import CoalescingTransport
+from cloudgw.controller.limits import COALESCE_MAX, CoalescingTransport
 
 
 class Recorder:
@@ -49,6 +49,10 @@ def test_headers_and_body_leave_as_one_write_and_a_lone_write_on_the_next_turn()
         assert raw.writes[-1] == b"alone"
         transport.writelines([b"a", b"b"])
         assert raw.writes[-1] == b"ab"
+        big = b"x" * (COALESCE_MAX + 1)  # a hub's document: after the headers, not joined to them
+        transport.write(b"headers")
+        transport.write(big)
+        assert raw.writes[-2:] == [b"headers", big] and raw.writes[-1] is big
         assert transport.get_extra_info("peername") == ("127.0.0.1", 1)  # everything else is the transport's
 
     asyncio.run(scenario())

@@ -170,6 +170,9 @@ class ConnectionLimits:
             log_event(log, event, logging.WARNING, **fields)
 
 
+COALESCE_MAX = 64 << 10  # bytes: a larger write goes out on its own (joining would copy it)
+
+
 class CoalescingTransport:
     """uvicorn writes a response's status line and headers, then its body, each a TLS record and a
     send() of its own (at 1,000 gateways, the sends were a fifth of the controller's time during a
@@ -187,6 +190,10 @@ class CoalescingTransport:
         if not data:
             return
         if self._pending:
+            if len(data) > COALESCE_MAX:  # a large body (a hub's document) is not copied to join it
+                self._flush()
+                self._transport.write(data)
+                return
             self._pending.append(bytes(data))
             self._flush()
             return
