@@ -375,3 +375,15 @@ def test_a_large_document_is_paced_and_a_small_one_is_not(fresh, monkeypatch):
         time.sleep(0.001)  # the pause runs out on its own (a few milliseconds here)
     assert a.render_pause("g0") == 0.0
     a.engine.dispose()
+
+
+def test_render_times_forget_deleted_gateways(fresh):
+    """What each document took to make is kept per gateway, bounded like the document caches."""
+    a = fresh()
+    for choice, n in [*WORLD, (4, 0), (4, 1)]:
+        op(a, choice, n)
+    snap = a.snapshot()
+    a._render_times.update({f"gone{i}": (0.0, 0.0) for i in range(100)})
+    a.document_json("g0", snap)
+    assert set(a._render_times) <= set(snap.topo.gateways)
+    a.engine.dispose()

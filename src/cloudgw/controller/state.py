@@ -451,10 +451,15 @@ def _latest(cache: dict[str, tuple[int, T]], snap: Snapshot, gateway: str, revis
     value = make()
     if entry is None or entry[0] < revision:
         cache[gateway] = (revision, value)
-        if len(cache) > len(snap.topo.gateways) + 64:  # forget deleted gateways
-            for name in [name for name in cache if name not in snap.topo.gateways]:
-                cache.pop(name, None)
+        _forget_deleted(cache, snap)
     return value
+
+
+def _forget_deleted(cache: dict[str, Any], snap: Snapshot) -> None:
+    """A per-gateway cache stays bounded by the number of gateways: deleted ones are dropped."""
+    if len(cache) > len(snap.topo.gateways) + 64:
+        for name in [name for name in cache if name not in snap.topo.gateways]:
+            cache.pop(name, None)
 
 
 class State:
@@ -659,6 +664,7 @@ class State:
             made = document.model_dump_json(exclude_none=True).encode()
             finished = time.monotonic()
             self._render_times[gateway] = (finished, finished - started)
+            _forget_deleted(self._render_times, snap)
             return made
 
         return _latest(self._document_json, snap, gateway, revision, make)
