@@ -54,12 +54,12 @@ def _verify(ca: str | None, verify: bool) -> ssl.SSLContext | bool:
     if not verify:
         return False
     if ca:
-        context = ssl.create_default_context()
+        # this CA alone: given a CA, create_default_context loads no system store, so a certificate
+        # from any public CA for the controller's name is refused (and a client is made in a tenth of
+        # the time: the store's parse was three quarters of a simulated gateway's join)
         if "-----BEGIN" in ca:
-            context.load_verify_locations(cadata=ca)
-        else:
-            context.load_verify_locations(cafile=ca)
-        return context
+            return ssl.create_default_context(cadata=ca)
+        return ssl.create_default_context(cafile=ca)
     return True
 
 

@@ -1,0 +1,62 @@
+"""A client given the controller's CA trusts that CA alone: a certificate for the controller's address
+issued by any other CA, even one in the machine's trust store (a public CA), is refused."""
+
+from __future__ import annotations
+
+import http.server
+import ssl
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from cloudgw.client.api import Client, Unreachable
+from cloudgw.controller.tls import CA_CERT, SERVER_CERT, SERVER_KEY, make_ca, make_server_cert
+
+
+class _Hello(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        body = b'{"hello": "from the impostor"}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *_args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def impostor(tmp_path: Path) -> Iterator[tuple[str, Path, Path]]:
+    """A TLS server on 127.0.0.1 whose certificate a "public" CA issued; yields (url, that CA, the
+    controller's CA, which did not issue it)."""
+    public, ours = tmp_path / "public", tmp_path / "ours"
+    make_ca(public)
+    make_ca(ours)
+    make_server_cert(public, ["127.0.0.1"])
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(public / SERVER_CERT, public / SERVER_KEY)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Hello)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"https://127.0.0.1:{server.server_address[1]}", public / CA_CERT, ours / CA_CERT
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_pinned_ca_is_the_only_one_trusted(impostor, monkeypatch):
+    url, public_ca, our_ca = impostor
+    # the "public" CA is in this machine's trust store, as a real public CA would be
+    monkeypatch.setenv("SSL_CERT_FILE", str(public_ca))
+    with Client(url, verify=True) as trusting_the_store:  # the store alone: accepted, so the setup is real
+        assert trusting_the_store.request("GET", "/").json() == {"hello": "from the impostor"}
+    with Client(url, ca=str(public_ca)) as pinned_to_issuer:
+        assert pinned_to_issuer.request("GET", "/").status_code == 200
+    for ca in (str(our_ca), our_ca.read_text()):  # a file, or the PEM text itself
+        with Client(url, ca=ca) as pinned, pytest.raises(Unreachable, match="not signed by the CA we trust"):
+            pinned.request("GET", "/")
