@@ -8,7 +8,7 @@ from dataclasses import replace
 from ipaddress import IPv4Address
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, insert, select, update
 
 from cloudgw.api.schemas import Announce, Heartbeat, JoinRequest, TokenCreate
 from cloudgw.controller.db.models import EndpointRow, GatewayRow, TokenRow, utcnow
@@ -82,34 +82,40 @@ def join(state: State, token_id: str, request: JoinRequest) -> tuple[str, str]:
     Returns (gateway name, credential text)."""
     credential_id, secret = new_secret()
     with state.write(f"join:{token_id}") as change:
-        claimed = change.session.execute(
+        # plain statements, not the ORM's unit of work: a join is one row each (at 1,000 joins the
+        # loads, flushes and session synchronisation were a third of the controller's write time)
+        quiet = {"synchronize_session": False}
+        gateway_id = change.session.execute(
             update(TokenRow)
             .where(TokenRow.id == token_id, TokenRow.role == "join", TokenRow.used_at.is_(None))
             .values(used_at=utcnow())
-        )
-        if claimed.rowcount != 1:  # type: ignore[attr-defined]
+            .returning(TokenRow.gateway_id),
+            execution_options=quiet,
+        ).scalar_one_or_none()
+        if gateway_id is None:
             raise Unauthorized("join token already used or unknown")
-        token = change.session.get(TokenRow, token_id)
-        assert token is not None and token.gateway_id is not None
-        gateway_row = change.session.get(GatewayRow, token.gateway_id)
-        assert gateway_row is not None
-        old = change.topo.gateways[gateway_row.name]
+        name = change.session.scalar(select(GatewayRow.name).where(GatewayRow.id == gateway_id))
+        assert name is not None
+        old = change.topo.gateways[name]
         new = replace(old, public_key=request.public_key, endpoint=request.endpoint or old.endpoint)
         refuse(rules.check_gateway(change.topo, new, old_name=old.name), "join")
-        gateway_row.public_key = new.public_key
-        gateway_row.endpoint = new.endpoint
-        gateway_row.joined_at = utcnow()
-        gateway_row.version = request.version
         change.session.execute(
-            delete(TokenRow).where(TokenRow.gateway_id == gateway_row.id, TokenRow.role == "gateway")
+            update(GatewayRow)
+            .where(GatewayRow.id == gateway_id)
+            .values(public_key=new.public_key, endpoint=new.endpoint, joined_at=utcnow(), version=request.version),
+            execution_options=quiet,
         )
-        change.session.add(
-            TokenRow(
+        change.session.execute(
+            delete(TokenRow).where(TokenRow.gateway_id == gateway_id, TokenRow.role == "gateway"),
+            execution_options=quiet,
+        )
+        change.session.execute(
+            insert(TokenRow).values(
                 id=credential_id,
-                name=credential_name(gateway_row.name, credential_id),
+                name=credential_name(name, credential_id),
                 role="gateway",
                 secret_hash=hash_secret(secret),
-                gateway_id=gateway_row.id,
+                gateway_id=gateway_id,
                 created_by=f"join:{token_id}",
             )
         )

@@ -20,7 +20,7 @@ from ipaddress import IPv4Address, IPv4Network
 from typing import Any, TypeVar
 
 from pydantic import ValidationError
-from sqlalchemy import Engine, delete, select, update
+from sqlalchemy import Engine, delete, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from cloudgw.controller.db.models import (
@@ -719,7 +719,9 @@ class State:
             if change.creates_only or change.gateways_changed
             else None
         )
-        found = candidates(before.topo, after.topo, change.effective_groups, touched)
+        # the indexes answer who neighbours whom from per-site lists, where both are already made
+        near = (before._index, after._index) if before._index is not None and after._index is not None else None
+        found = candidates(before.topo, after.topo, change.effective_groups, touched, near)
         if len(found) > EXACT_LIMIT:
             return found
         exact = set()
@@ -803,23 +805,27 @@ class State:
                 change.affected = affected
                 if affected:
                     session.execute(
-                        update(GatewayRow).where(GatewayRow.name.in_(affected)).values(doc_revision=revision)
+                        update(GatewayRow).where(GatewayRow.name.in_(affected)).values(doc_revision=revision),
+                        execution_options={"synchronize_session": False},  # no write reads it back
                     )
                     for name in affected:
                         doc_revisions[name] = revision
                         new_snapshot.doc_reasons[name] = change.reason
-                for action, kind, name, before, after in change.audit:
-                    session.add(
-                        AuditRow(
-                            actor=actor,
-                            action=action,
-                            kind=kind,
-                            name=name,
-                            before=before,
-                            after=after,
-                            revision=revision,
-                        )
-                    )
+                session.execute(  # one statement, not the unit of work's flush of an object per row
+                    insert(AuditRow),
+                    [
+                        {
+                            "actor": actor,
+                            "action": action,
+                            "kind": kind,
+                            "name": name,
+                            "before": before,
+                            "after": after,
+                            "revision": revision,
+                        }
+                        for action, kind, name, before, after in change.audit
+                    ],
+                )
             # still under the lock: a reader that finds the new revision in the database must find
             # this snapshot too, or it rebuilds everything from the database (seen at 1,000 gateways)
             self._snapshot = new_snapshot

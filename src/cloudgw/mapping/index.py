@@ -243,6 +243,9 @@ class TopologyIndex:
     def connected_sites(self, site: str, network: str | None = None) -> set[str]:
         return {c.other(site) for c in self.connections_of(site, network)}
 
+    def gateways_for_sites(self, sites: Iterable[str]) -> set[str]:
+        return {g.name for site in set(sites) for g in self.gateways_by_site.get(site, ())}
+
 
 def l2_blocker(topo: Topology, site: str, gateways_by_site: dict[str, list[Gateway]]) -> str | None:
     """Why a site stays L3 inside an L2 network (None: it bridges). Shown by the API and docs/l2.md."""
