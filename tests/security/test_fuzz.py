@@ -66,7 +66,8 @@ def test_no_input_makes_the_controller_fail(controller, fuzz_setup):
         @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
         def send(case):
             if case.path == "/api/v1/agent/document":
-                case.query = {**(case.query or {}), "wait": 0}  # a long-poll: answer at once
+                # a long-poll answered at once; a stream never ends (tests/contract/test_stream.py)
+                case.query = {**(case.query or {}), "wait": 0, "stream": "false"}
             for role, token in fuzz_setup["roles"].items():
                 headers = {"Authorization": f"Bearer {token}"} if token else {}
                 response = case.call(

@@ -222,31 +222,40 @@ class ControllerSource:
         refused = -1  # the revision of the last document refused
         client = self.link.client(timeout=10)
         while not self._stop.is_set():
+            answered = False
             try:
                 # after a refused document, wait for the next revision rather than fetch it again
                 since = max(self.revision, refused)
-                data = client.watch(since, wait=self.wait, questions=self.on_question is not None)
-                if not self.connected:
-                    log_event(log, "controller.connected", url=self.link.url)
-                self.connected, delay = True, 0.5
-                if data is None:
-                    continue
-                if "questions" in data:
-                    for question in data["questions"]:
-                        threading.Thread(target=self._answer, args=(question,), name="answer", daemon=True).start()
-                    continue
-                try:
-                    self._document = load_document(data, source="controller document")
-                    self._error = None
-                except InvalidInput as exc:
-                    self._error = str(exc)
-                    log_event(log, "document.refused", logging.ERROR, problems="; ".join(str(p) for p in exc.problems))
-                    revision = data.get("revision")
-                    refused = revision if isinstance(revision, int) and not isinstance(revision, bool) else refused
-                    self._stop.wait(delay)  # and never spin, whatever the controller sends
+                for data in client.stream(since, wait=self.wait, questions=self.on_question is not None):
+                    if self._stop.is_set():
+                        break
+                    answered = True
+                    if not self.connected:
+                        log_event(log, "controller.connected", url=self.link.url)
+                    self.connected, delay = True, 0.5
+                    if data is None:
+                        continue
+                    if "questions" in data:
+                        for question in data["questions"]:
+                            threading.Thread(target=self._answer, args=(question,), name="answer", daemon=True).start()
+                        continue
+                    try:
+                        self._document = load_document(data, source="controller document")
+                        self._error = None
+                    except InvalidInput as exc:
+                        self._error = str(exc)
+                        log_event(
+                            log, "document.refused", logging.ERROR, problems="; ".join(str(p) for p in exc.problems)
+                        )
+                        revision = data.get("revision")
+                        refused = revision if isinstance(revision, int) and not isinstance(revision, bool) else refused
+                        self._stop.wait(delay)  # and never spin, whatever the controller sends
+                        delay = min(delay * 2, 10.0)
+                        continue
+                    self.on_change()
+                if not answered:  # a stream closed before its first line: never reconnect in a spin
+                    self._stop.wait(delay)
                     delay = min(delay * 2, 10.0)
-                    continue
-                self.on_change()
             except CloudgwError as exc:
                 if self.connected:
                     log_event(log, "controller.lost", logging.WARNING, error=exc)

@@ -4,6 +4,7 @@ problems, an unreachable controller or a bad token one clear message, never a tr
 from __future__ import annotations
 
 import hashlib
+import json
 import ssl
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,6 +27,8 @@ from cloudgw.api.schemas import (
     RoleRequest,
 )
 from cloudgw.errors import CloudgwError, InvalidInput, NotFound, Problem
+
+STREAM_TYPE = "application/x-ndjson"  # the streamed watch: one JSON object per line
 
 
 class ApiError(CloudgwError):
@@ -98,15 +101,18 @@ class Client:
             if timeout is not None:
                 kwargs["timeout"] = timeout
             response = self._http.request(method, path, **kwargs)
-        except httpx.ConnectError as exc:
-            raise Unreachable(f"cannot reach the controller at {self.url}: {_reason(exc)}") from None
-        except httpx.TimeoutException:
-            raise Unreachable(f"the controller at {self.url} did not answer in time", timed_out=True) from None
         except httpx.HTTPError as exc:
-            raise Unreachable(f"cannot talk to the controller at {self.url}: {_reason(exc)}") from None
+            raise self._unreachable(exc) from None
         if response.status_code >= 400:
             raise _error(response)
         return response
+
+    def _unreachable(self, exc: httpx.HTTPError) -> Unreachable:
+        if isinstance(exc, httpx.ConnectError):
+            return Unreachable(f"cannot reach the controller at {self.url}: {_reason(exc)}")
+        if isinstance(exc, httpx.TimeoutException):
+            return Unreachable(f"the controller at {self.url} did not answer in time", timed_out=True)
+        return Unreachable(f"cannot talk to the controller at {self.url}: {_reason(exc)}")
 
     def json(self, method: str, path: str, **kwargs: Any) -> Any:
         response = self.request(method, path, **kwargs)
@@ -181,12 +187,41 @@ class AgentClient(Client):
         if questions:
             params["questions"] = "true"
         response = self.request("GET", "/api/v1/agent/document", params=params, timeout=wait + 10)
-        if response.status_code == 204:
-            return None
-        if response.status_code == 202:
-            return {"questions": QuestionList.model_validate(response.json()).model_dump(mode="json")["questions"]}
-        result: dict[str, Any] = response.json()
-        return result
+        return _watch_answer(response)
+
+    def stream(self, after: int, wait: float = 25.0, questions: bool = False) -> Iterator[dict[str, Any] | None]:
+        """The streamed watch, on one response: yields every document newer than `after` as it
+        comes, {"questions": [...]} when asked, and None for a keep-alive (the controller sends one
+        at once and after `wait` seconds of silence); ends when the controller closes the stream.
+        A controller that does not stream answers as `watch` does: that one answer, then the end."""
+        params: dict[str, Any] = {"after": after, "wait": wait, "stream": "true"}
+        if questions:
+            params["questions"] = "true"
+        try:
+            timeout = httpx.Timeout(10.0, read=wait + 10)  # a silent stream is a dead one
+            with self._http.stream("GET", "/api/v1/agent/document", params=params, timeout=timeout) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    raise _error(response)
+                if not response.headers.get("content-type", "").startswith(STREAM_TYPE):
+                    response.read()
+                    yield _watch_answer(response)
+                    return
+                for line in response.iter_lines():
+                    if not line.strip():
+                        yield None
+                        continue
+                    try:
+                        data = json.loads(line)
+                    except ValueError:
+                        raise Unreachable(f"the controller at {self.url} sent a line that is not JSON") from None
+                    if not isinstance(data, dict):
+                        raise Unreachable(f"the controller at {self.url} sent a line that is not an object")
+                    if "questions" in data:
+                        data = {"questions": QuestionList.model_validate(data).model_dump(mode="json")["questions"]}
+                    yield data
+        except httpx.HTTPError as exc:
+            raise self._unreachable(exc) from None
 
     def answer(self, question_id: str, answer: dict[str, Any]) -> None:
         body = PathAnswer.model_validate(answer)
@@ -243,6 +278,16 @@ def _reason(exc: Exception) -> str:
     if "CERTIFICATE_VERIFY_FAILED" in text:
         return "its TLS certificate is not signed by the CA we trust (wrong --ca?)"
     return text.split("\n")[0][:200]
+
+
+def _watch_answer(response: httpx.Response) -> dict[str, Any] | None:
+    """A long-poll's answer: the document (200), nothing new (204), or questions (202)."""
+    if response.status_code == 204:
+        return None
+    if response.status_code == 202:
+        return {"questions": QuestionList.model_validate(response.json()).model_dump(mode="json")["questions"]}
+    result: dict[str, Any] = response.json()
+    return result
 
 
 def _error(response: httpx.Response) -> CloudgwError:

@@ -136,6 +136,23 @@ async def principal(request: Request, state: State = Depends(get_state)) -> Prin
         failures.record(_source(request), "missing")
         metrics.auth_failures.labels("missing").inc()
         raise Unauthorized("missing credential: send 'Authorization: Bearer <token>'", reason="missing")
+    return await _check(request, state, text)
+
+
+async def still_valid(request: Request, state: State) -> bool:
+    """Whether the request's credential is still good (a long-lived stream asks when credentials
+    may have changed): remembered, or checked again like a new one."""
+    _, _, text = request.headers.get("authorization", "").partition(" ")
+    try:
+        await _check(request, state, text)
+    except Unauthorized:
+        return False
+    return True
+
+
+async def _check(request: Request, state: State, text: str) -> Principal:
+    failures: AuthFailures = request.app.state.auth_failures
+    metrics = request.app.state.watch_metrics
     cache: PrincipalCache = request.app.state.auth_cache
     key, generation = cache.key(text), state.auth_generation
     remembered = cache.get(key, generation)
