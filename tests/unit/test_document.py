@@ -1,10 +1,12 @@
 """Document validation: every refusal names its field, and a valid document round-trips."""
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cloudgw.errors import InvalidInput
 from cloudgw.model.document import dump_document, load_document, parse_document
-from tests.helpers import KEY_A, KEY_B, deep, sample_document
+from tests.helpers import KEY_A, KEY_B, KEY_C, deep, sample_document
 
 
 def test_valid_document_loads_and_round_trips():
@@ -143,3 +145,76 @@ def test_malformed_yaml_gives_line_number():
 def test_top_level_must_be_mapping():
     with pytest.raises(InvalidInput, match="expected a mapping"):
         parse_document("- a\n- b\n")
+
+
+KEYS = [KEY_A, KEY_B, KEY_C]
+
+
+def pairwise_reference(doc) -> list[tuple[str, str]]:
+    """What the checks below found when they compared every pair and scanned every pool (the code
+    before the sweep, grouping and bisection), as (field, start of message)."""
+    found = []
+    net = doc.networks[0]
+    for i, left in enumerate(net.pools):
+        for j in range(i + 1, len(net.pools)):
+            if left.range.overlaps(net.pools[j].range):
+                found.append((f"networks[0].pools[{j}].range", f"{net.pools[j].range} (site"))
+    peers = {p.name: p for p in doc.peers}
+    seen = set()
+    for e, endpoint in enumerate(net.remote_endpoints):
+        peer = peers.get(endpoint.gateway)
+        if endpoint.ip in seen or peer is None or endpoint.ip not in net.cidr:
+            seen.add(endpoint.ip)
+            continue
+        seen.add(endpoint.ip)
+        if not any(p.site == peer.site for p in net.pools if endpoint.ip in p.range):
+            found.append((f"networks[0].remote_endpoints[{e}].ip", f"{endpoint.ip} is not in a pool"))
+    for i, left in enumerate(doc.peers):
+        for j in range(i + 1, len(doc.peers)):
+            right = doc.peers[j]
+            if left.name == right.name:
+                found.append((f"peers[{j}].name", f"'{right.name}' is used twice"))
+            if left.public_key == right.public_key:
+                found.append((f"peers[{j}].public_key", f"same key as peers[{i}]"))
+            if left.site == right.site and left.role == right.role == "active":
+                found.append((f"peers[{j}].role", f"site '{right.site}' has two active"))
+    return found
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    pools=st.lists(st.tuples(st.integers(1, 240), st.integers(0, 12), st.sampled_from("abc")), max_size=12),
+    peers=st.lists(
+        st.tuples(st.sampled_from(["gw-b", "gw-c", "gw-d"]), st.integers(0, 2), st.sampled_from("bc"), st.booleans()),
+        min_size=1,
+        max_size=8,
+    ),
+    endpoints=st.lists(st.tuples(st.integers(1, 254), st.sampled_from(["gw-b", "gw-c"])), max_size=20),
+)
+def test_the_fast_relation_checks_find_what_comparing_every_pair_found(pools, peers, endpoints):
+    from cloudgw.model.document import GatewayDocument, check_document
+
+    data = sample_document()
+    data["networks"][0]["pools"] = [
+        {"site": site, "range": f"192.168.1.{first}-192.168.1.{min(first + size, 253)}"} for first, size, site in pools
+    ]
+    data["networks"][0]["remote_endpoints"] = [{"ip": f"192.168.1.{ip}", "gateway": gw} for ip, gw in endpoints]
+    data["peers"] = [
+        {"name": name, "site": site, "public_key": KEYS[key], "role": "active" if active else "standby"}
+        for name, key, site, active in peers
+    ]
+    doc = GatewayDocument.model_validate(data)
+    wanted = pairwise_reference(doc)
+    prefixes = ("networks[0].pools[", "networks[0].remote_endpoints[", "peers[")
+    got = [
+        (p.field, p.message)
+        for p in check_document(doc)
+        if p.field.startswith(prefixes)
+        and (
+            p.field.endswith((".name", ".public_key", ".role"))
+            or "overlaps" in p.message
+            or "not in a pool" in p.message
+        )
+    ]
+    assert [field for field, _ in got] == [field for field, _ in wanted]
+    assert all(message.startswith(start) for (_, message), (_, start) in zip(got, wanted, strict=True))
