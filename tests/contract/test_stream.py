@@ -57,7 +57,7 @@ def test_one_stream_carries_every_new_document_and_keepalives(api, controller, u
         assert first["gateway"]["name"] == world.gw_a
         started = time.monotonic()
         assert items.get(timeout=10) is None  # nothing changed: a keep-alive after about `wait`
-        assert time.monotonic() - started >= 0.8
+        assert time.monotonic() - started >= 0.7  # `wait` less up to a fifth (spread, docs/controller.md)
         revisions = [first["revision"]]
         for n in (13, 14):  # two changes, both on the same response
             agent_b.announce(world.network, [{"ip": f"192.168.1.{n}"}])

@@ -1,5 +1,6 @@
 """The controller's coalescing transport (controller/limits.py): a response's headers and body leave
-in one write, nothing is held past the loop's next turn, and order survives writes and closes."""
+in one write, nothing is held past the loop's next turn (a write that starts no response is not
+held at all), and order survives writes and closes."""
 
 from __future__ import annotations
 
@@ -43,16 +44,18 @@ def test_headers_and_body_leave_as_one_write_and_a_lone_write_on_the_next_turn()
         transport.write(b"")  # nothing to send: changes nothing
         transport.write(bytearray(b"body"))
         assert raw.writes == [b"HTTP/1.1 200 OK\r\n\r\nbody"]
-        transport.write(b"alone")
+        transport.write(b"HTTP/1.1 204 No Content\r\n\r\n")  # a response without a body
         assert raw.writes == [b"HTTP/1.1 200 OK\r\n\r\nbody"]
         await asyncio.sleep(0)  # the loop's next turn
-        assert raw.writes[-1] == b"alone"
-        transport.writelines([b"a", b"b"])
-        assert raw.writes[-1] == b"ab"
+        assert raw.writes[-1] == b"HTTP/1.1 204 No Content\r\n\r\n"
+        transport.writelines([b"HTTP/1.1 200 OK\r\n\r\n", b"b"])
+        assert raw.writes[-1] == b"HTTP/1.1 200 OK\r\n\r\nb"
+        transport.write(b"a streamed line\n")  # no response starts with it: it leaves at once
+        assert raw.writes[-1] == b"a streamed line\n"
         big = b"x" * (COALESCE_MAX + 1)  # a hub's document: after the headers, not joined to them
-        transport.write(b"headers")
+        transport.write(b"HTTP/1.1 200 OK\r\n\r\n")
         transport.write(big)
-        assert raw.writes[-2:] == [b"headers", big] and raw.writes[-1] is big
+        assert raw.writes[-2:] == [b"HTTP/1.1 200 OK\r\n\r\n", big] and raw.writes[-1] is big
         assert transport.get_extra_info("peername") == ("127.0.0.1", 1)  # everything else is the transport's
 
     asyncio.run(scenario())
@@ -62,16 +65,16 @@ def test_close_and_eof_send_what_is_held_first_and_a_closed_transport_gets_nothi
     async def scenario() -> None:
         raw = Recorder()
         transport = CoalescingTransport(raw, asyncio.get_running_loop())
-        transport.write(b"last words")
+        transport.write(b"HTTP/1.1 200 OK\r\n\r\n")
         transport.close()
-        assert raw.writes == [b"last words"] and raw.closed
+        assert raw.writes == [b"HTTP/1.1 200 OK\r\n\r\n"] and raw.closed
         transport.write(b"too late")
         await asyncio.sleep(0)
-        assert raw.writes == [b"last words"]  # the transport was closing: dropped, as it would drop it
+        assert raw.writes == [b"HTTP/1.1 200 OK\r\n\r\n"]  # the transport was closing: dropped, as it would drop it
         raw2 = Recorder()
         second = CoalescingTransport(raw2, asyncio.get_running_loop())
-        second.write(b"x")
+        second.write(b"HTTP/1.1 200 OK\r\n\r\n")
         second.write_eof()
-        assert raw2.writes == [b"x"] and raw2.eof
+        assert raw2.writes == [b"HTTP/1.1 200 OK\r\n\r\n"] and raw2.eof
 
     asyncio.run(scenario())

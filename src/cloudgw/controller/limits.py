@@ -176,9 +176,10 @@ COALESCE_MAX = 64 << 10  # bytes: a larger write goes out on its own (joining wo
 class CoalescingTransport:
     """uvicorn writes a response's status line and headers, then its body, each a TLS record and a
     send() of its own (at 1,000 gateways, the sends were a fifth of the controller's time during a
-    change). A write is held until the next one, which leaves with it at once (the body, right
-    after the headers), or until the loop's next turn if none comes. Holding every write of a turn
-    instead delayed each response until the loop had answered every gateway a change woke.
+    change). A response's start is held until the next write, which leaves with it at once (the
+    body, right after the headers), or until the loop's next turn if none comes; any other write
+    (a streamed line) leaves at once. Holding every write of a turn instead delayed each response
+    until the loop had answered every gateway a change woke.
     Everything else is the wrapped transport's; what would write or close flushes first."""
 
     def __init__(self, transport: Any, loop: asyncio.AbstractEventLoop) -> None:
@@ -196,6 +197,12 @@ class CoalescingTransport:
                 return
             self._pending.append(bytes(data))
             self._flush()
+            return
+        if not data.startswith(b"HTTP/"):
+            # not a response's start: nothing comes to join it. A streamed watch's document held
+            # to the loop's next turn left only after every stream the change woke had been served
+            if not self._transport.is_closing():
+                self._transport.write(data)
             return
         self._pending.append(bytes(data))
         self._loop.call_soon(self._flush)

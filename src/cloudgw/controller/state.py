@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -51,6 +51,7 @@ from cloudgw.model.document import GatewayDocument
 from cloudgw.model.spans import PoolSpans
 from cloudgw.model.topology import (
     Announcement,
+    Announcements,
     CloudInventory,
     Connection,
     Egress,
@@ -281,7 +282,7 @@ class Change:
         self.revision = revision
         self.affected: set[str] = set()  # derived at commit (scope.candidates, then exact): never set by hand
         self.audit: list[tuple[str, str, str, dict[str, Any] | None, dict[str, Any] | None]] = []
-        self.announcements: dict[Any, Announcement] | None = None  # set when they changed
+        self.announcements: Mapping[Any, Announcement] | None = None  # set when they changed
         # (network, gateway) -> what it now announces, when replace_announcements() made the change
         self.groups: dict[tuple[str, str], dict[IPv4Address, Announcement]] = {}
         self.effective_groups: set[tuple[str, str]] = set()  # groups whose effective addresses changed
@@ -385,13 +386,8 @@ class Change:
         changed; if not, no gateway's document can have."""
         if effective:
             self.effective_groups.add((network, gateway))
-        announcements = dict(self.announcements if self.announcements is not None else self.topo.announcements)
-        previous = self.groups.get((network, gateway), self.before.index.announced.get((network, gateway), {}))
-        for ip in previous:
-            announcements.pop((network, ip, gateway), None)
-        for ip, announcement in group.items():
-            announcements[(network, ip, gateway)] = announcement
-        self.announcements = announcements
+        current = Announcements.of(self.announcements if self.announcements is not None else self.topo.announcements)
+        self.announcements = current.with_group(network, gateway, group)  # the other groups are shared
         self.groups[(network, gateway)] = group
 
     def refresh(self) -> None:

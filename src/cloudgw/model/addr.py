@@ -88,8 +88,14 @@ class AddressRange:
         return [AddressRange(IPv4Address(a), IPv4Address(b)) for a, b in left]
 
     def cidrs(self) -> list[IPv4Network]:
-        """The smallest set of prefixes covering exactly this range."""
-        return list(ipaddress.summarize_address_range(self.first, self.last))
+        """The smallest set of prefixes covering exactly this range (remembered: an agent asks for
+        every pool's at every document, and the summary runs in Python)."""
+        return list(_cidrs(int(self.first), int(self.last)))
+
+
+@functools.lru_cache(maxsize=16384)
+def _cidrs(first: int, last: int) -> tuple[IPv4Network, ...]:
+    return tuple(ipaddress.summarize_address_range(IPv4Address(first), IPv4Address(last)))
 
 
 def host_network(address: IPv4Address) -> IPv4Network:

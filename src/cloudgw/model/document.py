@@ -328,27 +328,31 @@ def _check_network(doc: GatewayDocument, n: int, net: NetworkSpec) -> list[Probl
         if not any(transit == r for r in peer_ranges):
             problems.append(Problem(f"{where}.transit[{t}]", f"{transit} is not a pool of a peer site in {net.name}"))
 
-    seen: dict[IPv4Address, int] = {}
+    # keyed and compared as integers: hashing an IPv4Address goes through hex(), and a network's
+    # membership test through Python; an agent checks every remote endpoint of every document
+    seen: dict[int, int] = {}
     owners_of = _owners(net.pools, disjoint=not overlapping)
+    lowest, highest = int(net.cidr.network_address), int(net.cidr.broadcast_address)
     for e, endpoint in enumerate(net.remote_endpoints):
         field = f"{where}.remote_endpoints[{e}]"
-        if endpoint.ip in seen:
+        value = int(endpoint.ip)
+        if value in seen:
             problems.append(
                 Problem(
                     f"{field}.ip",
-                    f"{endpoint.ip} is listed twice (also remote_endpoints[{seen[endpoint.ip]}])",
+                    f"{endpoint.ip} is listed twice (also remote_endpoints[{seen[value]}])",
                     "list each address once",
                 )
             )
             continue
-        seen[endpoint.ip] = e
+        seen[value] = e
         peer = peers.get(endpoint.gateway)
         if peer is None:
             problems.append(
                 Problem(f"{field}.gateway", f"unknown gateway '{endpoint.gateway}'", "name one of the peers")
             )
             continue
-        if endpoint.ip not in net.cidr:
+        if not lowest <= value <= highest:
             problems.append(Problem(f"{field}.ip", f"{endpoint.ip} is outside {net.cidr}"))
             continue
         owners = owners_of(endpoint.ip)

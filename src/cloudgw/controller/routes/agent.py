@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -94,6 +95,7 @@ async def _stream(
     bus = request.app.state.bus
     sent, generation = after, state.auth_generation
     quiet_since = checked_at = time.monotonic()
+    keepalive *= random.uniform(0.8, 1.0)  # streams opened together do not all speak together
     yield b"\n"  # at once: the agent knows it is connected before anything changes
     while True:
         try:
@@ -122,7 +124,11 @@ async def _stream(
             continue
         if bus.revision > snapshot.revision:
             continue
-        await _wait(request, min(keepalive - silent, 1.0))
+        # No look once a second, as a long-poll does: 1,000 streams woken in step each second
+        # held a change's write back by a tenth of a second. The bus loses no wake-up here (the
+        # check above and this wait run on the loop with nothing in between); a new snapshot from
+        # another replica or a question wakes it too.
+        await _wait(request, keepalive - silent)
 
 
 async def _current(request: Request, state: State, gateway: str) -> Any:
