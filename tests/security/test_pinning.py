@@ -4,6 +4,7 @@ issued by any other CA, even one in the machine's trust store (a public CA), is 
 from __future__ import annotations
 
 import http.server
+import socket
 import ssl
 import threading
 from collections.abc import Iterator
@@ -60,3 +61,23 @@ def test_a_pinned_ca_is_the_only_one_trusted(impostor, monkeypatch):
     for ca in (str(our_ca), our_ca.read_text()):  # a file, or the PEM text itself
         with Client(url, ca=ca) as pinned, pytest.raises(Unreachable, match="not signed by the CA we trust"):
             pinned.request("GET", "/")
+
+
+def test_the_controller_issues_no_session_tickets(controller):
+    """No client resumes a TLS session with the controller: it makes and sends no tickets (two per
+    handshake by default, measured in docs/benchmarks.md)."""
+    from urllib.parse import urlsplit
+
+    host, port = urlsplit(controller.url).hostname, urlsplit(controller.url).port
+    context = ssl.create_default_context(cafile=controller.ca)
+    with (
+        socket.create_connection((host, port), timeout=10) as raw,
+        context.wrap_socket(raw, server_hostname=host) as tls,
+    ):
+        assert tls.version() == "TLSv1.3"
+        tls.sendall(b"GET /api/v1/agent/ca HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        answer = b""
+        while chunk := tls.recv(65536):  # tickets, if any, come before the answer
+            answer += chunk
+        assert answer.startswith(b"HTTP/1.1 200")
+        assert tls.session is not None and not tls.session.has_ticket

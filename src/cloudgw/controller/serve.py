@@ -102,6 +102,9 @@ async def serve_with_handshake_deadline(server: uvicorn.Server, sockets: list[so
     async def with_deadline(*args: Any, **kwargs: Any) -> Any:
         if kwargs.get("ssl") is not None:
             kwargs.setdefault("ssl_handshake_timeout", deadline)
+            # no TLS 1.3 session tickets: OpenSSL makes and sends two after every handshake, and
+            # no client of the controller resumes a session (agents and the CLI open new ones)
+            kwargs["ssl"].num_tickets = 0
         return await create_server(*args, **kwargs)
 
     loop.create_server = with_deadline  # type: ignore[method-assign]
