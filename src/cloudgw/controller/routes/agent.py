@@ -22,7 +22,9 @@ router = APIRouter(prefix="/api/v1/agent", tags=["agent"])
 
 
 @router.get("/ca", response_class=PlainTextResponse, summary="The controller's CA certificate (public)")
-def ca_certificate(request: Request) -> Any:
+async def ca_certificate(request: Request) -> Any:
+    # on the event loop (a small file, from the page cache): every join asks for it first, and a
+    # worker thread's hand-off cost more than the read
     path = request.app.state.ca_path
     if path is None or not Path(path).exists():
         raise NotFound("CA certificate", "ca.pem")
