@@ -282,6 +282,7 @@ class Change:
         self.revision = revision
         self.affected: set[str] = set()  # derived at commit (scope.candidates, then exact): never set by hand
         self.audit: list[tuple[str, str, str, dict[str, Any] | None, dict[str, Any] | None]] = []
+        self.actors: dict[int, str] = {}  # audit row -> its own actor, where not the write's
         self.announcements: Mapping[Any, Announcement] | None = None  # set when they changed
         # (network, gateway) -> what it now announces, when replace_announcements() made the change
         self.groups: dict[tuple[str, str], dict[IPv4Address, Announcement]] = {}
@@ -296,9 +297,14 @@ class Change:
         self._spans_owned = False  # _spans is this change's own copy (else the snapshot's, read-only)
         self._reloaded = False  # refresh() replaced the working copy with the database's
 
-    def record(self, action: str, kind: str, name: str, before: Any = None, after: Any = None) -> None:
+    def record(
+        self, action: str, kind: str, name: str, before: Any = None, after: Any = None, actor: str | None = None
+    ) -> None:
         """Declare what this write changed: the audit row, the reason that travels to the gateways,
-        and (derived from it at commit) how the next snapshot is built and who must hear of it."""
+        and (derived from it at commit) how the next snapshot is built and who must hear of it.
+        `actor`: who did this part, when a write makes several callers' changes (batched joins)."""
+        if actor is not None:
+            self.actors[len(self.audit)] = actor
         self.audit.append((action, kind, name, before, after))
         if action in ("update", "delete"):
             self.stale = True
@@ -811,7 +817,7 @@ class State:
                     insert(AuditRow),
                     [
                         {
-                            "actor": actor,
+                            "actor": change.actors.get(row, actor),
                             "action": action,
                             "kind": kind,
                             "name": name,
@@ -819,7 +825,7 @@ class State:
                             "after": after,
                             "revision": revision,
                         }
-                        for action, kind, name, before, after in change.audit
+                        for row, (action, kind, name, before, after) in enumerate(change.audit)
                     ],
                 )
             # still under the lock: a reader that finds the new revision in the database must find
@@ -828,11 +834,11 @@ class State:
             if not change.auth_neutral:
                 self.auth_generation += 1
         self.publish(revision)
-        for action, kind, name, _, _ in change.audit:
+        for row, (action, kind, name, _, _) in enumerate(change.audit):
             log_event(
                 log,
                 "state.changed",
-                actor=actor,
+                actor=change.actors.get(row, actor),
                 action=action,
                 kind=kind,
                 name=name,
