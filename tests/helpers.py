@@ -4,11 +4,16 @@ lives here, never in the production import path."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import copy
+import http.server
+import json
 import os
+import ssl
 import subprocess
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 KEY_A = base64.b64encode(bytes(range(32))).decode()
@@ -116,3 +121,31 @@ def reap_zombie_children() -> int:
             except ChildProcessError:
                 pass
     return reaped
+
+
+@contextlib.contextmanager
+def json_server(answer: Callable[[str], Any], tls: ssl.SSLContext | None = None) -> Iterator[str]:
+    """A stand-in HTTP(S) server on 127.0.0.1 answering every GET with 200 and answer(path) as JSON
+    (another controller version, an impostor); yields its base URL."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # the standard library's name
+            body = json.dumps(answer(self.path)).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"{'https' if tls else 'http'}://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()

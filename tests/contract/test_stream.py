@@ -3,18 +3,15 @@ one response, keep-alives in between, and the stream ends when its credential or
 
 from __future__ import annotations
 
-import http.server
-import json
 import queue
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 from cloudgw.agent.keys import generate_private_key, public_key_of
 from cloudgw.client import AgentClient
 from tests.contract.world import join, make_world
-from tests.helpers import wait_for
+from tests.helpers import json_server, wait_for
 
 END = object()
 
@@ -108,35 +105,10 @@ def test_a_stream_ends_when_its_gateway_is_deleted(api, controller, uid):
         assert not thread.is_alive()
 
 
-class _LongPollOnly(http.server.BaseHTTPRequestHandler):
-    """A controller from before the stream: it ignores `stream` and answers one long-poll."""
-
-    def do_GET(self) -> None:
-        body = json.dumps({"revision": 7, "from": self.path}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *_args: object) -> None:
-        pass
-
-
-def serve(handler: type) -> Iterator[str]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
 def test_an_older_controller_that_does_not_stream_is_answered_as_a_long_poll():
-    for url in serve(_LongPollOnly):
-        with AgentClient(url, token="cgw_x") as agent:
-            answers = list(agent.stream(3, wait=1.0))
+    # a controller from before the stream: it ignores `stream` and answers one long-poll
+    with json_server(lambda path: {"revision": 7, "from": path}) as url, AgentClient(url, token="cgw_x") as agent:
+        answers = list(agent.stream(3, wait=1.0))
         assert len(answers) == 1
         assert answers[0]["revision"] == 7
         assert "stream=true" in answers[0]["from"] and "after=3" in answers[0]["from"]

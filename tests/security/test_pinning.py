@@ -3,10 +3,8 @@ issued by any other CA, even one in the machine's trust store (a public CA), is 
 
 from __future__ import annotations
 
-import http.server
 import socket
 import ssl
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,19 +12,7 @@ import pytest
 
 from cloudgw.client.api import Client, Unreachable
 from cloudgw.controller.tls import CA_CERT, SERVER_CERT, SERVER_KEY, make_ca, make_server_cert
-
-
-class _Hello(http.server.BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        body = b'{"hello": "from the impostor"}'
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *_args: object) -> None:
-        pass
+from tests.helpers import json_server
 
 
 @pytest.fixture
@@ -39,15 +25,8 @@ def impostor(tmp_path: Path) -> Iterator[tuple[str, Path, Path]]:
     make_server_cert(public, ["127.0.0.1"])
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(public / SERVER_CERT, public / SERVER_KEY)
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Hello)
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"https://127.0.0.1:{server.server_address[1]}", public / CA_CERT, ours / CA_CERT
-    finally:
-        server.shutdown()
-        server.server_close()
+    with json_server(lambda _path: {"hello": "from the impostor"}, tls=context) as url:
+        yield url, public / CA_CERT, ours / CA_CERT
 
 
 def test_a_pinned_ca_is_the_only_one_trusted(impostor, monkeypatch):
