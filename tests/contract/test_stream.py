@@ -3,6 +3,7 @@ one response, keep-alives in between, and the stream ends when its credential or
 
 from __future__ import annotations
 
+import http.server
 import queue
 import threading
 import time
@@ -150,3 +151,42 @@ def test_the_agents_watch_follows_changes_over_one_stream(api, controller, uid, 
         assert len(opened) == 1, opened  # every change came on the first stream
     finally:
         source.stop()
+
+
+class _HangsUp(http.server.BaseHTTPRequestHandler):
+    """A controller that opens a stream, says nothing, and closes it: counts the connections."""
+
+    opened: list[float] = []
+
+    def do_GET(self) -> None:
+        _HangsUp.opened.append(time.monotonic())
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-ndjson")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(b"\n")
+
+    def log_message(self, *_args: object) -> None:
+        pass
+
+
+def test_a_stream_that_ends_at_once_is_not_reopened_in_a_spin(tmp_path):
+    from cloudgw.agent.link import ControllerLink, ControllerSource
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _HangsUp)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    link = ControllerLink(f"http://127.0.0.1:{server.server_address[1]}", tmp_path)
+    link.gateway, link._credential = "gw-a", "cgw_x"
+    link.client = lambda timeout=10.0: AgentClient(link.url, token="cgw_x", timeout=timeout)
+    source = ControllerSource(link, tmp_path / "document.json", wait=30)
+    _HangsUp.opened.clear()
+    source.start()
+    try:
+        wait_for(lambda: len(_HangsUp.opened) >= 4, 15, what="four connections")
+        gaps = [b - a for a, b in zip(_HangsUp.opened, _HangsUp.opened[1:], strict=False)][:3]
+        assert gaps[0] >= 0.4 and gaps[1] >= 0.9 and gaps[2] >= 1.9, gaps  # 0.5, 1, 2 s: backing off
+        assert source.connected  # it did hear the controller
+    finally:
+        source.stop()
+        server.shutdown()
+        server.server_close()

@@ -222,19 +222,19 @@ class ControllerSource:
         refused = -1  # the revision of the last document refused
         client = self.link.client(timeout=10)
         while not self._stop.is_set():
-            answered = False
+            opened, answered = time.monotonic(), False
             try:
                 # after a refused document, wait for the next revision rather than fetch it again
                 since = max(self.revision, refused)
                 for data in client.stream(since, wait=self.wait, questions=self.on_question is not None):
                     if self._stop.is_set():
                         break
-                    answered = True
                     if not self.connected:
                         log_event(log, "controller.connected", url=self.link.url)
-                    self.connected, delay = True, 0.5
+                    self.connected = True
                     if data is None:
                         continue
+                    answered, delay = True, 0.5
                     if "questions" in data:
                         for question in data["questions"]:
                             threading.Thread(target=self._answer, args=(question,), name="answer", daemon=True).start()
@@ -253,7 +253,9 @@ class ControllerSource:
                         delay = min(delay * 2, 10.0)
                         continue
                     self.on_change()
-                if not answered:  # a stream closed before its first line: never reconnect in a spin
+                if not answered and time.monotonic() - opened < 1.0:
+                    # closed at once with nothing in it: whatever the controller does, never reconnect
+                    # in a spin (a long-poll's "nothing new" after its wait reconnects at once)
                     self._stop.wait(delay)
                     delay = min(delay * 2, 10.0)
             except CloudgwError as exc:
