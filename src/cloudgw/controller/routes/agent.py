@@ -126,10 +126,9 @@ async def _stream(
             continue
         if bus.revision > snapshot.revision:
             continue
-        # No look once a second, as a long-poll does: 1,000 streams woken in step each second
-        # held a change's write back by a tenth of a second. The bus loses no wake-up here (the
-        # check above and this wait run on the loop with nothing in between); a new snapshot from
-        # another replica or a question wakes it too.
+        # No look once a second, as a long-poll does (1,000 streams: 1,000 wake-ups a second for
+        # nothing). The bus loses no wake-up here (the check above and this wait run on the loop
+        # with nothing in between); a new snapshot from another replica or a question wakes it too.
         await _wait(request, keepalive - silent)
 
 
