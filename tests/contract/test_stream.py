@@ -55,7 +55,9 @@ def test_one_stream_carries_every_new_document_and_keepalives(api, controller, u
         assert first["gateway"]["name"] == world.gw_a
         started = time.monotonic()
         assert items.get(timeout=10) is None  # nothing changed: a keep-alive after about `wait`
-        assert time.monotonic() - started >= 0.7  # `wait` less up to a fifth (spread, docs/controller.md)
+        # after about `wait` (less up to a fifth, docs/controller.md), counted here from when this
+        # thread read the document, which may be a while after the controller wrote it
+        assert time.monotonic() - started >= 0.4
         revisions = [first["revision"]]
         for n in (13, 14):  # two changes, both on the same response
             agent_b.announce(world.network, [{"ip": f"192.168.1.{n}"}])
