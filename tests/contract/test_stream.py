@@ -49,7 +49,7 @@ def test_one_stream_carries_every_new_document_and_keepalives(api, controller, u
     credential_a, _ = join(api, controller, world.gw_a)
     credential_b, _ = join(api, controller, world.gw_b)
     with controller.agent(credential_a) as agent_a, controller.agent(credential_b) as agent_b:
-        items, _ = feed(agent_a, -1, wait=1.0)
+        items, reader = feed(agent_a, -1, wait=1.0)
         assert items.get(timeout=10) is None  # the first line: connected, before anything changes
         first = next_document(items)
         assert first["gateway"]["name"] == world.gw_a
@@ -66,6 +66,12 @@ def test_one_stream_carries_every_new_document_and_keepalives(api, controller, u
             remote = {e["ip"] for net in document["networks"] for e in net["remote_endpoints"]}
             assert f"192.168.1.{n}" in remote
             revisions.append(document["revision"])
+        # end the stream before the client closes: a reader left in recv() on a socket another
+        # thread closed reads from whatever connection gets that descriptor next (a later test's
+        # join once failed with "bad record mac" that way)
+        api.delete("gateways", world.gw_a)
+        reader.join(timeout=15)
+        assert not reader.is_alive()
 
 
 def test_a_stream_starts_after_the_revision_it_names(api, controller, uid):
