@@ -13,9 +13,7 @@ from dataclasses import dataclass, field, replace
 from ipaddress import IPv4Address
 
 from cloudgw.model.document import RemoteEndpoint
-from cloudgw.model.topology import Announcement, Connection, Gateway, Pool, Topology, choose_active
-
-Group = dict[IPv4Address, Announcement]  # what one gateway announces in one network
+from cloudgw.model.topology import Announcement, Connection, Gateway, Group, Pool, Topology, choose_active
 
 
 @dataclass

@@ -27,9 +27,9 @@ from ipaddress import IPv4Network
 from itertools import islice
 from typing import Literal
 
-from cloudgw.mapping.index import Group, TopologyIndex
+from cloudgw.mapping.index import TopologyIndex
 from cloudgw.model.paging import Key, Page
-from cloudgw.model.topology import Announcement
+from cloudgw.model.topology import Announcement, Group
 
 EndpointState = Literal["effective", "ignored"]
 

@@ -301,14 +301,13 @@ def _check_network(doc: GatewayDocument, n: int, net: NetworkSpec) -> list[Probl
     overlapping = _overlapping([pool.range for pool in net.pools])
     for i, j in overlapping:
         left, right = net.pools[i], net.pools[j]
-        if left.range.overlaps(right.range):
-            problems.append(
-                Problem(
-                    f"{where}.pools[{j}].range",
-                    f"{right.range} (site '{right.site}') overlaps pools[{i}] {left.range} (site '{left.site}')",
-                    "give each pool a disjoint range",
-                )
+        problems.append(
+            Problem(
+                f"{where}.pools[{j}].range",
+                f"{right.range} (site '{right.site}') overlaps pools[{i}] {left.range} (site '{left.site}')",
+                "give each pool a disjoint range",
             )
+        )
 
     if net.egress == "via":
         if net.egress_via is None or net.egress_via not in peers:
