@@ -127,13 +127,25 @@ def measure(db: str, data_dir: Path, pools: int, count: int, replicas: int = 1) 
     }
 
 
+DATABASES = ("sqlite", "postgresql", "postgresql_2_replicas")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="100,1000,10000")
     parser.add_argument("--writes", type=int, default=200)
     parser.add_argument("--out", default="writes")
+    parser.add_argument(
+        "--databases",
+        default=",".join(DATABASES),
+        help=f"which set-ups to measure, comma-separated, of: {', '.join(DATABASES)}",
+    )
     args = parser.parse_args()
-    results: dict[str, list[dict[str, float]]] = {"sqlite": [], "postgresql": [], "postgresql_2_replicas": []}
+    chosen = [d.strip() for d in args.databases.split(",") if d.strip()]
+    unknown = sorted(set(chosen) - set(DATABASES))
+    if unknown or not chosen:
+        parser.error(f"--databases: unknown {', '.join(unknown) or '(none given)'}; choose from {', '.join(DATABASES)}")
+    results: dict[str, list[dict[str, float]]] = {d: [] for d in DATABASES if d in chosen}
     postgres = Postgres().start()
     try:
         for size in (int(s) for s in args.sizes.split(",")):
@@ -156,7 +168,8 @@ def main() -> None:
                     results[database].append(result)
     finally:
         postgres.stop()
-    data = {"machine": machine(), "command": f"bench/writes.py --sizes {args.sizes} --writes {args.writes}", **results}
+    command = f"bench/writes.py --sizes {args.sizes} --writes {args.writes} --databases {','.join(results)}"
+    data = {"machine": machine(), "command": command, **results}
     print(f"saved {save(args.out, data)}", file=sys.stderr)
 
 

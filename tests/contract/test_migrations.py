@@ -26,7 +26,7 @@ def test_migrations_from_empty_database_match_the_models(empty_db):
     engine = make_engine(empty_db)
     assert inspect(engine).get_table_names() == []
     migrate(engine)
-    assert current_revision(engine) == "0008"
+    assert current_revision(engine) == "0009"
     with engine.connect() as connection:
         differences = compare_metadata(
             MigrationContext.configure(connection, opts={"compare_type": True}), Base.metadata
@@ -38,7 +38,7 @@ def test_migrations_from_empty_database_match_the_models(empty_db):
 
 def test_migrate_command(tmp_path):
     result = run([sys.executable, "-m", "cloudgw", "controller", "migrate", "--data-dir", str(tmp_path)])
-    assert "database at migration 0008" in result.stdout
+    assert "database at migration 0009" in result.stdout
     assert (tmp_path / "controller.db").exists()
 
 

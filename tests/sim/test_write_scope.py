@@ -319,6 +319,42 @@ def test_a_replica_catches_up_with_pool_creates_without_a_reload(fresh):
     a.engine.dispose()
 
 
+def test_remembered_credentials_outlive_only_writes_that_cannot_change_them(fresh):
+    """`auth_generation` (what the credential cache and the streams compare) moves on writes that may
+    change who is who (tokens, joins, gateways, sites) and on a reload, here and on a replica that
+    catches up; pool creates, announcements and connections leave it. Before, every write here and
+    every catch-up there dropped every remembered credential: with two replicas each request checked
+    its token in the database again."""
+    a = fresh()
+    b = State(a.engine)
+    for choice, n in [*WORLD, (4, 0), (4, 1)]:
+        op(a, choice, n)
+    b.snapshot()
+    create = config_writes.operation("pools", "create")
+
+    def generations() -> tuple[int, int]:
+        b.snapshot()  # b catches up with whatever a wrote
+        return a.auth_generation, b.auth_generation
+
+    before = generations()
+    create(a, "t", schemas.PoolCreate(name="more", network="n0", site="s1", range="10.0.0.200-10.0.0.209"))
+    announce(a, "g1", "n1", 3)
+    assert generations() == before
+    create(b, "t", schemas.PoolCreate(name="more2", network="n1", site="s1", range="10.1.0.200-10.1.0.209"))
+    a.snapshot()
+    assert (a.auth_generation, b.auth_generation) == before  # the same the other way round
+    for write in (
+        lambda: gateway_calls.create_token(a, "t", schemas.TokenCreate(name="another", role="readonly")),
+        lambda: join(a, "g0", 7),
+        lambda: op(a, 12, 4),  # a site update: b reloads
+    ):
+        before = generations()
+        write()
+        after = generations()
+        assert after[0] > before[0] and after[1] > before[1]
+    a.engine.dispose()
+
+
 def test_small_documents_are_made_on_the_event_loop_and_large_ones_are_not(fresh, monkeypatch):
     """The watch makes a spoke's document in place and leaves a large one to a worker thread: what it
     makes in place is the document a worker would make, and a document past the limit, a hub's, or

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -20,7 +20,7 @@ from ipaddress import IPv4Address, IPv4Network
 from typing import Any, TypeVar
 
 from pydantic import ValidationError
-from sqlalchemy import Engine, delete, insert, select, update
+from sqlalchemy import Engine, String, bindparam, delete, insert, literal, select, union_all, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from cloudgw.controller.db.models import (
@@ -79,6 +79,8 @@ class Snapshot:
     _index_lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
     _sorted: dict[str, list[Any]] = field(default_factory=dict, repr=False, compare=False)
     _pool_spans: PoolSpans | None = field(default=None, repr=False, compare=False)
+    # caught up from another replica's writes that all were auth-neutral (State._newer)
+    neutral_catch_up: bool = field(default=False, repr=False, compare=False)
 
     @property
     def pool_spans(self) -> PoolSpans:
@@ -331,9 +333,8 @@ class Change:
 
     @property
     def auth_neutral(self) -> bool:
-        """Only endpoint announcements and HA roles: they cannot change who is who, so remembered
-        credentials stay."""
-        return all(kind == "endpoints" or action == "role" for action, kind, *_ in self.audit)
+        """Nothing that can change who is who (see auth_neutral): remembered credentials stay."""
+        return auth_neutral((action, kind) for action, kind, *_ in self.audit)
 
     @property
     def reason(self) -> str:
@@ -423,6 +424,11 @@ IN_PLACE = ("join", "role")  # writes that replace gateways in the working copy 
 CREATED_IN_PLACE = frozenset({"site", "network", "pool"})  # creates the working copy holds as loading would
 EXACT_LIMIT = 64  # up to this many candidate gateways, documents are compared to notify exactly
 CATCH_UP_ACTIONS = frozenset({*IN_PLACE, "announce"})  # another replica's writes applied without a reload
+# Audit kinds whose writes cannot change a credential or whom it names: tokens name a gateway, and a
+# gateway goes with its site. A kind not listed here (a new one too) counts as changing credentials.
+AUTH_NEUTRAL_KINDS = frozenset(
+    {"endpoints", "pool", "network", "connection", "egress", "forward", "burst", "inventory"}
+)
 PACED_RENDER_S = 0.02  # a document that took longer to make is paced (State.render_pause)
 RENDER_PACE = 4.0  # ... made at most once per this many times what it took: a fifth of the time at most
 INLINE_RENDER_LIMIT = 2000  # remote endpoints: a document with fewer is made on the event loop
@@ -431,6 +437,30 @@ CATCH_UP_LIMIT = 256  # revisions; further behind, a reload is cheaper than read
 
 class UndeclaredWrite(RuntimeError):
     """A write that recorded nothing: a programming error, refused before it commits."""
+
+
+# A catch-up's reads (State._catch_up). One round trip: the audit rows since a revision and, marked
+# by an empty action (no audit row has one), the gateways whose documents changed since.
+_SINCE = union_all(
+    select(AuditRow.revision, AuditRow.action, AuditRow.kind, AuditRow.name).where(
+        AuditRow.revision > bindparam("since"), AuditRow.revision <= bindparam("upto")
+    ),
+    select(GatewayRow.doc_revision, literal("", String), literal("", String), GatewayRow.name).where(
+        GatewayRow.doc_revision > bindparam("since")
+    ),
+)
+_POOLS_NAMED = (
+    select(PoolRow.id, PoolRow.name, NetworkRow.name, SiteRow.name, PoolRow.first, PoolRow.last)
+    .join(NetworkRow, PoolRow.network_id == NetworkRow.id)
+    .join(SiteRow, PoolRow.site_id == SiteRow.id)
+    .where(PoolRow.name.in_(bindparam("names", expanding=True)))
+)
+
+
+def auth_neutral(writes: Iterable[tuple[str, str]]) -> bool:
+    """Whether these (action, kind) audit entries leave every credential as it was: HA role changes
+    and the kinds in AUTH_NEUTRAL_KINDS."""
+    return all(kind in AUTH_NEUTRAL_KINDS or action == "role" for action, kind in writes)
 
 
 def _content(doc: GatewayDocument) -> GatewayDocument:
@@ -527,7 +557,6 @@ class State:
                 if self._snapshot is not None and self._snapshot.revision >= revision:
                     return self._snapshot
                 self._snapshot = self._newer(session, self._snapshot, revision)
-                self.auth_generation += 1  # another process wrote: it may have changed tokens
                 return self._snapshot
 
     def _load(self, session: Session, revision: int) -> Snapshot:
@@ -545,11 +574,12 @@ class State:
         the audit was pruned."""
         if not 0 < revision - snap.revision <= CATCH_UP_LIMIT:
             return None
-        rows = session.execute(
-            select(AuditRow.revision, AuditRow.action, AuditRow.kind, AuditRow.name).where(
-                AuditRow.revision > snap.revision, AuditRow.revision <= revision
-            )
-        ).all()
+        # statements made once, run on the session's connection: building them and the ORM's
+        # execution path cost more than these indexed reads themselves
+        connection = session.connection()
+        found = connection.execute(_SINCE, {"since": snap.revision, "upto": revision}).all()
+        rows = [row for row in found if row[1]]
+        documents = [(name, doc_revision) for doc_revision, action, _, name in found if not action]
         if {r for r, _, _, _ in rows} != set(range(snap.revision + 1, revision + 1)):
             return None
         # tokens are no part of the topology (the caller forgets remembered credentials)
@@ -572,13 +602,7 @@ class State:
         if pools:  # pool creates (an admin's, or a file's, through the other replica): those rows only
             topo.pools, ids = dict(snap.topo.pools), {**snap.ids, "pool": dict(snap.ids.get("pool", {}))}
             spans = spans.copy() if spans is not None else None
-            query = (
-                select(PoolRow.id, PoolRow.name, NetworkRow.name, SiteRow.name, PoolRow.first, PoolRow.last)
-                .join(NetworkRow, PoolRow.network_id == NetworkRow.id)
-                .join(SiteRow, PoolRow.site_id == SiteRow.id)
-                .where(PoolRow.name.in_(pools))
-            )
-            for row_id, name, network, site, first, last in session.execute(query):
+            for row_id, name, network, site, first, last in connection.execute(_POOLS_NAMED, {"names": list(pools)}):
                 if network not in topo.networks or site not in topo.sites:
                     return None
                 pool = Pool(name, network, site, AddressRange(IPv4Address(first), IPv4Address(last)))
@@ -600,7 +624,7 @@ class State:
                 for ip in snap.index.announced.get((network, gateway), {}):
                     topo.announcements.pop((network, ip, gateway), None)
                 group: dict[IPv4Address, Announcement] = {}
-                for ip, mac, first_seen, last_seen in session.execute(
+                for ip, mac, first_seen, last_seen in connection.execute(
                     select(EndpointRow.ip, EndpointRow.mac, EndpointRow.first_seen, EndpointRow.last_seen).where(
                         EndpointRow.network_id == network_id, EndpointRow.gateway_id == gateway_id
                     )
@@ -612,18 +636,20 @@ class State:
                     index = index.with_announcements(network, gateway, group)
         topo.revision = revision
         doc_revisions = dict(snap.doc_revisions)
-        for name, doc_revision in session.execute(
-            select(GatewayRow.name, GatewayRow.doc_revision).where(GatewayRow.doc_revision > snap.revision)
-        ):
-            doc_revisions[name] = doc_revision
+        doc_revisions.update(documents)
         caught_up = Snapshot(topo, doc_revisions, ids, dict(snap.doc_reasons))
+        caught_up.neutral_catch_up = auth_neutral((action, kind) for _, action, kind, _ in rows)
         caught_up._index = index
         caught_up._pool_spans = spans
         return caught_up
 
     def _newer(self, session: Session, snap: Snapshot | None, revision: int) -> Snapshot:
-        """The state at `revision`: `snap` caught up when it can be, else loaded."""
+        """The state at `revision`: `snap` caught up when it can be, else loaded. Remembered
+        credentials are forgotten unless every write in between was auth-neutral (a pool create
+        through another replica made every request here check its token in the database again)."""
         caught_up = self._catch_up(session, snap, revision) if snap is not None else None
+        if caught_up is None or not caught_up.neutral_catch_up:
+            self.auth_generation += 1  # another process wrote: it may have changed tokens
         return caught_up if caught_up is not None else self._load(session, revision)
 
     @property
@@ -759,7 +785,6 @@ class State:
                 snapshot = self._snapshot
                 if snapshot is None or snapshot.revision != revision - 1:
                     snapshot = self._newer(session, snapshot, revision - 1)
-                    self.auth_generation += 1  # another process wrote: it may have changed tokens
                 change = Change(session, snapshot, revision)
                 yield change
                 if not change.audit:

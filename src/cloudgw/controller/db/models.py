@@ -66,7 +66,8 @@ class GatewayRow(Timestamps, Base):
     lan_interface: Mapped[str] = mapped_column(String(15), default="eth1")
     lan_addresses: Mapped[list[str]] = mapped_column(JSON, default=list)
     listen_port: Mapped[int] = mapped_column(Integer, default=LISTEN_PORT)
-    doc_revision: Mapped[int] = mapped_column(BigInteger, default=0)  # revision of its document's last change
+    # revision of its document's last change (indexed: a replica catching up reads by it)
+    doc_revision: Mapped[int] = mapped_column(BigInteger, default=0, index=True)
     joined_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     last_seen: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     version: Mapped[str | None] = mapped_column(String(40), nullable=True)
@@ -172,7 +173,7 @@ class AuditRow(Base):
     name: Mapped[str] = mapped_column(String(127))
     before: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     after: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
-    revision: Mapped[int] = mapped_column(BigInteger)
+    revision: Mapped[int] = mapped_column(BigInteger, index=True)  # a replica catching up reads by it
 
 
 class EgressRow(Timestamps, Base):
