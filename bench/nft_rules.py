@@ -58,12 +58,18 @@ def remove(paths: LabPaths, chain: str, comment: str | None) -> None:
         if chain == "*":
             nft(paths, gateway, "delete", "table", "inet", "cloudgw")
             continue
-        listing = json.loads(nft(paths, gateway, "-j", "-a", "list", "chain", "inet", "cloudgw", chain))
-        handles = [i["rule"]["handle"] for i in listing["nftables"] if i.get("rule", {}).get("comment") == comment]
-        if not handles:
+        # the forward chain dispatches on the input interface: a rule may sit in several from-X chains
+        listing = json.loads(nft(paths, gateway, "-j", "-a", "list", "table", "inet", "cloudgw"))
+        found = [
+            (i["rule"]["chain"], i["rule"]["handle"])
+            for i in listing["nftables"]
+            if i.get("rule", {}).get("comment") == comment
+            and (i["rule"]["chain"] == chain or (chain == "forward" and i["rule"]["chain"].startswith("from-")))
+        ]
+        if not found:
             raise SystemExit(f"{gateway}: no rule '{comment}' in chain {chain}")
-        for handle in handles:
-            nft(paths, gateway, "delete", "rule", "inet", "cloudgw", chain, "handle", str(handle))
+        for in_chain, handle in found:
+            nft(paths, gateway, "delete", "rule", "inet", "cloudgw", in_chain, "handle", str(handle))
 
 
 def restore(paths: LabPaths, saved: dict[str, str]) -> None:

@@ -4,6 +4,7 @@ from cloudgw.dataplane.nftrender import (
     FINGERPRINT_PREFIX,
     Filters,
     build_ruleset,
+    flat_rules,
     gateway_rules,
     ruleset_from_listing,
 )
@@ -27,7 +28,59 @@ def filters(**changes):
 
 
 def rules_by_comment(f):
-    return {r["add"]["rule"]["comment"]: r["add"]["rule"] for r in gateway_rules(f)}
+    """Comment -> rule, of the flat chains (the order of checks, each with its interface match)."""
+    return {r["add"]["rule"]["comment"]: r["add"]["rule"] for r in flat_rules(f)}
+
+
+IIF = {"meta": {"key": "iifname"}}
+
+
+def walk(rules, iif):
+    """The forward rules a packet from `iif` meets in the dispatched table, as (comment, expr)."""
+    by_chain = {}
+    for r in rules:
+        by_chain.setdefault(r["add"]["rule"]["chain"], []).append(r["add"]["rule"])
+    dispatch = by_chain["forward"][0]
+    assert dispatch["comment"] == "dispatch"
+    targets = dict(dispatch["expr"][0]["vmap"]["data"]["set"])
+    chain = by_chain[targets[iif]["goto"]["target"]] if iif in targets else by_chain["forward"][1:]
+    return [(r["comment"], r["expr"]) for r in chain]
+
+
+def flat_walk(rules, iif):
+    """The same from the flat chain: the rules for this interface or any, without the match."""
+    walked = []
+    for r in rules:
+        rule = r["add"]["rule"]
+        if rule["chain"] != "forward":
+            continue
+        first = rule["expr"][0].get("match", {})
+        if first.get("left") == IIF and first.get("op") == "==":
+            if first["right"] == iif:
+                walked.append((rule["comment"], rule["expr"][1:]))
+        else:
+            walked.append((rule["comment"], rule["expr"]))
+    return walked
+
+
+def test_the_dispatched_forward_chain_gives_every_interface_the_flat_chains_rules():
+    """A packet from each interface (and from one cloudgw does not know) meets exactly the checks of
+    the flat chain, in the same order; every other chain is unchanged."""
+    variants = [
+        filters(),
+        filters(masquerade=(), via_sources=(R("192.168.1.1-192.168.1.10"),), bridged=("br0",)),
+        filters(forwards=(("tcp", 8080, IPv4Address("192.168.1.5"), 80),), blocked_sources=(R("192.168.1.3"),)),
+        filters(lan_sources=(("lan0", (R("192.168.1.1-192.168.1.10"),)), ("lan1", (R("192.168.1.30"),)))),
+    ]
+    for f in variants:
+        flat, dispatched = flat_rules(f), gateway_rules(f)
+        for iif in ("lan0", "lan1", "cgw0", "wan0", "br0", "eth7"):
+            assert walk(dispatched, iif) == flat_walk(flat, iif), (f, iif)
+        assert [
+            r
+            for r in dispatched
+            if r["add"]["rule"]["chain"] != "forward" and not r["add"]["rule"]["chain"].startswith("from-")
+        ] == [r for r in flat if r["add"]["rule"]["chain"] != "forward"]
 
 
 def test_batch_replaces_the_table_atomically():
@@ -50,9 +103,13 @@ def test_single_addresses_are_plain_set_members():
 
 
 def test_forward_chain_order_spoofing_mss_state_then_drops():
-    comments = [r["add"]["rule"]["comment"] for r in gateway_rules(filters()) if r["add"]["rule"]["chain"] == "forward"]
+    comments = [r["add"]["rule"]["comment"] for r in flat_rules(filters()) if r["add"]["rule"]["chain"] == "forward"]
     assert comments[:4] == ["lan-spoof lan0", "tunnel-spoof cgw0", "mss", "established"]
     assert comments.index("wan-inbound") > comments.index("established")
+    rules = gateway_rules(filters())
+    assert [c for c, _ in walk(rules, "lan0")][:3] == ["lan-spoof lan0", "mss", "established"]
+    assert [c for c, _ in walk(rules, "cgw0")][:3] == ["tunnel-spoof cgw0", "mss", "established"]
+    assert [c for c, _ in walk(rules, "wan0")] == ["mss", "established", "wan-inbound"]
 
 
 def test_napt_masquerades_out_of_the_wan_but_never_to_a_stretched_network():

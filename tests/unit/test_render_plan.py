@@ -44,7 +44,7 @@ def test_render_l3_objects():
     assert state.routes[(254, N("192.168.1.253/32"))].src == IPv4Address("192.168.1.254")
     assert state.sysctls["net/ipv4/ip_forward"] == "1"
     assert state.sysctls["net/ipv4/neigh/lan0/proxy_delay"] == "0"  # no random delay on proxy ARP
-    assert state.nft is not None and ("forward", "lan-spoof lan0") in state.nft.rule_ids
+    assert state.nft is not None and ("from-lan0", "lan-spoof lan0") in state.nft.rule_ids
 
 
 def test_private_key_never_shows_in_repr():
@@ -160,7 +160,11 @@ def test_egress_via_peer_routes_the_pool_through_the_tunnel():
     assert PolicyRule(20701, 207, src=N("192.168.1.8/31")) in state.rules
     assert state.routes[(207, N("0.0.0.0/0"))].dev == "cgw0"
     assert N("0.0.0.0/0") in state.peers[("cgw0", KEY_B)].allowed_ips
-    assert ("forward", "egress-via") in state.nft.rule_ids and ("postrouting", "napt") not in state.nft.rule_ids
+    assert (
+        ("forward", "egress-via") in state.nft.rule_ids
+        and ("from-lan0", "egress-via") in state.nft.rule_ids
+        and ("postrouting", "napt") not in state.nft.rule_ids
+    )
 
 
 def test_transit_pools_are_masqueraded_here():
@@ -172,5 +176,9 @@ def test_transit_pools_are_masqueraded_here():
 
 def test_egress_none_has_no_masquerade():
     state = render(doc(**{"networks.0.egress": "none"}), KEY_A)
-    assert ("forward", "egress-none") in state.nft.rule_ids and ("postrouting", "napt") not in state.nft.rule_ids
+    assert (
+        ("forward", "egress-none") in state.nft.rule_ids
+        and ("from-lan0", "egress-none") in state.nft.rule_ids
+        and ("postrouting", "napt") not in state.nft.rule_ids
+    )
     assert not state.rules

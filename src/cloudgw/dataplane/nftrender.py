@@ -130,6 +130,12 @@ def _not_from(ranges: Sequence[AddressRange]) -> Any:
 
 
 def gateway_rules(f: Filters) -> list[dict[str, Any]]:
+    """Every rule of a gateway's table, the forward chain dispatched on the input interface."""
+    return dispatch_forward(flat_rules(f))
+
+
+def flat_rules(f: Filters) -> list[dict[str, Any]]:
+    """The rules with one flat forward chain, in the order a packet meets them."""
     rules: list[dict[str, Any]] = []
     # raw: connection tracking only where a rule needs it (NAPT, port forwards, the WAN's stateful
     # filter). The tunnel's own UDP and traffic inside the stretched networks are never NATed nor
@@ -277,6 +283,42 @@ def gateway_rules(f: Filters) -> list[dict[str, Any]]:
             napt.append(_match(_daddr(), _prefix_set(f.internal), "!="))
         rules.append(_rule("postrouting", "napt", [*napt, {"counter": None}, {"masquerade": None}]))
     return rules
+
+
+def _iif_of(rule: dict[str, Any]) -> str | None:
+    """The input interface a rule's first match requires, if any."""
+    expr = rule["add"]["rule"]["expr"]
+    match = expr[0].get("match") if expr else None
+    if match and match["op"] == "==" and match["left"] == {"meta": {"key": "iifname"}}:
+        return str(match["right"])
+    return None
+
+
+def dispatch_forward(rules: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The forward chain as one dispatch on the input interface: a packet from interface X goes to
+    chain `from-X` holding, in the original order, X's rules (without their now needless interface
+    match) and the rules for any interface; packets from elsewhere stay in `forward` for the latter.
+    Same verdicts as the flat chain, but a packet no longer walks every other interface's rules: in
+    the UDP benchmark the flat table's rules were ~6% of the machine's CPU (docs/benchmarks.md)."""
+    forward = [r for r in rules if r["add"]["rule"]["chain"] == "forward" and r["add"]["rule"]["family"] == NFT_FAMILY]
+    interfaces = list(dict.fromkeys(i for i in map(_iif_of, forward) if i is not None))
+    if not interfaces:
+        return rules
+    chains: dict[str, list[dict[str, Any]]] = {}
+    for name in interfaces:
+        chain = f"from-{name}"
+        chains[name] = []
+        for rule in forward:
+            body = rule["add"]["rule"]
+            if _iif_of(rule) == name:
+                chains[name].append(_rule(chain, body["comment"], body["expr"][1:]))
+            elif _iif_of(rule) is None:
+                chains[name].append(_rule(chain, body["comment"], body["expr"]))
+    table = [[name, {"goto": {"target": f"from-{name}"}}] for name in interfaces]
+    dispatch = _rule("forward", "dispatch", [{"vmap": {"key": {"meta": {"key": "iifname"}}, "data": {"set": table}}}])
+    rest = [r for r in forward if _iif_of(r) is None]
+    others = [r for r in rules if r not in forward]
+    return [dispatch, *rest, *(rule for name in interfaces for rule in chains[name]), *others]
 
 
 def build_ruleset(body: Sequence[dict[str, Any]]) -> NftRuleset:
