@@ -56,11 +56,25 @@ def test_the_controller_shows_the_path_and_the_warning(rough_lab):
 def test_explain_names_the_wan_path_below_the_tunnel_mtu(rough_lab):
     """A WAN path MTU below the connection's: explain warns at the tunnel hop, and the probe through
     the tunnel at the MTU the gateway lowered to is answered (nothing is lost, nothing to fix by hand)."""
-    with controlplane.lab_client(rough_lab.paths) as api:
-        result = api.json("POST", "/api/v1/explain", json={"src": "192.168.1.1", "dst": "192.168.1.11"})
+    seen: list[dict] = []
+
+    def explained() -> dict | None:
+        # explain reports the live state: a probe lost under load or a heartbeat not yet sent makes a
+        # hop broken for a moment (once in CI); what must hold is the warning once that has passed
+        with controlplane.lab_client(rough_lab.paths) as api:
+            result = api.json("POST", "/api/v1/explain", json={"src": "192.168.1.1", "dst": "192.168.1.11"})
+        seen.append(result)
+        return result if result["verdict"] == "warning" else None
+
+    try:
+        result = wait_for(explained, 30, interval=0.5, what="explain's verdict to be the path warning")
+    except AssertionError as timed_out:
+        last = seen[-1] if seen else {"verdict": None, "hops": []}
+        hops = [(h["hop"], h["state"], h.get("detail")) for h in last["hops"]]
+        raise AssertionError(f"explain never warned; its last answer: {last['verdict']}, {hops}") from timed_out
     hops = {h["hop"]: h for h in result["hops"]}
     tunnel = hops["tunnel private-gw -> public-gw"]
-    assert result["verdict"] == "warning" and tunnel["state"] == "warning", result
+    assert tunnel["state"] == "warning", result
     assert "does not fit the path" in tunnel["detail"]
     assert hops["kernel private-gw"]["state"] == "ok" and "1328" in hops["kernel private-gw"]["detail"]
 
