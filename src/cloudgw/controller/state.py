@@ -79,8 +79,6 @@ class Snapshot:
     _index_lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
     _sorted: dict[str, list[Any]] = field(default_factory=dict, repr=False, compare=False)
     _pool_spans: PoolSpans | None = field(default=None, repr=False, compare=False)
-    # caught up from another replica's writes that all were auth-neutral (State._newer)
-    neutral_catch_up: bool = field(default=False, repr=False, compare=False)
 
     @property
     def pool_spans(self) -> PoolSpans:
@@ -565,13 +563,13 @@ class State:
         topo.revision = revision
         return Snapshot(topo, doc_revisions, ids)
 
-    def _catch_up(self, session: Session, snap: Snapshot, revision: int) -> Snapshot | None:
+    def _catch_up(self, session: Session, snap: Snapshot, revision: int) -> tuple[Snapshot, bool] | None:
         """Another replica's writes since `snap`, applied to it, when they were all joins, role
         changes, announcements, tokens (what gateways do all day) and pool creates: the audit log says
         which gateways, endpoint groups and pools they touched, and only those rows are read. With
         two replicas every write found the other's before it and reloaded the whole configuration
         (10,000 sites: most of a join's time). None when anything else happened, or too much, or
-        the audit was pruned."""
+        the audit was pruned. With the snapshot: whether those writes were all auth-neutral."""
         if not 0 < revision - snap.revision <= CATCH_UP_LIMIT:
             return None
         # statements made once, run on the session's connection: building them and the ORM's
@@ -638,19 +636,18 @@ class State:
         doc_revisions = dict(snap.doc_revisions)
         doc_revisions.update(documents)
         caught_up = Snapshot(topo, doc_revisions, ids, dict(snap.doc_reasons))
-        caught_up.neutral_catch_up = auth_neutral((action, kind) for _, action, kind, _ in rows)
         caught_up._index = index
         caught_up._pool_spans = spans
-        return caught_up
+        return caught_up, auth_neutral((action, kind) for _, action, kind, _ in rows)
 
     def _newer(self, session: Session, snap: Snapshot | None, revision: int) -> Snapshot:
         """The state at `revision`: `snap` caught up when it can be, else loaded. Remembered
         credentials are forgotten unless every write in between was auth-neutral (a pool create
         through another replica made every request here check its token in the database again)."""
         caught_up = self._catch_up(session, snap, revision) if snap is not None else None
-        if caught_up is None or not caught_up.neutral_catch_up:
+        if caught_up is None or not caught_up[1]:
             self.auth_generation += 1  # another process wrote: it may have changed tokens
-        return caught_up if caught_up is not None else self._load(session, revision)
+        return caught_up[0] if caught_up is not None else self._load(session, revision)
 
     @property
     def known_revision(self) -> int:

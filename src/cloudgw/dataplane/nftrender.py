@@ -300,25 +300,27 @@ def dispatch_forward(rules: list[dict[str, Any]]) -> list[dict[str, Any]]:
     match) and the rules for any interface; packets from elsewhere stay in `forward` for the latter.
     Same verdicts as the flat chain, but a packet no longer walks every other interface's rules: in
     the UDP benchmark the flat table's rules were ~6% of the machine's CPU (docs/benchmarks.md)."""
-    forward = [r for r in rules if r["add"]["rule"]["chain"] == "forward" and r["add"]["rule"]["family"] == NFT_FAMILY]
-    interfaces = list(dict.fromkeys(i for i in map(_iif_of, forward) if i is not None))
+    forward: list[dict[str, Any]] = []
+    others: list[dict[str, Any]] = []
+    for rule in rules:
+        body = rule["add"]["rule"]
+        (forward if body["chain"] == "forward" and body["family"] == NFT_FAMILY else others).append(rule)
+    required = [_iif_of(rule) for rule in forward]
+    interfaces = list(dict.fromkeys(name for name in required if name is not None))
     if not interfaces:
         return rules
-    chains: dict[str, list[dict[str, Any]]] = {}
+    rest = [rule for rule, name in zip(forward, required, strict=True) if name is None]
+    chains: list[dict[str, Any]] = []
     for name in interfaces:
-        chain = f"from-{name}"
-        chains[name] = []
-        for rule in forward:
+        for rule, needs in zip(forward, required, strict=True):
             body = rule["add"]["rule"]
-            if _iif_of(rule) == name:
-                chains[name].append(_rule(chain, body["comment"], body["expr"][1:]))
-            elif _iif_of(rule) is None:
-                chains[name].append(_rule(chain, body["comment"], body["expr"]))
+            if needs == name:
+                chains.append(_rule(f"from-{name}", body["comment"], body["expr"][1:]))
+            elif needs is None:
+                chains.append(_rule(f"from-{name}", body["comment"], body["expr"]))
     table = [[name, {"goto": {"target": f"from-{name}"}}] for name in interfaces]
     dispatch = _rule("forward", "dispatch", [{"vmap": {"key": {"meta": {"key": "iifname"}}, "data": {"set": table}}}])
-    rest = [r for r in forward if _iif_of(r) is None]
-    others = [r for r in rules if r not in forward]
-    return [dispatch, *rest, *(rule for name in interfaces for rule in chains[name]), *others]
+    return [dispatch, *rest, *chains, *others]
 
 
 def build_ruleset(body: Sequence[dict[str, Any]]) -> NftRuleset:
