@@ -2,7 +2,7 @@ from ipaddress import IPv4Address, IPv4Network
 
 import pytest
 
-from cloudgw.model.addr import AddressRange, parse_host_port
+from cloudgw.model.addr import AddressRange, merge_ranges, parse_host_port
 
 
 @pytest.mark.parametrize(
@@ -103,3 +103,17 @@ def test_range_minus_cuts_holes_and_edges():
     assert [str(r) for r in left] == ["192.168.1.2-192.168.1.10", "192.168.1.21-192.168.1.249"]
     assert whole.minus([AddressRange.parse("192.168.1.0/24")]) == []
     assert whole.minus([]) == [whole]
+
+
+def test_merge_ranges_joins_overlapping_and_adjacent_only():
+    R = AddressRange.parse
+    merged = merge_ranges([R("10.0.0.5"), R("10.0.0.0/24"), R("10.0.1.0-10.0.1.9"), R("10.0.1.11"), R("9.0.0.1")])
+    assert [str(r) for r in merged] == [str(R("9.0.0.1")), "10.0.0.0-10.0.1.9", str(R("10.0.1.11"))]
+
+    # the same addresses, nothing gained or lost
+    def covered(ranges):
+        return {a for r in ranges for a in r.addresses()}
+
+    some = [R("10.0.0.250-10.0.1.3"), R("10.0.1.2-10.0.1.4"), R("10.0.1.6")]
+    assert covered(merge_ranges(some)) == covered(some)
+    assert merge_ranges([]) == []

@@ -145,6 +145,17 @@ def test_wan_input_allows_tunnel_ping_and_open_ports_only():
     assert rules["wan-open"]["expr"][1]["match"]["right"] == {"set": [22, 2222]}
     assert rules["wan-input"]["expr"][-1] == {"drop": None}
     assert rules["wan-input"]["chain"] == "input"
+    # the tunnel's packets (nearly all the WAN delivers) meet their accept first, the drop last
+    order = [r["add"]["rule"]["comment"] for r in gateway_rules(filters()) if r["add"]["rule"]["chain"] == "input"]
+    assert order[0] == "wan-tunnel" and order[-1] == "wan-input"
+
+
+def test_a_source_set_is_the_fewest_ranges():
+    # a remote pool and the peer gateway's LAN address inside it: one range, matched by a compare
+    f = filters(remote_sources=(R("192.168.1.11-192.168.1.20"), R("192.168.1.12"), R("192.168.1.21")))
+    spoof = rules_by_comment(f)["tunnel-spoof cgw0"]
+    right = next(e["match"]["right"] for e in spoof["expr"] if e.get("match", {}).get("op") == "!=")
+    assert right == {"set": [{"range": ["192.168.1.11", "192.168.1.21"]}]}
 
 
 def test_egress_none_and_via_block_the_wan_path():
@@ -203,7 +214,12 @@ def test_only_internet_flows_are_tracked():
         ("raw-output", "notrack tunnel"),
         ("raw-prerouting", "notrack stretched"),
     }
-    assert all(expr[-1] == {"notrack": None} for expr in raw.values())
+    assert all({"notrack": None} in expr for expr in raw.values())
+    # in prerouting each rule ends the raw chain once its packet is untracked, and the stretched
+    # traffic's (most packets) is tried first
+    prerouting = [r for r in rules if r["chain"] == "raw-prerouting"]
+    assert [r["comment"] for r in prerouting] == ["notrack stretched", "notrack tunnel"]
+    assert all(r["expr"][-2:] == [{"notrack": None}, {"accept": None}] for r in prerouting)
     # the tunnel's UDP, both ways on the WAN only
     assert raw[("raw-prerouting", "notrack tunnel")][0]["match"]["right"] == "wan0"
     assert raw[("raw-output", "notrack tunnel")][1]["match"]["right"] == 51820

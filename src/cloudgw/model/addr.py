@@ -102,6 +102,18 @@ def host_network(address: IPv4Address) -> IPv4Network:
     return IPv4Network(f"{address}/32")
 
 
+def merge_ranges(ranges: Iterable[AddressRange]) -> list[AddressRange]:
+    """The same addresses as the fewest ranges (overlapping and adjacent ones joined); sorted."""
+    out: list[AddressRange] = []
+    for item in sorted(ranges):
+        if out and int(item.first) <= int(out[-1].last) + 1:
+            if item.last > out[-1].last:
+                out[-1] = AddressRange(out[-1].first, item.last)
+        else:
+            out.append(item)
+    return out
+
+
 def collapse(networks: Iterable[IPv4Network]) -> list[IPv4Network]:
     """Merge adjacent and contained prefixes; sorted."""
     return sorted(ipaddress.collapse_addresses(list(networks)))
