@@ -10,10 +10,12 @@ from ipaddress import IPv4Address
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlalchemy import select
 
 from cloudgw.api import schemas
 from cloudgw.controller import config_writes, gateway_calls
 from cloudgw.controller.db.engine import make_engine, migrate
+from cloudgw.controller.db.models import PoolRow
 from cloudgw.controller.state import State, UndeclaredWrite
 from cloudgw.errors import CloudgwError
 from cloudgw.mapping.documents import render_document
@@ -423,3 +425,30 @@ def test_render_times_forget_deleted_gateways(fresh):
     a.document_json("g0", snap)
     assert set(a._render_times) <= set(snap.topo.gateways)
     a.engine.dispose()
+
+
+def test_a_create_carries_what_its_answer_needs_without_a_read(fresh):
+    """The API answers a create from the row the write inserted and the snapshot it made (routes/
+    crud.py `answer`); both must be what reading them back gives, or the answer would differ from
+    a GET (tests/contract/test_crud.py compares the two over HTTP)."""
+    state = fresh()
+    for choice, n in WORLD:
+        op(state, choice, n)
+    created = config_writes.creation("pools")(
+        state, "t", schemas.PoolCreate(name="answered", network="n0", site="s1", range="10.0.0.230-10.0.0.239")
+    )
+    snap = state.cached_snapshot(created.revision)
+    assert snap is not None and snap.revision == created.revision == state.db_revision()
+    (row,) = [r for r in created.rows if getattr(r, "name", None) == "answered"]
+    assert created.obj == snap.topo.pools["answered"]
+    with state.session() as session:
+        stored = session.scalars(select(PoolRow).where(PoolRow.name == "answered")).one()
+        assert (row.id, row.first, row.last) == (stored.id, stored.first, stored.last)
+        assert row.created_at.replace(tzinfo=None) == stored.created_at.replace(tzinfo=None)
+        assert row.updated_at.replace(tzinfo=None) == stored.updated_at.replace(tzinfo=None)
+    # a later write replaces the snapshot: the answer then reads back (crud.answer's fallback)
+    config_writes.operation("pools", "create")(
+        state, "t", schemas.PoolCreate(name="later", network="n0", site="s1", range="10.0.0.240-10.0.0.241")
+    )
+    assert state.cached_snapshot(created.revision).revision == created.revision + 1
+    state.engine.dispose()

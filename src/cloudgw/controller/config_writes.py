@@ -10,7 +10,7 @@ all.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, replace
 from ipaddress import IPv4Address
 from typing import Any
 
@@ -507,6 +507,28 @@ def operation(kind: str, op: str) -> Callable[..., Any]:
     def run(state: State, actor: str, *args: Any) -> Any:
         with state.write(actor) as change:
             return work(change, *args)
+
+    return run
+
+
+@dataclass(frozen=True)
+class Created:
+    """A create's result with the rows it inserted and the revision it committed: enough to answer
+    with the new object without reading it back from the database."""
+
+    obj: Any
+    rows: tuple[Any, ...]
+    revision: int
+
+
+def creation(kind: str) -> Callable[[State, str, Any], Created]:
+    """operation(kind, "create"), returning the Created record."""
+    work = OPERATIONS[kind]["create"]
+
+    def run(state: State, actor: str, data: Any) -> Created:
+        with state.write(actor) as change:
+            obj = work(change, data)
+        return Created(obj, tuple(change.inserted), change.revision)
 
     return run
 

@@ -296,6 +296,7 @@ class Change:
         self._spans: PoolSpans | None = None  # the working copy's pools indexed, once asked for
         self._spans_owned = False  # _spans is this change's own copy (else the snapshot's, read-only)
         self._reloaded = False  # refresh() replaced the working copy with the database's
+        self.inserted: list[Any] = []  # the rows its creates added (a create's answer is made from them)
 
     def record(
         self, action: str, kind: str, name: str, before: Any = None, after: Any = None, actor: str | None = None
@@ -356,6 +357,7 @@ class Change:
     def created(self, kind: str, name: str, row: Any, obj: Any) -> None:
         """A create: its row gets an id, and the working topology holds it, with no reload."""
         self.session.flush()
+        self.inserted.append(row)
         self.ids.setdefault(kind, {})[name] = row.id
         if kind == "pool":
             spans = self.pool_spans
@@ -828,8 +830,10 @@ class State:
                 affected = self._notified(snapshot, new_snapshot, change, revision)
                 change.affected = affected
                 if affected:
-                    session.execute(
-                        update(GatewayRow).where(GatewayRow.name.in_(affected)).values(doc_revision=revision),
+                    session.execute(  # a new document is not an edit of the gateway: updated_at stays
+                        update(GatewayRow)
+                        .where(GatewayRow.name.in_(affected))
+                        .values(doc_revision=revision, updated_at=GatewayRow.updated_at),
                         execution_options={"synchronize_session": False},  # no write reads it back
                     )
                     for name in affected:

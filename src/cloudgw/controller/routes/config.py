@@ -21,39 +21,34 @@ from cloudgw.controller.db.models import (
 )
 from cloudgw.controller.routes import filters
 from cloudgw.controller.routes.crud import crud_router
-from cloudgw.controller.state import State
+from cloudgw.controller.state import Snapshot, State
 
 
 def _offline_after(request: Request) -> float:
     return float(request.app.state.settings.offline_after)
 
 
-def _sites(request: Request, state: State, rows: list[Any]) -> list[Any]:
-    snap = state.snapshot()
+def _sites(request: Request, state: State, snap: Snapshot, rows: list[Any]) -> list[Any]:
     connections = views.connections_by_site(snap)
     return [views.site_view(row, snap, connections) for row in rows]
 
 
-def _networks(request: Request, state: State, rows: list[Any]) -> list[Any]:
-    snap = state.snapshot()
+def _networks(request: Request, state: State, snap: Snapshot, rows: list[Any]) -> list[Any]:
     return [views.network_view(row, snap) for row in rows]
 
 
-def _pools(request: Request, state: State, rows: list[Any]) -> list[Any]:
-    snap = state.snapshot()
+def _pools(request: Request, state: State, snap: Snapshot, rows: list[Any]) -> list[Any]:
     return [views.pool_view(row, snap) for row in rows if row.name in snap.topo.pools]
 
 
-def _gateways(request: Request, state: State, rows: list[Any]) -> list[Any]:
-    snap = state.snapshot()
+def _gateways(request: Request, state: State, snap: Snapshot, rows: list[Any]) -> list[Any]:
     names = views.gateway_names(snap)
     return [
         views.gateway_view(row, snap, _offline_after(request), names) for row in rows if row.name in snap.topo.gateways
     ]
 
 
-def _connections(request: Request, state: State, rows: list[Any]) -> list[Any]:
-    snap = state.snapshot()
+def _connections(request: Request, state: State, snap: Snapshot, rows: list[Any]) -> list[Any]:
     shown = [snap.topo.connections[row.name] for row in rows if row.name in snap.topo.connections]
     gateway_rows = filters.gateway_rows_of(state, snap, {s for c in shown for s in (c.site_a, c.site_b)})
     return [
@@ -76,7 +71,7 @@ def _egress_rows(state: State, names: list[str]) -> list[Any]:
     return found
 
 
-def _egress(request: Request, state: State, rows: list[Any]) -> list[Any]:
+def _egress(request: Request, state: State, snap: Snapshot, rows: list[Any]) -> list[Any]:
     return [
         schemas.EgressPublic(
             name=e.name,
@@ -91,8 +86,7 @@ def _egress(request: Request, state: State, rows: list[Any]) -> list[Any]:
     ]
 
 
-def _forwards(request: Request, state: State, rows: list[Any]) -> list[Any]:
-    snap = state.snapshot()
+def _forwards(request: Request, state: State, snap: Snapshot, rows: list[Any]) -> list[Any]:
     items = []
     for row in rows:
         forward = snap.topo.forwards.get(row.name)
@@ -117,8 +111,7 @@ def _forwards(request: Request, state: State, rows: list[Any]) -> list[Any]:
     return items
 
 
-def _bursts(request: Request, state: State, rows: list[Any]) -> list[Any]:
-    snap = state.snapshot()
+def _bursts(request: Request, state: State, snap: Snapshot, rows: list[Any]) -> list[Any]:
     return [
         schemas.BurstPublic(
             **snap.topo.bursts[row.name].model_dump(), created_at=row.created_at, updated_at=row.updated_at
@@ -137,7 +130,7 @@ routers = [
         schemas.SiteUpdate,
         schemas.SitePublic,
         schemas.SiteList,
-        ops.operation("sites", "create"),
+        ops.creation("sites"),
         ops.operation("sites", "update"),
         ops.operation("sites", "delete"),
         _sites,
@@ -153,7 +146,7 @@ routers = [
         schemas.NetworkUpdate,
         schemas.NetworkPublic,
         schemas.NetworkList,
-        ops.operation("networks", "create"),
+        ops.creation("networks"),
         ops.operation("networks", "update"),
         ops.operation("networks", "delete"),
         _networks,
@@ -169,7 +162,7 @@ routers = [
         schemas.PoolUpdate,
         schemas.PoolPublic,
         schemas.PoolList,
-        ops.operation("pools", "create"),
+        ops.creation("pools"),
         ops.operation("pools", "update"),
         ops.operation("pools", "delete"),
         _pools,
@@ -184,7 +177,7 @@ routers = [
         schemas.GatewayUpdate,
         schemas.GatewayPublic,
         schemas.GatewayList,
-        ops.operation("gateways", "create"),
+        ops.creation("gateways"),
         ops.operation("gateways", "update"),
         ops.operation("gateways", "delete"),
         _gateways,
@@ -199,7 +192,7 @@ routers = [
         schemas.ConnectionUpdate,
         schemas.ConnectionPublic,
         schemas.ConnectionList,
-        ops.operation("connections", "create"),
+        ops.creation("connections"),
         ops.operation("connections", "update"),
         ops.operation("connections", "delete"),
         _connections,
@@ -214,7 +207,7 @@ routers = [
         schemas.EgressUpdate,
         schemas.EgressPublic,
         schemas.EgressList,
-        ops.operation("egress", "create"),
+        ops.creation("egress"),
         ops.operation("egress", "update"),
         ops.operation("egress", "delete"),
         _egress,
@@ -230,7 +223,7 @@ routers = [
         schemas.ForwardUpdate,
         schemas.ForwardPublic,
         schemas.ForwardList,
-        ops.operation("forwards", "create"),
+        ops.creation("forwards"),
         ops.operation("forwards", "update"),
         ops.operation("forwards", "delete"),
         _forwards,
@@ -245,7 +238,7 @@ routers = [
         schemas.BurstUpdate,
         schemas.BurstPublic,
         schemas.BurstList,
-        ops.operation("bursts", "create"),
+        ops.creation("bursts"),
         ops.operation("bursts", "update"),
         ops.operation("bursts", "delete"),
         _bursts,
