@@ -194,21 +194,13 @@ def test_heartbeat_feeds_gateway_and_connection_health(api, controller, uid):
 
 def test_a_change_through_another_replica_reaches_a_waiting_gateway(api, controller, uid, tmp_path):
     """Two controllers on one database (as replicas behind a load balancer share PostgreSQL): a
-    gateway watching replica B learns of an announcement committed by replica A. On PostgreSQL the
-    replica's poll is set to a minute: only the commit's notification (LISTEN/NOTIFY) can bring the
-    change within the deadline; on SQLite the once-a-second poll does."""
+    gateway watching replica B learns of an announcement committed by replica A."""
     import shutil
 
     from tests.controllers import start_controller
 
-    notified = controller.settings.db.startswith("postgresql")
     shutil.copytree(controller.settings.data_dir, tmp_path / "replica")  # replicas share the CA
-    replica = start_controller(
-        tmp_path / "replica",
-        controller.settings.db,
-        admin_token=controller.admin_token,
-        replica_poll=60.0 if notified else 1.0,
-    )
+    replica = start_controller(tmp_path / "replica", controller.settings.db, admin_token=controller.admin_token)
     try:
         world = make_world(api, uid, gateways=True, connect=True)
         credential_a, _ = join(api, controller, world.gw_a)
@@ -223,7 +215,7 @@ def test_a_change_through_another_replica_reaches_a_waiting_gateway(api, control
             with replica.client() as replica_api:
                 result = watch_while(agent_a, current, replica_api, announce)
         assert result["doc"]["revision"] > current
-        assert result["seconds"] < 5  # notified, or polled once a second; not at the 20 s timeout
+        assert result["seconds"] < 5  # the replica polls the database once a second, not at the 20 s timeout
         assert [e["ip"] for e in result["doc"]["networks"][0]["remote_endpoints"]] == ["192.168.1.16"]
     finally:
         replica.stop()

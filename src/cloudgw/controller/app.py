@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -28,7 +27,6 @@ from cloudgw.controller.headers import SecurityHeaders
 from cloudgw.controller.limits import RequestGuard
 from cloudgw.controller.metrics import registry
 from cloudgw.controller.questions import Questions
-from cloudgw.controller.replicas import listen, listen_url
 from cloudgw.controller.routes import (
     admin,
     agent,
@@ -53,7 +51,7 @@ from cloudgw.model.textio import pydantic_problems
 from cloudgw.providers.registry import provider_for
 
 log = logging.getLogger("cloudgw.controller")
-MAINTENANCE_S = 60.0  # memory trim and audit pruning, this often
+REPLICA_POLL_S = 1.0  # how soon a change committed by another replica reaches this one's watchers
 PROVIDER_GAP_S = 1.0  # the provider reconciler's passes are at least this far apart (changes come in bursts)
 
 
@@ -72,19 +70,14 @@ def create_app(settings: ControllerSettings, state: State | None = None) -> Fast
     else:
         state.publish = bus.publish
 
-    committed = asyncio.Event()  # another replica committed (PostgreSQL's NOTIFY, replicas.py)
-
     async def follow_database() -> None:
-        """Commits by another replica sharing the database: one read of the revision for the whole
-        process, published on the bus, instead of one per waiting gateway; at once when PostgreSQL
-        notifies, else every replica_poll seconds."""
-        trimmer, maintained = Trimmer(), time.monotonic()
+        """Commits by another replica sharing the database: one read of the revision a second for
+        the whole process, published on the bus, instead of one per waiting gateway."""
+        trimmer, polls = Trimmer(), 0
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(committed.wait(), settings.replica_poll)
-            committed.clear()
-            if time.monotonic() - maintained >= MAINTENANCE_S:
-                maintained = time.monotonic()  # give back what a burst of connections left (memory.py)
+            await asyncio.sleep(REPLICA_POLL_S)
+            polls += 1
+            if polls % 60 == 0:  # once a minute: give back what a burst of connections left (memory.py)
                 await run_in_threadpool(trimmer.maybe_trim)
                 try:  # and keep the audit log within its retention (settings audit_keep, audit_days)
                     await run_in_threadpool(state.prune_audit, settings.audit_keep, settings.audit_days)
@@ -142,16 +135,12 @@ def create_app(settings: ControllerSettings, state: State | None = None) -> Fast
         bus.bind(asyncio.get_running_loop())
         bus.revision = await run_in_threadpool(state.db_revision)
         follower = asyncio.create_task(follow_database())
-        url = listen_url(state.engine)
-        listener = asyncio.create_task(listen(url, committed, lambda: bus.revision)) if url else None
         clouds = asyncio.create_task(drive_clouds())
         burst_task = asyncio.create_task(drive_bursts())
         try:
             yield
         finally:
             follower.cancel()
-            if listener is not None:
-                listener.cancel()
             clouds.cancel()
             burst_task.cancel()
             cloudsync.leadership.release()

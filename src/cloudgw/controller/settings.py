@@ -47,13 +47,6 @@ class ControllerSettings(BaseSettings):
     provider_interval: float = Field(
         60.0, ge=1, description="seconds between full passes over the clouds (each change also starts one)"
     )
-    replica_poll: float = Field(
-        1.0,
-        gt=0,
-        le=300,
-        description="seconds between two reads of the shared database's revision (another replica's commits); "
-        "on PostgreSQL a notification brings them sooner, the read is the safety net",
-    )
     burst_interval: float = Field(5.0, ge=0.2, le=300, description="seconds between two passes of the burst loop")
     page_size: int = Field(
         0,

@@ -20,7 +20,7 @@ from ipaddress import IPv4Address, IPv4Network
 from typing import Any, TypeVar
 
 from pydantic import ValidationError
-from sqlalchemy import Engine, String, bindparam, cast, delete, func, insert, literal, select, union_all, update
+from sqlalchemy import Engine, String, bindparam, delete, insert, literal, select, union_all, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from cloudgw.controller.db.models import (
@@ -38,7 +38,6 @@ from cloudgw.controller.db.models import (
     PoolRow,
     SiteRow,
 )
-from cloudgw.controller.replicas import REVISION_CHANNEL
 from cloudgw.errors import InvalidInput, NotFound, Problem
 from cloudgw.logs import log_event
 from cloudgw.mapping.documents import render_document
@@ -518,12 +517,6 @@ class State:
         self._document_json: dict[str, tuple[int, bytes]] = {}
         self._render_times: dict[str, tuple[float, float]] = {}  # gateway -> (made at, took), monotonic
         self.endpoint_listing = EndpointListing()  # sorted runs of the mapping, for pages of it
-        # every write starts with this: the next revision (it serialises writers, replicas too); on
-        # PostgreSQL the same statement notifies the other replicas at commit (replicas.py)
-        bump = update(MetaRow).where(MetaRow.id == 1).values(revision=MetaRow.revision + 1).returning(MetaRow.revision)
-        if engine.dialect.name == "postgresql":
-            bump = bump.returning(func.pg_notify(REVISION_CHANNEL, cast(MetaRow.revision, String)))
-        self._bump = bump
 
     # reads ------------------------------------------------------------------------------------
     @contextmanager
@@ -780,7 +773,14 @@ class State:
         run the caller's validation and writes, then mark documents and audit, then commit."""
         with self._lock:
             with self.session() as session, session.begin():
-                revision = int(session.execute(self._bump).scalar_one())
+                revision = int(
+                    session.execute(
+                        update(MetaRow)
+                        .where(MetaRow.id == 1)
+                        .values(revision=MetaRow.revision + 1)
+                        .returning(MetaRow.revision)
+                    ).scalar_one()
+                )
                 snapshot = self._snapshot
                 if snapshot is None or snapshot.revision != revision - 1:
                     snapshot = self._newer(session, snapshot, revision - 1)
