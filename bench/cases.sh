@@ -9,6 +9,17 @@
 #                      started it until issue 17: a new session is a new scheduler autogroup
 #   cloudgw-1400, wireguard-go-1400: the same two on a WAN whose MTU is 1400 (both ends); cloudgw finds
 #                      the tunnel MTU itself, bare wireguard-go gets 1320 (1400 - 80) set by hand
+# Taking cloudgw apart (the agents are stopped with SIGSTOP once the tunnel works, so nothing re-applies):
+#   cloudgw-noagent    the data plane as programmed, agents stopped
+#   cloudgw-nonat      ... and the NAT chains deleted (no NAT hooks)
+#   cloudgw-notable    ... and the whole `inet cloudgw` table deleted (no netfilter but peers.sh's guard)
+# Variants and extra measurements:
+#   cloudgw-lgro, wireguard-go-lgro: GRO and UDP GRO forwarding on both gateways' LAN veths
+#   cloudgw-rates, wireguard-go-rates: UDP also offered at fixed rates (tests udp300 ... udp800, Mbit/s;
+#                      UDP_RATES="..." for others) before the harness's own tests
+#   cloudgw-prof, cloudgw-gogc100-prof, wireguard-go-prof: `perf record -a -g` for 5 s in the middle of
+#                      the UDP test
+#                      (bench/perfwatch.sh; files in $PERF_DIR, default /tmp/cloudgw-perf)
 # Needs CLOUDGW (the cloudgw command) and WG_DEB12_DIR (bench/install-peers.sh makes both ready).
 
 cloudgw_doc() { # SIDE -> a gateway document on stdout
@@ -105,4 +116,57 @@ case_wireguard_go_1400() {
   CASE_DESC="$CASE_DESC; WAN MTU 1400, tunnel MTU 1320 set by hand"
 }
 
+# cloudgw, then its agents stopped (SIGSTOP: no CPU, nothing re-applied); the data plane stays as programmed
+cloudgw_stopped() {
+  local n agents
+  case_cloudgw || return 1
+  agents=("${PIDS[@]: -2}")
+  wait_tunnel "$(now)" || return 1
+  for n in A B; do nsx pb-gw$n nft list table inet cloudgw >/dev/null || return 1; done
+  kill -STOP "${agents[@]}" && STOPPED+=("${agents[@]}")
+}
+# a stopped agent must be woken to hear the harness's TERM (its teardown stops its wireguard-go)
+STOPPED=()
+eval "$(declare -f kill_pids | sed '1s/kill_pids/peers_kill_pids/')"
+kill_pids() { [ ${#STOPPED[@]} -gt 0 ] && kill -CONT "${STOPPED[@]}" 2>/dev/null; STOPPED=(); peers_kill_pids; }
+
+case_cloudgw_noagent() { cloudgw_stopped || return 1; CASE_DESC="$CASE_DESC; agents stopped after setup"; }
+
+case_cloudgw_nonat() {
+  local n
+  cloudgw_stopped || return 1
+  for n in A B; do
+    nsx pb-gw$n nft delete chain inet cloudgw postrouting || return 1
+    nsx pb-gw$n nft list chain inet cloudgw prerouting >/dev/null 2>&1 && { nsx pb-gw$n nft delete chain inet cloudgw prerouting || return 1; }
+  done
+  CASE_DESC="$CASE_DESC; agents stopped, NAT chains deleted"
+}
+
+case_cloudgw_notable() {
+  local n
+  cloudgw_stopped || return 1
+  for n in A B; do nsx pb-gw$n nft delete table inet cloudgw || return 1; done
+  CASE_DESC="$CASE_DESC; agents stopped, table deleted"
+}
+
+lan_gro() { local ns; for ns in pb-gwA pb-gwB; do nsx $ns ethtool -K pb-lan gro on rx-udp-gro-forwarding on >/dev/null || return 1; done; }
+case_cloudgw_lgro() { case_cloudgw && lan_gro || return 1; CASE_DESC="$CASE_DESC; LAN veths: gro, rx-udp-gro-forwarding on"; }
+case_wireguard_go_lgro() { case_wireguard_go && lan_gro || return 1; CASE_DESC="$CASE_DESC; LAN veths: gro, rx-udp-gro-forwarding on"; }
+
+# UDP offered at fixed rates below and around the overload test's result (run_case's $cs and $rep are
+# visible here); the harness's own tests follow
+udp_rates() {
+  wait_tunnel "$(now)" || return 1
+  local r; for r in ${UDP_RATES:-300 400 500 600 700 800}; do iperf_test "$cs" "$rep" udp$r -u -b ${r}M -l $UDP_LEN; done
+}
+case_cloudgw_rates() { case_cloudgw && udp_rates; }
+case_wireguard_go_rates() { case_wireguard_go && udp_rates; }
+
+perf_watch() { mkdir -p "${PERF_DIR:=/tmp/cloudgw-perf}" && helper pb-gwA perf "$(dirname "${BASH_SOURCE[0]}")/perfwatch.sh" "$PERF_DIR/$1"; }
+case_cloudgw_prof() { case_cloudgw && perf_watch cloudgw; }
+case_cloudgw_gogc100_prof() { case_cloudgw_gogc100 && perf_watch gogc100; }
+case_wireguard_go_prof() { case_wireguard_go && perf_watch wireguard-go; }
+
 CASES+=(cloudgw cloudgw-gogc100 wireguard-go-deb12 wireguard-go-setsid cloudgw-1400 wireguard-go-1400)
+CASES+=(cloudgw-noagent cloudgw-nonat cloudgw-notable cloudgw-lgro wireguard-go-lgro cloudgw-rates wireguard-go-rates)
+CASES+=(cloudgw-prof cloudgw-gogc100-prof wireguard-go-prof)
