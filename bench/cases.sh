@@ -13,8 +13,12 @@
 #   cloudgw-noagent    the data plane as programmed, agents stopped
 #   cloudgw-nonat      ... and the NAT chains deleted (no NAT hooks)
 #   cloudgw-notable    ... and the whole `inet cloudgw` table deleted (no netfilter but peers.sh's guard)
+#   cloudgw-noct       ... and, instead, the NAT chains and every `ct state`/`ct status` rule deleted: the
+#                      other rules stay, connection tracking's hooks are unregistered (nothing uses them)
 # Variants and extra measurements:
 #   cloudgw-lgro, wireguard-go-lgro: GRO and UDP GRO forwarding on both gateways' LAN veths
+#   cloudgw-noq, wireguard-go-noq: the tunnel device's qdisc replaced by noqueue on both gateways (tun
+#                      never stops its queue, so its default pfifo_fast only adds an enqueue per packet)
 #   cloudgw-rates, wireguard-go-rates: UDP also offered at fixed rates (tests udp300 ... udp800, Mbit/s;
 #                      UDP_RATES="..." for others) before the harness's own tests
 #   cloudgw-prof, cloudgw-gogc100-prof, wireguard-go-prof: `perf record -a -g` for 5 s in the middle of
@@ -149,6 +153,28 @@ case_cloudgw_notable() {
   CASE_DESC="$CASE_DESC; agents stopped, table deleted"
 }
 
+case_cloudgw_noct() {
+  local n h chain
+  cloudgw_stopped || return 1
+  for n in A B; do
+    nsx pb-gw$n nft delete chain inet cloudgw postrouting || return 1
+    nsx pb-gw$n nft list chain inet cloudgw prerouting >/dev/null 2>&1 && { nsx pb-gw$n nft delete chain inet cloudgw prerouting || return 1; }
+    for h in $(nsx pb-gw$n nft -a list table inet cloudgw | awk '/ ct (state|status) /{print $NF}'); do
+      chain=$(nsx pb-gw$n nft -a list table inet cloudgw | awk -v h="$h" '/^\tchain /{c=$2} $NF==h && /# handle/{print c}')
+      nsx pb-gw$n nft delete rule inet cloudgw "$chain" handle "$h" || return 1
+    done
+    ! nsx pb-gw$n nft list table inet cloudgw | grep -qE " ct (state|status) |masquerade|dnat" || return 1
+  done
+  CASE_DESC="$CASE_DESC; agents stopped, NAT chains and ct rules deleted (no connection tracking)"
+}
+
+tun_noqueue() { local n; for n in A B; do nsx pb-gw$n tc qdisc replace dev "${1//@/$n}" root noqueue || return 1; done; }
+case_cloudgw_noq() {
+  case_cloudgw && wait_tunnel "$(now)" && tun_noqueue cgw0 || return 1
+  CASE_DESC="$CASE_DESC; tunnel device qdisc noqueue"
+}
+case_wireguard_go_noq() { case_wireguard_go && tun_noqueue pb-wg@ || return 1; CASE_DESC="$CASE_DESC; tunnel device qdisc noqueue"; }
+
 lan_gro() { local ns; for ns in pb-gwA pb-gwB; do nsx $ns ethtool -K pb-lan gro on rx-udp-gro-forwarding on >/dev/null || return 1; done; }
 case_cloudgw_lgro() { case_cloudgw && lan_gro || return 1; CASE_DESC="$CASE_DESC; LAN veths: gro, rx-udp-gro-forwarding on"; }
 case_wireguard_go_lgro() { case_wireguard_go && lan_gro || return 1; CASE_DESC="$CASE_DESC; LAN veths: gro, rx-udp-gro-forwarding on"; }
@@ -168,5 +194,5 @@ case_cloudgw_gogc100_prof() { case_cloudgw_gogc100 && perf_watch gogc100; }
 case_wireguard_go_prof() { case_wireguard_go && perf_watch wireguard-go; }
 
 CASES+=(cloudgw cloudgw-gogc100 wireguard-go-deb12 wireguard-go-setsid cloudgw-1400 wireguard-go-1400)
-CASES+=(cloudgw-noagent cloudgw-nonat cloudgw-notable cloudgw-lgro wireguard-go-lgro cloudgw-rates wireguard-go-rates)
+CASES+=(cloudgw-noagent cloudgw-nonat cloudgw-notable cloudgw-noct cloudgw-noq wireguard-go-noq cloudgw-lgro wireguard-go-lgro cloudgw-rates wireguard-go-rates)
 CASES+=(cloudgw-prof cloudgw-gogc100-prof wireguard-go-prof)
