@@ -136,13 +136,16 @@ kill_pids() { [ ${#STOPPED[@]} -gt 0 ] && kill -CONT "${STOPPED[@]}" 2>/dev/null
 
 case_cloudgw_noagent() { cloudgw_stopped || return 1; CASE_DESC="$CASE_DESC; agents stopped after setup"; }
 
+# NS -> the NAT chains of cloudgw's table deleted (prerouting exists only with port forwards)
+delete_nat_chains() {
+  nsx $1 nft delete chain inet cloudgw postrouting || return 1
+  ! nsx $1 nft list chain inet cloudgw prerouting >/dev/null 2>&1 || nsx $1 nft delete chain inet cloudgw prerouting
+}
+
 case_cloudgw_nonat() {
   local n
   cloudgw_stopped || return 1
-  for n in A B; do
-    nsx pb-gw$n nft delete chain inet cloudgw postrouting || return 1
-    nsx pb-gw$n nft list chain inet cloudgw prerouting >/dev/null 2>&1 && { nsx pb-gw$n nft delete chain inet cloudgw prerouting || return 1; }
-  done
+  for n in A B; do delete_nat_chains pb-gw$n || return 1; done
   CASE_DESC="$CASE_DESC; agents stopped, NAT chains deleted"
 }
 
@@ -154,15 +157,14 @@ case_cloudgw_notable() {
 }
 
 case_cloudgw_noct() {
-  local n h chain
+  local n chain h
   cloudgw_stopped || return 1
   for n in A B; do
-    nsx pb-gw$n nft delete chain inet cloudgw postrouting || return 1
-    nsx pb-gw$n nft list chain inet cloudgw prerouting >/dev/null 2>&1 && { nsx pb-gw$n nft delete chain inet cloudgw prerouting || return 1; }
-    for h in $(nsx pb-gw$n nft -a list table inet cloudgw | awk '/ ct (state|status) /{print $NF}'); do
-      chain=$(nsx pb-gw$n nft -a list table inet cloudgw | awk -v h="$h" '/^\tchain /{c=$2} $NF==h && /# handle/{print c}')
+    delete_nat_chains pb-gw$n || return 1
+    # one listing: the chain and handle of every rule that reads connection tracking
+    while read -r chain h; do
       nsx pb-gw$n nft delete rule inet cloudgw "$chain" handle "$h" || return 1
-    done
+    done < <(nsx pb-gw$n nft -a list table inet cloudgw | awk '/^\tchain /{c=$2} / ct (state|status) /{print c, $NF}')
     ! nsx pb-gw$n nft list table inet cloudgw | grep -qE " ct (state|status) |masquerade|dnat" || return 1
   done
   CASE_DESC="$CASE_DESC; agents stopped, NAT chains and ct rules deleted (no connection tracking)"
